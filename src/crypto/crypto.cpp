@@ -1,0 +1,145 @@
+#include "crypto/crypto.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <system_error>
+
+namespace carnet::crypto {
+
+void Init() {
+    if (sodium_init() < 0) {
+        std::fputs("carnet: libsodium failed to initialise\n", stderr);
+        std::abort();  // no entropy: refusing to run is the only safe outcome
+    }
+}
+
+Key NewKey() {
+    Key k;
+    crypto_aead_xchacha20poly1305_ietf_keygen(k.data());
+    return k;
+}
+
+std::string Seal(const Key& key, std::string_view plaintext, std::string_view aad) {
+    constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    std::string out(kNonce + plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+    auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+    randombytes_buf(nonce, kNonce);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        nonce + kNonce, &clen, reinterpret_cast<const unsigned char*>(plaintext.data()),
+        plaintext.size(), reinterpret_cast<const unsigned char*>(aad.data()), aad.size(),
+        nullptr, nonce, key.data());
+    out.resize(kNonce + clen);
+    return out;
+}
+
+Result<std::string> Open(const Key& key, std::string_view sealed, std::string_view aad) {
+    constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    if (sealed.size() < kNonce + crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+        return Error::Internal("sealed value too short");
+    }
+    const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+    std::string out(sealed.size() - kNonce - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+    unsigned long long mlen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            reinterpret_cast<unsigned char*>(out.data()), &mlen, nullptr, nonce + kNonce,
+            sealed.size() - kNonce, reinterpret_cast<const unsigned char*>(aad.data()),
+            aad.size(), nonce, key.data()) != 0) {
+        return Error::Internal("authentication tag mismatch");
+    }
+    out.resize(mlen);
+    return out;
+}
+
+MasterKey MasterKey::FromKeyForTest(const Key& key) {
+    MasterKey m;
+    m.key_ = key;
+    return m;
+}
+
+MasterKey::MasterKey(MasterKey&& other) noexcept : key_(other.key_) {
+    sodium_memzero(other.key_.data(), other.key_.size());
+}
+
+MasterKey& MasterKey::operator=(MasterKey&& other) noexcept {
+    if (this != &other) {
+        key_ = other.key_;
+        sodium_memzero(other.key_.data(), other.key_.size());
+    }
+    return *this;
+}
+
+MasterKey::~MasterKey() { sodium_memzero(key_.data(), key_.size()); }
+
+Result<MasterKey> MasterKey::LoadOrCreate(const std::filesystem::path& path) {
+    Init();
+    MasterKey m;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        if (path.has_parent_path()) {
+            std::filesystem::create_directories(path.parent_path(), ec);
+            if (ec) return Error::Internal("cannot create key directory");
+        }
+        Key k = NewKey();
+        // O_EXCL: two processes starting at once must not both create (and overwrite) it.
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) return Error::Internal("cannot create master key file");
+        ssize_t n = ::write(fd, k.data(), k.size());
+        bool synced = ::fsync(fd) == 0;
+        ::close(fd);
+        if (n != static_cast<ssize_t>(k.size()) || !synced) {
+            return Error::Internal("cannot write master key file");
+        }
+        m.key_ = k;
+        sodium_memzero(k.data(), k.size());
+        return m;
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return Error::Internal("cannot stat master key file");
+    if ((st.st_mode & 077) != 0) {
+        return Error::Make(Code::kUnavailable, "security",
+                           "master key file must not be readable by group or others (chmod 600)");
+    }
+    if (st.st_size != static_cast<off_t>(kKeyBytes)) {
+        return Error::Make(Code::kUnavailable, "security", "master key file has the wrong size");
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Error::Internal("cannot open master key file");
+    ssize_t n = ::read(fd, m.key_.data(), m.key_.size());
+    ::close(fd);
+    if (n != static_cast<ssize_t>(kKeyBytes)) return Error::Internal("cannot read master key");
+    return m;
+}
+
+std::string MasterKey::Wrap(const Key& data_key, std::string_view owner) const {
+    return Seal(key_,
+                std::string_view(reinterpret_cast<const char*>(data_key.data()), data_key.size()),
+                owner);
+}
+
+Result<Key> MasterKey::Unwrap(std::string_view wrapped, std::string_view owner) const {
+    CARNET_TRY(std::string raw, Open(key_, wrapped, owner));
+    if (raw.size() != kKeyBytes) return Error::Internal("wrapped key has the wrong size");
+    Key k;
+    std::copy(raw.begin(), raw.end(), k.begin());
+    sodium_memzero(raw.data(), raw.size());
+    return k;
+}
+
+std::string ToHex(std::string_view bytes) {
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0x0f]);
+    }
+    return out;
+}
+
+}  // namespace carnet::crypto

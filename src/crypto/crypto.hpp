@@ -1,0 +1,66 @@
+#pragma once
+/// libsodium wrappers: keys, AEAD (XChaCha20-Poly1305-IETF), the master key file.
+/// Envelope scheme: each patient has a random 256-bit data key; resource bodies are sealed
+/// with it; the data key is stored wrapped (sealed) by the master key, which lives in a
+/// file outside the database. Destroying a patient's wrapped key makes their data
+/// unreadable everywhere, backups included (crypto-shredding).
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace carnet::crypto {
+
+constexpr size_t kKeyBytes = 32;
+using Key = std::array<unsigned char, kKeyBytes>;
+
+/// Initialises libsodium; safe to call many times. Aborts if the library cannot start
+/// (no entropy source): nothing can run safely then.
+void Init();
+
+/// A fresh random key.
+Key NewKey();
+
+/// Seals `plaintext`: returns nonce (24 bytes) || ciphertext || tag (16 bytes).
+/// `aad` is authenticated, not stored: the same value must be given to Open.
+std::string Seal(const Key& key, std::string_view plaintext, std::string_view aad);
+
+/// Opens a sealed value; kInternal when the tag does not verify (wrong key, tampering,
+/// or an aad mismatch such as a body moved to another row).
+Result<std::string> Open(const Key& key, std::string_view sealed, std::string_view aad);
+
+/// Bytes added by Seal.
+constexpr size_t kSealOverhead = 24 + 16;
+
+/// The master key: wraps and unwraps data keys. Copying is disabled; memory is locked and
+/// wiped on destruction.
+class MasterKey {
+public:
+    /// Reads the key file, or creates it (mode 0600, parent directory 0700) when absent.
+    /// Refuses a file that is readable by group/others or has the wrong size.
+    static Result<MasterKey> LoadOrCreate(const std::filesystem::path& path);
+    /// For tests.
+    static MasterKey FromKeyForTest(const Key& key);
+
+    MasterKey(MasterKey&& other) noexcept;
+    MasterKey& operator=(MasterKey&& other) noexcept;
+    MasterKey(const MasterKey&) = delete;
+    MasterKey& operator=(const MasterKey&) = delete;
+    ~MasterKey();
+
+    /// Wraps a data key; `owner` (e.g. the patient id) is bound as associated data.
+    [[nodiscard]] std::string Wrap(const Key& data_key, std::string_view owner) const;
+    [[nodiscard]] Result<Key> Unwrap(std::string_view wrapped, std::string_view owner) const;
+
+private:
+    MasterKey() = default;
+    Key key_{};
+};
+
+/// Lower-case hex of a byte string.
+std::string ToHex(std::string_view bytes);
+
+}  // namespace carnet::crypto

@@ -1,0 +1,71 @@
+#pragma once
+/// What a handler sees and returns. Handlers never include Beast headers: the server
+/// (http/server.cpp) converts from and to Beast messages.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace carnet::http {
+
+struct Request {
+    std::string method;  // "GET", "POST", …
+    std::string path;    // decoded path, no query string
+    /// Decoded query parameters in order (repeated names kept: FHIR ANDs them).
+    std::vector<std::pair<std::string, std::string>> query;
+    /// Raw query string (for building paging links); never logged.
+    std::string raw_query;
+    /// Header names lower-cased.
+    std::map<std::string, std::string> headers;
+    std::string body;
+    std::string remote_addr;
+    std::string request_id;
+    /// Values of the {name} segments of the matched route.
+    std::map<std::string, std::string> params;
+    /// The matched route template ("/fhir/{type}/{id}"), for logs and metrics.
+    std::string route;
+
+    [[nodiscard]] std::optional<std::string> Header(const std::string& lower_name) const {
+        auto it = headers.find(lower_name);
+        if (it == headers.end()) return std::nullopt;
+        return it->second;
+    }
+    [[nodiscard]] std::string Param(const std::string& name) const {
+        auto it = params.find(name);
+        return it == params.end() ? std::string() : it->second;
+    }
+};
+
+struct Response {
+    int status = 200;
+    std::string content_type = "application/fhir+json";
+    std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+    std::string body;
+
+    Response& With(std::string name, std::string value) {
+        headers.emplace_back(std::move(name), std::move(value));
+        return *this;
+    }
+};
+
+using Handler = std::function<Response(Request&)>;
+
+struct RouteOptions {
+    /// Largest accepted body for this route; 0: the server default.
+    uint64_t max_body_bytes = 0;
+};
+
+/// Maps an Error to its HTTP status (one place: error_map.cpp).
+int StatusFor(Code code);
+/// An OperationOutcome response for this error (status from StatusFor).
+Response ErrorResponse(const Error& error);
+/// An OperationOutcome JSON body for these issues.
+std::string OperationOutcomeJson(const std::vector<Issue>& issues);
+
+}  // namespace carnet::http

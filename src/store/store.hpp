@@ -1,0 +1,163 @@
+#pragma once
+/// The storage interface: two engines (sqlite/, postgres/) behind it, one behavioural test
+/// suite over both (tests/store/store_test.cpp). The store never decides access: callers
+/// (api/ through access/) do. It encrypts every resource body with the owning patient's
+/// data key (crypto/) before it reaches disk, and decrypts on read.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+#include "store/index_values.hpp"
+
+namespace carnet::store {
+
+/// One stored version of a resource. `json` is the plain FHIR JSON (meta.versionId and
+/// meta.lastUpdated already set by the caller).
+struct ResourceVersion {
+    std::string type;
+    std::string id;
+    int64_t version = 0;  // 1, 2, …
+    int64_t last_updated_us = 0;
+    bool deleted = false;
+    std::string patient_id;  // owning patient (compartment); empty for non-patient data
+    std::string json;        // empty for a deletion
+};
+
+/// A write of a new version. The store assigns nothing: the caller computed version,
+/// timestamps and the body; the store checks `expected_previous_version` atomically.
+struct PutRequest {
+    ResourceVersion resource;
+    IndexValues index;
+    /// The version that must be current for the write to succeed (0: must not exist or be
+    /// deleted). Mismatch → Code::kConflict (the api maps If-Match failures to 412).
+    int64_t expected_previous_version = 0;
+};
+
+// ---- search ---------------------------------------------------------------------------
+
+enum class Prefix { kEq, kNe, kLt, kGt, kLe, kGe, kSa, kEb, kAp };
+
+enum class StringMatch { kStartsWith, kExact, kContains };
+
+/// One value of one parameter; a Clause ORs several, a query ANDs clauses.
+struct Predicate {
+    enum class Kind { kToken, kString, kDate, kReference, kQuantity, kId, kLastUpdated };
+    Kind kind = Kind::kToken;
+    std::string param;  // search parameter code (empty for kId / kLastUpdated)
+    // token: system (nullopt: any system; "" : no system), code (nullopt: any code)
+    std::optional<std::string> system;
+    std::optional<std::string> code;
+    bool negate = false;  // token :not
+    // string
+    std::string text;  // already normalised for kStartsWith / kContains
+    StringMatch match = StringMatch::kStartsWith;
+    // date / lastUpdated / quantity / number
+    Prefix prefix = Prefix::kEq;
+    int64_t low_us = 0, high_us = 0;  // date: the period the search value denotes
+    double number = 0;                // quantity/number value
+    double number_low = 0, number_high = 0;  // implicit precision range for eq
+    // reference: target type may be empty (any type)
+    std::string target_type;
+    std::string target_id;
+    // _id
+    std::string id;
+};
+
+struct Clause {
+    std::vector<Predicate> any_of;  // OR
+};
+
+struct SortKey {
+    enum class Field { kLastUpdated, kDateParam, kId };
+    Field field = Field::kLastUpdated;
+    std::string param;  // for kDateParam
+    bool descending = false;
+};
+
+struct SearchQuery {
+    std::string type;
+    std::vector<Clause> all_of;  // AND
+    std::optional<SortKey> sort;  // default: by internal order (insertion), stable
+    int count = 20;               // page size, 0 allowed (count only)
+    std::string cursor;           // opaque, from a previous SearchPage::next_cursor
+    bool want_total = false;      // compute the total (for _summary=count / _total)
+};
+
+struct SearchPage {
+    std::vector<ResourceVersion> resources;
+    std::string next_cursor;  // empty when this is the last page
+    std::optional<int64_t> total;
+};
+
+// ---- history --------------------------------------------------------------------------
+
+struct HistoryQuery {
+    std::string type;  // empty: whole system
+    std::string id;    // empty: whole type
+    std::optional<int64_t> since_us;
+    int count = 50;
+    std::string cursor;
+};
+
+struct HistoryPage {
+    std::vector<ResourceVersion> versions;  // newest first
+    std::string next_cursor;
+};
+
+// ---- interfaces -----------------------------------------------------------------------
+
+/// Reads: from a consistent snapshot.
+class Reader {
+public:
+    virtual ~Reader() = default;
+    /// Current version (possibly a deletion marker with deleted=true), nullopt if never existed.
+    virtual Result<std::optional<ResourceVersion>> ReadCurrent(const std::string& type,
+                                                               const std::string& id) = 0;
+    virtual Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
+                                                               const std::string& id,
+                                                               int64_t version) = 0;
+    virtual Result<SearchPage> Search(const SearchQuery& query) = 0;
+    virtual Result<HistoryPage> History(const HistoryQuery& query) = 0;
+};
+
+/// A write transaction: reads see its own writes.
+class WriteTxn : public Reader {
+public:
+    virtual Status Put(const PutRequest& request) = 0;
+};
+
+struct StoreStats {
+    int64_t resources = 0;  // current, non-deleted
+    int64_t versions = 0;
+    int64_t patients_with_keys = 0;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    /// Runs `job` inside one transaction. Jobs from many threads are grouped into one
+    /// durable commit (group commit); a job's writes are all applied or none (its own
+    /// savepoint). Returns the job's own status, or the commit's failure.
+    virtual Status Write(const std::function<Status(WriteTxn&)>& job) = 0;
+
+    /// A reader for the calling thread (engines keep one connection per thread or a pool).
+    virtual Result<std::unique_ptr<Reader>> OpenReader() = 0;
+
+    /// Destroys the patient's data key and every row keyed by that patient (crypto-shredding).
+    virtual Status PurgePatient(const std::string& patient_id) = 0;
+
+    /// Store reachable (for /readyz).
+    virtual Status Ping() = 0;
+    virtual Result<StoreStats> Stats() = 0;
+    /// Engine name: "sqlite" or "postgres".
+    [[nodiscard]] virtual std::string Engine() const = 0;
+    /// Flushes and closes; later calls fail with kUnavailable.
+    virtual void Close() = 0;
+};
+
+}  // namespace carnet::store
