@@ -61,7 +61,8 @@ constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 }  // namespace
 
 std::string FormatInstant(int64_t micros) {
-    int64_t days = micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
+    int64_t days =
+        micros >= 0 ? micros / kMicrosPerDay : (micros - kMicrosPerDay + 1) / kMicrosPerDay;
     int64_t rem = micros - days * kMicrosPerDay;
     int64_t y;
     unsigned m, d;

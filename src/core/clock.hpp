@@ -7,25 +7,25 @@
 namespace carnet {
 
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     /// Microseconds since the Unix epoch.
     [[nodiscard]] virtual int64_t NowMicros() const = 0;
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     [[nodiscard]] int64_t NowMicros() const override;
 };
 
 /// A clock tests can set and advance.
 class FixedClock final : public Clock {
-public:
+  public:
     explicit FixedClock(int64_t micros) : micros_(micros) {}
     [[nodiscard]] int64_t NowMicros() const override { return micros_; }
     void AdvanceForTest(int64_t micros) { micros_ += micros; }
 
-private:
+  private:
     int64_t micros_;
 };
 

@@ -13,22 +13,22 @@ namespace carnet {
 
 enum class Code {
     kOk,
-    kInvalid,           // 400: malformed input, structural validation failure
-    kNotFound,          // 404
-    kGone,              // 410: deleted resource
-    kConflict,          // 409
+    kInvalid,             // 400: malformed input, structural validation failure
+    kNotFound,            // 404
+    kGone,                // 410: deleted resource
+    kConflict,            // 409
     kPreconditionFailed,  // 412: If-Match version mismatch
-    kUnprocessable,     // 422: business rule
-    kTooLarge,          // 413
-    kUnsupportedMedia,  // 415
-    kUnauthenticated,   // 401
-    kForbidden,         // 403
-    kTooManyRequests,   // 429
-    kTimeout,           // 408
-    kUnavailable,       // 503
-    kInternal,          // 500
-    kNotImplemented,    // 501
-    kMethodNotAllowed,  // 405
+    kUnprocessable,       // 422: business rule
+    kTooLarge,            // 413
+    kUnsupportedMedia,    // 415
+    kUnauthenticated,     // 401
+    kForbidden,           // 403
+    kTooManyRequests,     // 429
+    kTimeout,             // 408
+    kUnavailable,         // 503
+    kInternal,            // 500
+    kNotImplemented,      // 501
+    kMethodNotAllowed,    // 405
 };
 
 /// One FHIR OperationOutcome.issue.
@@ -48,8 +48,8 @@ struct Error {
                       std::string expression = {}) {
         Error e;
         e.code = c;
-        e.issues.push_back(Issue{"error", std::move(issue_code), std::move(diagnostics),
-                                 std::move(expression)});
+        e.issues.push_back(
+            Issue{"error", std::move(issue_code), std::move(diagnostics), std::move(expression)});
         return e;
     }
     static Error Invalid(std::string diagnostics, std::string expression = {}) {
@@ -72,8 +72,8 @@ struct Error {
 /// Shaped like std::expected<T, Error> (C++23), which g++ 12 lacks.
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  public:
+    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
     [[nodiscard]] bool ok() const { return v_.index() == 0; }
@@ -105,7 +105,7 @@ public:
         return std::get<1>(std::move(v_));
     }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
@@ -119,13 +119,13 @@ inline Status Ok() { return Unit{}; }
 /// Propagates an error from an expression yielding Result<T>; binds the value otherwise.
 #define CARNET_CONCAT_INNER(a, b) a##b
 #define CARNET_CONCAT(a, b) CARNET_CONCAT_INNER(a, b)
-#define CARNET_TRY_IMPL(tmp, decl, expr) \
-    auto tmp = (expr);                   \
+#define CARNET_TRY_IMPL(tmp, decl, expr)          \
+    auto tmp = (expr);                            \
     if (!tmp.ok()) return std::move(tmp).error(); \
     decl = std::move(tmp).value()
 #define CARNET_TRY(decl, expr) CARNET_TRY_IMPL(CARNET_CONCAT(carnet_try_, __LINE__), decl, expr)
-#define CARNET_CHECK(expr)                                     \
-    do {                                                       \
-        auto carnet_chk_ = (expr);                             \
+#define CARNET_CHECK(expr)                                            \
+    do {                                                              \
+        auto carnet_chk_ = (expr);                                    \
         if (!carnet_chk_.ok()) return std::move(carnet_chk_).error(); \
     } while (0)

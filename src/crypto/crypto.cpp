@@ -32,8 +32,8 @@ std::string Seal(const Key& key, std::string_view plaintext, std::string_view aa
     unsigned long long clen = 0;
     crypto_aead_xchacha20poly1305_ietf_encrypt(
         nonce + kNonce, &clen, reinterpret_cast<const unsigned char*>(plaintext.data()),
-        plaintext.size(), reinterpret_cast<const unsigned char*>(aad.data()), aad.size(),
-        nullptr, nonce, key.data());
+        plaintext.size(), reinterpret_cast<const unsigned char*>(aad.data()), aad.size(), nullptr,
+        nonce, key.data());
     out.resize(kNonce + clen);
     return out;
 }
@@ -48,8 +48,8 @@ Result<std::string> Open(const Key& key, std::string_view sealed, std::string_vi
     unsigned long long mlen = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             reinterpret_cast<unsigned char*>(out.data()), &mlen, nullptr, nonce + kNonce,
-            sealed.size() - kNonce, reinterpret_cast<const unsigned char*>(aad.data()),
-            aad.size(), nonce, key.data()) != 0) {
+            sealed.size() - kNonce, reinterpret_cast<const unsigned char*>(aad.data()), aad.size(),
+            nonce, key.data()) != 0) {
         return Error::Internal("authentication tag mismatch");
     }
     out.resize(mlen);

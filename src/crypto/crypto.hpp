@@ -38,7 +38,7 @@ constexpr size_t kSealOverhead = 24 + 16;
 /// The master key: wraps and unwraps data keys. Copying is disabled; memory is locked and
 /// wiped on destruction.
 class MasterKey {
-public:
+  public:
     /// Reads the key file, or creates it (mode 0600, parent directory 0700) when absent.
     /// Refuses a file that is readable by group/others or has the wrong size.
     static Result<MasterKey> LoadOrCreate(const std::filesystem::path& path);
@@ -55,7 +55,7 @@ public:
     [[nodiscard]] std::string Wrap(const Key& data_key, std::string_view owner) const;
     [[nodiscard]] Result<Key> Unwrap(std::string_view wrapped, std::string_view owner) const;
 
-private:
+  private:
     MasterKey() = default;
     Key key_{};
 };

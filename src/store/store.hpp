@@ -32,8 +32,9 @@ struct ResourceVersion {
 struct PutRequest {
     ResourceVersion resource;
     IndexValues index;
-    /// The version that must be current for the write to succeed (0: must not exist or be
-    /// deleted). Mismatch → Code::kConflict (the api maps If-Match failures to 412).
+    /// The version that must be current (deletion markers included) for the write to
+    /// succeed; 0: the resource must never have existed. Mismatch → Code::kConflict: a
+    /// concurrent writer got there first (the api maps If-Match failures to 412 itself).
     int64_t expected_previous_version = 0;
 };
 
@@ -57,8 +58,8 @@ struct Predicate {
     StringMatch match = StringMatch::kStartsWith;
     // date / lastUpdated / quantity / number
     Prefix prefix = Prefix::kEq;
-    int64_t low_us = 0, high_us = 0;  // date: the period the search value denotes
-    double number = 0;                // quantity/number value
+    int64_t low_us = 0, high_us = 0;         // date: the period the search value denotes
+    double number = 0;                       // quantity/number value
     double number_low = 0, number_high = 0;  // implicit precision range for eq
     // reference: target type may be empty (any type)
     std::string target_type;
@@ -80,7 +81,7 @@ struct SortKey {
 
 struct SearchQuery {
     std::string type;
-    std::vector<Clause> all_of;  // AND
+    std::vector<Clause> all_of;   // AND
     std::optional<SortKey> sort;  // default: by internal order (insertion), stable
     int count = 20;               // page size, 0 allowed (count only)
     std::string cursor;           // opaque, from a previous SearchPage::next_cursor
@@ -112,7 +113,7 @@ struct HistoryPage {
 
 /// Reads: from a consistent snapshot.
 class Reader {
-public:
+  public:
     virtual ~Reader() = default;
     /// Current version (possibly a deletion marker with deleted=true), nullopt if never existed.
     virtual Result<std::optional<ResourceVersion>> ReadCurrent(const std::string& type,
@@ -126,7 +127,7 @@ public:
 
 /// A write transaction: reads see its own writes.
 class WriteTxn : public Reader {
-public:
+  public:
     virtual Status Put(const PutRequest& request) = 0;
 };
 
@@ -137,7 +138,7 @@ struct StoreStats {
 };
 
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     /// Runs `job` inside one transaction. Jobs from many threads are grouped into one

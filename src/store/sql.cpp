@@ -1,0 +1,385 @@
+#include "store/sql.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace carnet::store {
+
+namespace {
+
+// Shared by both engines; engine-specific bits are substituted by the caller of Schema().
+std::vector<std::string> IndexTables(Dialect d) {
+    const std::string rid = d == Dialect::kSqlite ? "INTEGER" : "BIGINT";
+    const std::string real = d == Dialect::kSqlite ? "REAL" : "DOUBLE PRECISION";
+    const std::string pattern = d == Dialect::kPostgres ? " text_pattern_ops" : "";
+    return {
+        "CREATE TABLE idx_token(patient_id TEXT NOT NULL, rid " + rid +
+            " NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL, code TEXT "
+            "NOT NULL)",
+        "CREATE INDEX idx_token_lookup ON idx_token(type, param, code, system, rid)",
+        "CREATE INDEX idx_token_rid ON idx_token(rid)",
+        "CREATE TABLE idx_string(patient_id TEXT NOT NULL, rid " + rid +
+            " NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, normalized TEXT NOT NULL, exact "
+            "TEXT NOT NULL)",
+        "CREATE INDEX idx_string_lookup ON idx_string(type, param, normalized" + pattern + ", rid)",
+        "CREATE INDEX idx_string_rid ON idx_string(rid)",
+        "CREATE TABLE idx_date(patient_id TEXT NOT NULL, rid " + rid +
+            " NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, low BIGINT NOT NULL, high BIGINT "
+            "NOT NULL)",
+        "CREATE INDEX idx_date_lookup ON idx_date(type, param, low, high, rid)",
+        "CREATE INDEX idx_date_rid ON idx_date(rid, param)",
+        "CREATE TABLE idx_ref(patient_id TEXT NOT NULL, rid " + rid +
+            " NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, target_type TEXT NOT NULL, "
+            "target_id TEXT NOT NULL)",
+        "CREATE INDEX idx_ref_lookup ON idx_ref(target_id, type, param, target_type, rid)",
+        "CREATE INDEX idx_ref_rid ON idx_ref(rid)",
+        "CREATE TABLE idx_quantity(patient_id TEXT NOT NULL, rid " + rid +
+            " NOT NULL, type TEXT NOT NULL, param TEXT NOT NULL, value " + real +
+            " NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL)",
+        "CREATE INDEX idx_quantity_lookup ON idx_quantity(type, param, value, rid)",
+        "CREATE INDEX idx_quantity_rid ON idx_quantity(rid)",
+    };
+}
+
+std::vector<Migration> BuildMigrations(Dialect d) {
+    std::vector<std::string> v1;
+    if (d == Dialect::kSqlite) {
+        v1 = {
+            // Wrapped per-patient data keys ('' = the key for non-patient data).
+            "CREATE TABLE patient_keys(patient_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL, "
+            "created_at INTEGER NOT NULL)",
+            // Current state of every resource: one row per (type, id). rid orders rows for
+            // stable keyset paging.
+            "CREATE TABLE resources(rid INTEGER PRIMARY KEY, patient_id TEXT NOT NULL, type TEXT "
+            "NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, last_updated INTEGER NOT NULL, "
+            "deleted INTEGER NOT NULL)",
+            "CREATE UNIQUE INDEX resources_type_id ON resources(type, id)",
+            "CREATE INDEX resources_patient ON resources(patient_id, type)",
+            "CREATE INDEX resources_type_updated ON resources(type, last_updated)",
+            // Every version, body sealed with the owner's key. vid orders history.
+            "CREATE TABLE versions(vid INTEGER PRIMARY KEY, patient_id TEXT NOT NULL, type TEXT "
+            "NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, last_updated INTEGER NOT NULL, "
+            "deleted INTEGER NOT NULL, body BLOB)",
+            "CREATE UNIQUE INDEX versions_key ON versions(patient_id, type, id, version)",
+            "CREATE INDEX versions_type_id ON versions(type, id, version)",
+            "CREATE INDEX versions_type_vid ON versions(type, vid)",
+        };
+    } else {
+        v1 = {
+            "CREATE TABLE patient_keys(patient_id TEXT PRIMARY KEY, wrapped BYTEA NOT NULL, "
+            "created_at BIGINT NOT NULL)",
+            "CREATE TABLE resources(rid BIGSERIAL, patient_id TEXT NOT NULL, type TEXT NOT NULL, "
+            "id TEXT NOT NULL, version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted "
+            "SMALLINT NOT NULL, PRIMARY KEY(patient_id, rid))",
+            "CREATE UNIQUE INDEX resources_type_id ON resources(type, id)",
+            "CREATE UNIQUE INDEX resources_rid ON resources(rid)",
+            "CREATE INDEX resources_patient ON resources(patient_id, type)",
+            "CREATE INDEX resources_type_updated ON resources(type, last_updated)",
+            "CREATE TABLE versions(vid BIGSERIAL, patient_id TEXT NOT NULL, type TEXT NOT NULL, "
+            "id TEXT NOT NULL, version BIGINT NOT NULL, last_updated BIGINT NOT NULL, deleted "
+            "SMALLINT NOT NULL, body BYTEA, PRIMARY KEY(patient_id, vid))",
+            "CREATE UNIQUE INDEX versions_key ON versions(patient_id, type, id, version)",
+            "CREATE INDEX versions_type_id ON versions(type, id, version)",
+            "CREATE INDEX versions_type_vid ON versions(type, vid)",
+            "CREATE INDEX versions_vid ON versions(vid)",
+        };
+    }
+    for (auto& s : IndexTables(d)) v1.push_back(std::move(s));
+    return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)}};
+}
+
+/// Appends SQL text and its parameters together, so `?` order always matches the
+/// parameter order (C++ does not order the operands of `+`).
+class Builder {
+  public:
+    explicit Builder(Dialect d) : dialect_(d) {}
+
+    Builder& operator<<(const std::string& text) {
+        sql_ += text;
+        return *this;
+    }
+    Builder& operator<<(const char* text) {
+        sql_ += text;
+        return *this;
+    }
+    Builder& Param(SqlValue v) {
+        sql_ += "?";
+        params_.push_back(std::move(v));
+        return *this;
+    }
+    [[nodiscard]] Dialect dialect() const { return dialect_; }
+    SqlStatement Take() { return SqlStatement{std::move(sql_), std::move(params_)}; }
+
+  private:
+    Dialect dialect_;
+    std::string sql_;
+    std::vector<SqlValue> params_;
+};
+
+std::string EscapeLike(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    return out;
+}
+
+// Date comparison between a row range [low, high] (column names) and the search range.
+// FHIR R4 search 3.1.1.4.2 (date prefixes) read as range comparisons.
+void DateCondition(Builder& b, const std::string& low, const std::string& high,
+                   const Predicate& p) {
+    switch (p.prefix) {
+        case Prefix::kEq:
+            b << "(" << low << " >= ";
+            b.Param(p.low_us) << " AND " << high << " <= ";
+            b.Param(p.high_us) << ")";
+            return;
+        case Prefix::kNe:
+            b << "NOT (" << low << " >= ";
+            b.Param(p.low_us) << " AND " << high << " <= ";
+            b.Param(p.high_us) << ")";
+            return;
+        case Prefix::kGt:
+            b << high << " > ";
+            b.Param(p.high_us);
+            return;
+        case Prefix::kLt:
+            b << low << " < ";
+            b.Param(p.low_us);
+            return;
+        case Prefix::kGe:
+            b << high << " >= ";
+            b.Param(p.low_us);
+            return;
+        case Prefix::kLe:
+            b << low << " <= ";
+            b.Param(p.high_us);
+            return;
+        case Prefix::kSa:
+            b << low << " > ";
+            b.Param(p.high_us);
+            return;
+        case Prefix::kEb:
+            b << high << " < ";
+            b.Param(p.low_us);
+            return;
+        case Prefix::kAp:
+            b << "(" << low << " <= ";
+            b.Param(p.high_us) << " AND " << high << " >= ";
+            b.Param(p.low_us) << ")";
+            return;
+    }
+}
+
+void NumberCondition(Builder& b, const std::string& col, const Predicate& p) {
+    switch (p.prefix) {
+        case Prefix::kEq:
+        case Prefix::kAp:
+            b << "(" << col << " >= ";
+            b.Param(p.number_low) << " AND " << col << " < ";
+            b.Param(p.number_high) << ")";
+            return;
+        case Prefix::kNe:
+            b << "NOT (" << col << " >= ";
+            b.Param(p.number_low) << " AND " << col << " < ";
+            b.Param(p.number_high) << ")";
+            return;
+        case Prefix::kGt:
+        case Prefix::kSa:
+            b << col << " > ";
+            b.Param(p.number);
+            return;
+        case Prefix::kLt:
+        case Prefix::kEb:
+            b << col << " < ";
+            b.Param(p.number);
+            return;
+        case Prefix::kGe:
+            b << col << " >= ";
+            b.Param(p.number);
+            return;
+        case Prefix::kLe:
+            b << col << " <= ";
+            b.Param(p.number);
+            return;
+    }
+}
+
+void PredicateSql(Builder& b, const std::string& type, const Predicate& p) {
+    auto open_sub = [&](const char* table) {
+        b << "r.rid IN (SELECT rid FROM " << table << " WHERE type = ";
+        b.Param(type) << " AND param = ";
+        b.Param(p.param) << " AND ";
+    };
+    switch (p.kind) {
+        case Predicate::Kind::kToken: {
+            if (p.negate) b << "NOT (";
+            open_sub("idx_token");
+            if (p.code) {
+                b << "code = ";
+                b.Param(*p.code);
+            }
+            if (p.system) {
+                if (p.code) b << " AND ";
+                b << "system = ";
+                b.Param(*p.system);
+            }
+            if (!p.code && !p.system) b << "1=1";
+            b << ")";
+            if (p.negate) b << ")";
+            return;
+        }
+        case Predicate::Kind::kString:
+            open_sub("idx_string");
+            if (p.match == StringMatch::kExact) {
+                b << "exact = ";
+                b.Param(p.text);
+            } else if (p.match == StringMatch::kContains) {
+                b << "normalized LIKE ";
+                b.Param("%" + EscapeLike(p.text) + "%") << " ESCAPE '\\'";
+            } else if (b.dialect() == Dialect::kSqlite) {
+                // A byte range uses the index whatever the LIKE settings; 0xFF never
+                // occurs in UTF-8 so it bounds every continuation of the prefix.
+                b << "normalized >= ";
+                b.Param(p.text) << " AND normalized < ";
+                b.Param(p.text + "\xff");
+            } else {
+                b << "normalized LIKE ";
+                b.Param(EscapeLike(p.text) + "%") << " ESCAPE '\\'";
+            }
+            b << ")";
+            return;
+        case Predicate::Kind::kDate:
+            open_sub("idx_date");
+            DateCondition(b, "low", "high", p);
+            b << ")";
+            return;
+        case Predicate::Kind::kReference:
+            // target_id leads the lookup index.
+            b << "r.rid IN (SELECT rid FROM idx_ref WHERE target_id = ";
+            b.Param(p.target_id);
+            if (!p.target_type.empty()) {
+                b << " AND target_type = ";
+                b.Param(p.target_type);
+            }
+            b << " AND type = ";
+            b.Param(type) << " AND param = ";
+            b.Param(p.param) << ")";
+            return;
+        case Predicate::Kind::kQuantity:
+            open_sub("idx_quantity");
+            NumberCondition(b, "value", p);
+            if (p.system && !p.system->empty()) {
+                b << " AND system = ";
+                b.Param(*p.system);
+            }
+            if (p.code && !p.code->empty()) {
+                b << " AND code = ";
+                b.Param(*p.code);
+            }
+            b << ")";
+            return;
+        case Predicate::Kind::kId:
+            b << "r.id = ";
+            b.Param(p.id);
+            return;
+        case Predicate::Kind::kLastUpdated:
+            DateCondition(b, "r.last_updated", "r.last_updated", p);
+            return;
+    }
+}
+
+void Filters(Builder& b, const SearchQuery& q) {
+    b << "r.type = ";
+    b.Param(q.type) << " AND r.deleted = 0";
+    for (const auto& clause : q.all_of) {
+        if (clause.any_of.empty()) continue;
+        b << " AND (";
+        for (size_t i = 0; i < clause.any_of.size(); ++i) {
+            if (i) b << " OR ";
+            PredicateSql(b, q.type, clause.any_of[i]);
+        }
+        b << ")";
+    }
+}
+
+constexpr int64_t kNullSortLow = std::numeric_limits<int64_t>::min() / 2;
+
+}  // namespace
+
+const std::vector<Migration>& Migrations(Dialect dialect) {
+    static const std::vector<Migration> kSqlite = BuildMigrations(Dialect::kSqlite);
+    static const std::vector<Migration> kPostgres = BuildMigrations(Dialect::kPostgres);
+    return dialect == Dialect::kSqlite ? kSqlite : kPostgres;
+}
+
+SqlStatement CompileSearch(const SearchQuery& q, Dialect dialect) {
+    Builder b(dialect);
+    const bool desc = q.sort && q.sort->descending;
+    b << "SELECT q.rid, q.patient_id, q.type, q.id, q.version, q.last_updated, q.deleted, "
+         "v.body, q.sv FROM (SELECT r.rid, r.patient_id, r.type, r.id, r.version, "
+         "r.last_updated, r.deleted, ";
+    if (q.sort && q.sort->field == SortKey::Field::kLastUpdated) {
+        b << "r.last_updated";
+    } else if (q.sort && q.sort->field == SortKey::Field::kDateParam) {
+        // FHIR: ascending sorts by the earliest value, descending by the latest.
+        b << "COALESCE((SELECT " << (desc ? "MAX(high)" : "MIN(low)")
+          << " FROM idx_date d WHERE d.rid = r.rid AND d.param = ";
+        b.Param(q.sort->param) << "), " << std::to_string(kNullSortLow) << ")";
+    } else {
+        // Default and _id sorts: insertion order, stable and cheap to page.
+        b << "r.rid";
+    }
+    b << " AS sv FROM resources r WHERE ";
+    Filters(b, q);
+    b << ") q JOIN versions v ON v.patient_id = q.patient_id AND v.type = q.type AND v.id = "
+         "q.id AND v.version = q.version";
+    if (!q.cursor.empty()) {
+        auto c = DecodeCursor(q.cursor);
+        if (c.ok()) {
+            const std::string op = desc ? " < " : " > ";
+            b << " WHERE (q.sv" << op;
+            b.Param(c->sort_value) << " OR (q.sv = ";
+            b.Param(c->sort_value) << " AND q.rid" << op;
+            b.Param(c->rid) << "))";
+        }
+    }
+    b << (desc ? " ORDER BY q.sv DESC, q.rid DESC" : " ORDER BY q.sv, q.rid");
+    // One extra row tells whether a next page exists.
+    b << " LIMIT ";
+    b.Param(static_cast<int64_t>(q.count) + 1);
+    return b.Take();
+}
+
+SqlStatement CompileCount(const SearchQuery& q, Dialect dialect) {
+    Builder b(dialect);
+    b << "SELECT COUNT(*) FROM resources r WHERE ";
+    Filters(b, q);
+    return b.Take();
+}
+
+std::string EncodeCursor(const Cursor& c) {
+    return std::to_string(c.sort_value) + "_" + std::to_string(c.rid);
+}
+
+Result<Cursor> DecodeCursor(const std::string& text) {
+    auto sep = text.find('_');
+    Cursor c;
+    if (sep == std::string::npos) return Error::Invalid("invalid paging cursor");
+    const char* begin = text.data();
+    auto r1 = std::from_chars(begin, begin + sep, c.sort_value);
+    auto r2 = std::from_chars(begin + sep + 1, begin + text.size(), c.rid);
+    if (r1.ec != std::errc() || r1.ptr != begin + sep || r2.ec != std::errc() ||
+        r2.ptr != begin + text.size()) {
+        return Error::Invalid("invalid paging cursor");
+    }
+    return c;
+}
+
+std::string BodyAad(const std::string& patient_id, const std::string& type, const std::string& id,
+                    int64_t version) {
+    return patient_id + "\x1f" + type + "\x1f" + id + "\x1f" + std::to_string(version);
+}
+
+}  // namespace carnet::store
