@@ -124,8 +124,9 @@ inline Status Ok() { return Unit{}; }
     if (!tmp.ok()) return std::move(tmp).error(); \
     decl = std::move(tmp).value()
 #define CARNET_TRY(decl, expr) CARNET_TRY_IMPL(CARNET_CONCAT(carnet_try_, __LINE__), decl, expr)
-#define CARNET_CHECK(expr)                                            \
-    do {                                                              \
-        auto carnet_chk_ = (expr);                                    \
-        if (!carnet_chk_.ok()) return std::move(carnet_chk_).error(); \
+#define CARNET_CHECK_IMPL(tmp, expr)                  \
+    do {                                              \
+        auto tmp = (expr);                            \
+        if (!tmp.ok()) return std::move(tmp).error(); \
     } while (0)
+#define CARNET_CHECK(expr) CARNET_CHECK_IMPL(CARNET_CONCAT(carnet_chk_, __COUNTER__), expr)

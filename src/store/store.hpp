@@ -129,6 +129,9 @@ class Reader {
 class WriteTxn : public Reader {
   public:
     virtual Status Put(const PutRequest& request) = 0;
+    /// Runs `fn` inside a nested savepoint: if it fails, only its own writes are undone and
+    /// the transaction goes on (batch Bundles: entries fail independently, commit once).
+    virtual Status Nested(const std::function<Status()>& fn) = 0;
 };
 
 struct StoreStats {

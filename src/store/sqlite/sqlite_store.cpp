@@ -354,6 +354,22 @@ class Ops : public WriteTxn {
         return Ok();
     }
 
+    Status Nested(const std::function<Status()>& fn) override {
+        const std::string name = "nested" + std::to_string(++nesting_);
+        CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));
+        const size_t keys_before = new_keys_.size();
+        Status s = fn();
+        if (s.ok()) {
+            CARNET_CHECK(conn_.Exec("RELEASE " + name));
+        } else {
+            (void)conn_.Exec("ROLLBACK TO " + name);
+            (void)conn_.Exec("RELEASE " + name);
+            new_keys_.resize(keys_before);  // keys created inside were rolled back too
+        }
+        --nesting_;
+        return s;
+    }
+
     /// Keys created by this transaction, cached once it commits.
     std::vector<std::pair<std::string, crypto::Key>>& new_keys() { return new_keys_; }
 
@@ -467,6 +483,7 @@ class Ops : public WriteTxn {
     Conn& conn_;
     Keyring& keyring_;
     std::vector<std::pair<std::string, crypto::Key>> new_keys_;
+    int nesting_ = 0;
 };
 
 class SqliteStore;

@@ -1,0 +1,221 @@
+// The application shell (header, space tabs, space menu, main, footer) and the history router.
+// The server falls back to index.html for paths without a dot, so deep links work.
+import { h, icon, ICONS, mount } from './dom';
+import { applyLang, getLang, onLangChange, setLang, t, type Lang } from './i18n';
+import { LANDING, match, PAGES, SPACES, spaceById, type PageDef } from './routes';
+import { renderNotFound, renderPlaceholder } from './pages/placeholder';
+import { loadingState } from './components/states';
+
+let root: HTMLElement;
+let controller: AbortController | undefined;
+let renderedPath = '';
+let navSeq = 0;
+
+export function startApp(el: HTMLElement): void {
+  root = el;
+  applyLang();
+  document.addEventListener('click', onLinkClick);
+  window.addEventListener('popstate', () => {
+    // Fragment-only changes (skip link, in-page anchors) keep the current page.
+    if (location.pathname === renderedPath) return;
+    void render({ focus: true });
+  });
+  onLangChange((lang) => void render({ focus: false, refocusLang: lang }));
+  void render({ focus: false });
+}
+
+/** Navigate to a same-origin path (pushes history). */
+export function navigate(path: string, { replace = false } = {}): void {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  void render({ focus: true });
+}
+
+function onLinkClick(ev: MouseEvent): void {
+  if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const a = (ev.target as Element | null)?.closest?.('a');
+  if (!a || a.target || a.hasAttribute('download')) return;
+  const href = a.getAttribute('href');
+  if (!href || !href.startsWith('/') || href.startsWith('//')) return;
+  const url = new URL(href, location.href);
+  if (url.origin !== location.origin) return;
+  ev.preventDefault();
+  if (url.pathname === location.pathname && url.search === location.search && !url.hash) {
+    // Same page: just move focus to the content.
+    document.getElementById('main')?.focus();
+    return;
+  }
+  navigate(url.pathname + url.search + url.hash);
+}
+
+interface RenderOptions {
+  focus: boolean;
+  refocusLang?: Lang;
+}
+
+async function render(opts: RenderOptions): Promise<void> {
+  const seq = ++navSeq;
+  if (location.pathname === '/' || location.pathname === '') {
+    history.replaceState(null, '', LANDING + location.search + location.hash);
+  }
+  renderedPath = location.pathname;
+  controller?.abort();
+  controller = new AbortController();
+  const m = match(location.pathname);
+  const page = m?.page;
+
+  const main = h('main', { id: 'main', class: 'main', tabindex: '-1' });
+  mount(
+    root,
+    h('a', { class: 'skip-link', href: '#main' }, t('app.skip')),
+    header(page),
+    h('div', { class: 'layout' }, page ? spaceNav(page) : null, main),
+    footer(),
+  );
+  document.title = page ? `${t(page.title)} — ${t('app.titleSuffix')}` : `${t('notFound.title')} — ${t('app.titleSuffix')}`;
+
+  if (opts.refocusLang) {
+    root.querySelector<HTMLButtonElement>('.lang-switch button')?.focus();
+  } else if (opts.focus) {
+    main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
+
+  if (!page) {
+    renderNotFound(main);
+    return;
+  }
+  if (!page.render) {
+    renderPlaceholder(main, page);
+    return;
+  }
+  main.append(loadingState(t('state.loading')));
+  const renderer = await page.render();
+  if (seq !== navSeq) return; // navigated away meanwhile
+  main.replaceChildren();
+  renderer(main, { params: m.params, signal: controller.signal, page });
+}
+
+function header(page: PageDef | undefined): HTMLElement {
+  const other: Lang = getLang() === 'fr' ? 'en' : 'fr';
+  const current = page?.space;
+  return h(
+    'header',
+    { class: 'site-header' },
+    h(
+      'div',
+      { class: 'header-bar' },
+      h(
+        'a',
+        { class: 'brand', href: '/' },
+        h('span', { class: 'brand__logo', 'aria-hidden': 'true' }, icon(['M7 3h9a3 3 0 0 1 3 3v15H9a2 2 0 0 1-2-2z', 'M11 10h5M13.5 7.5v5'], 'brand__svg')),
+        h('span', { class: 'brand__text' },
+          h('span', { class: 'brand__name' }, t('app.name')),
+          h('span', { class: 'brand__tagline' }, t('app.tagline')),
+        ),
+      ),
+      h(
+        'div',
+        { class: 'lang-switch' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'lang-switch__button',
+            lang: other,
+            'data-lang': other,
+            on: { click: () => setLang(other) },
+          },
+          h('span', { class: 'lang-switch__globe', 'aria-hidden': 'true' }, icon(['M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z', 'M3 12h18', 'M12 3c2.5 2.7 3.7 5.7 3.7 9s-1.2 6.3-3.7 9c-2.5-2.7-3.7-5.7-3.7-9S9.5 5.7 12 3z'])),
+          t(other === 'en' ? 'lang.en' : 'lang.fr'),
+        ),
+      ),
+    ),
+    h(
+      'nav',
+      { class: 'space-tabs', 'aria-label': t('nav.spaces') },
+      h(
+        'ul',
+        { class: 'space-tabs__list', role: 'list' },
+        SPACES.map((s) =>
+          h(
+            'li',
+            null,
+            h(
+              'a',
+              {
+                class: ['space-tabs__link', s.id === current && 'is-active'],
+                href: s.home,
+                'aria-current': s.id === current ? 'true' : null,
+              },
+              icon(ICONS[s.icon]),
+              h('span', null, t(s.label)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function spaceNav(page: PageDef): HTMLElement {
+  const space = spaceById(page.space);
+  const items = PAGES.filter((p) => p.space === page.space && p.inNav);
+  const activeId = page.inNav ? page.id : page.parent;
+  const active = items.find((p) => p.id === activeId);
+  const listId = 'space-nav-list';
+  const nav = h('nav', { class: 'space-nav', 'aria-label': t('nav.spaceMenu', { space: t(space.label) }) });
+  const toggle = h(
+    'button',
+    {
+      type: 'button',
+      class: 'space-nav__toggle',
+      'aria-expanded': 'false',
+      'aria-controls': listId,
+      on: {
+        click: () => {
+          const open = toggle.getAttribute('aria-expanded') !== 'true';
+          toggle.setAttribute('aria-expanded', String(open));
+          nav.classList.toggle('is-open', open);
+        },
+      },
+    },
+    icon(ICONS.menu),
+    h('span', { class: 'space-nav__toggle-label' }, t('nav.menu')),
+    active && h('span', { class: 'space-nav__toggle-current' }, t(active.title)),
+    icon(ICONS.chevron, 'icon space-nav__toggle-chevron'),
+  );
+  nav.append(
+    toggle,
+    h(
+      'ul',
+      { id: listId, class: 'space-nav__list', role: 'list' },
+      items.map((p) =>
+        h(
+          'li',
+          null,
+          h(
+            'a',
+            {
+              class: ['space-nav__link', p.id === activeId && 'is-active', p.id === 'patient.demo' && 'is-demo'],
+              href: p.path,
+              'aria-current': p.id === page.id ? 'page' : p.id === activeId ? 'true' : null,
+            },
+            icon(ICONS[p.icon]),
+            h('span', null, t(p.title)),
+          ),
+        ),
+      ),
+    ),
+  );
+  return nav;
+}
+
+function footer(): HTMLElement {
+  return h(
+    'footer',
+    { class: 'site-footer' },
+    h('p', null, t('app.footer')),
+    h('p', null, t('app.footerDemo')),
+  );
+}
