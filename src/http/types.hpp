@@ -67,5 +67,7 @@ int StatusFor(Code code);
 Response ErrorResponse(const Error& error);
 /// An OperationOutcome JSON body for these issues.
 std::string OperationOutcomeJson(const std::vector<Issue>& issues);
+/// Shorthand: an OperationOutcome response with one error issue.
+Response ErrorResponse(Code code, std::string issue_code, std::string diagnostics);
 
 }  // namespace carnet::http

@@ -1,0 +1,1012 @@
+#include "api/fhir_service.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+#include <charconv>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "core/ids.hpp"
+#include "fhir/definitions.hpp"
+#include "fhir/index.hpp"
+#include "fhir/json.hpp"
+#include "fhir/validate.hpp"
+
+namespace carnet::api {
+
+namespace json = boost::json;
+using store::ResourceVersion;
+using store::WriteTxn;
+
+std::string ETagFor(int64_t version) { return "W/\"" + std::to_string(version) + "\""; }
+
+std::optional<int64_t> ParseETag(const std::string& etag) {
+    std::string_view v = etag;
+    if (v.substr(0, 2) == "W/") v.remove_prefix(2);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    int64_t n = 0;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (r.ec != std::errc() || r.ptr != v.data() + v.size() || n < 1) return std::nullopt;
+    return n;
+}
+
+namespace {
+int HexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out.push_back(' ');
+        } else if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 &&
+                   HexValue(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+}  // namespace
+
+// Lenient on purpose: conditional references and ifNoneExist values written by clinical
+// software (Synthea among them) carry raw '|' and ':' that RFC 3986 would want encoded.
+QueryParams ParseQueryString(std::string_view text) {
+    QueryParams out;
+    while (!text.empty()) {
+        auto amp = text.find('&');
+        std::string_view pair = text.substr(0, amp);
+        if (!pair.empty()) {
+            auto eq = pair.find('=');
+            out.emplace_back(
+                PercentDecode(pair.substr(0, eq)),
+                eq == std::string_view::npos ? std::string() : PercentDecode(pair.substr(eq + 1)));
+        }
+        if (amp == std::string_view::npos) break;
+        text.remove_prefix(amp + 1);
+    }
+    return out;
+}
+
+namespace {
+
+constexpr int kConditionalProbe = 2;  // enough rows to tell "one" from "several"
+
+Error PreconditionFailed(std::string why) {
+    return Error::Make(Code::kPreconditionFailed, "conflict", std::move(why));
+}
+
+/// The resource as stored: resourceType, id and meta first, then the rest as given.
+std::string Stamp(json::object& obj, const std::string& type, const std::string& id,
+                  int64_t version, int64_t when) {
+    json::object meta;
+    if (auto* m = obj.if_contains("meta"); m && m->is_object()) meta = m->as_object();
+    meta["versionId"] = std::to_string(version);
+    meta["lastUpdated"] = FormatInstant(when);
+    json::object out;
+    out.reserve(obj.size() + 3);
+    out["resourceType"] = type;
+    out["id"] = id;
+    out["meta"] = std::move(meta);
+    for (auto& kv : obj) {
+        if (kv.key() == "resourceType" || kv.key() == "id" || kv.key() == "meta") continue;
+        out[kv.key()] = std::move(kv.value());
+    }
+    obj = std::move(out);
+    return json::serialize(obj);
+}
+
+// Content equality ignoring the server-managed meta fields.
+bool SameContent(const std::string& stored_json, const json::object& incoming) {
+    auto parsed = fhir::ParseJson(stored_json);
+    if (!parsed.ok() || !parsed->is_object()) return false;
+    auto strip = [](json::object o) {
+        if (auto* m = o.if_contains("meta"); m && m->is_object()) {
+            m->as_object().erase("versionId");
+            m->as_object().erase("lastUpdated");
+            if (m->as_object().empty()) o.erase("meta");
+        }
+        return o;
+    };
+    return strip(parsed->as_object()) == strip(incoming);
+}
+
+Result<std::vector<ResourceVersion>> FindMatches(store::Reader& reader, const std::string& type,
+                                                 const QueryParams& criteria) {
+    if (criteria.empty()) {
+        return Error::Make(Code::kInvalid, "processing", "conditional operation without criteria");
+    }
+    CARNET_TRY(ParsedSearch parsed, ParseSearch(type, criteria, false));
+    parsed.query.count = kConditionalProbe;
+    CARNET_TRY(auto page, reader.Search(parsed.query));
+    return std::move(page.resources);
+}
+
+/// Writes a new version of type/id over `current` (inside the caller's transaction).
+/// `skip_if_same`: an identical body makes no new version.
+Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
+                                json::object obj, const std::optional<ResourceVersion>& current,
+                                bool skip_if_same, int64_t now) {
+    const bool live = current && !current->deleted;
+    if (live && skip_if_same && SameContent(current->json, obj)) {
+        return WriteOutcome{*current, 200, false};
+    }
+    store::PutRequest req;
+    const int64_t version = current ? current->version + 1 : 1;
+    // Timestamps stay monotonic per resource even if the wall clock steps back.
+    const int64_t when = current ? std::max(now, current->last_updated_us + 1) : now;
+    req.resource.json = Stamp(obj, type, id, version, when);
+    req.resource.type = type;
+    req.resource.id = id;
+    req.resource.version = version;
+    req.resource.last_updated_us = when;
+    req.resource.patient_id = fhir::OwnerPatient(obj);
+    req.index = fhir::ExtractIndex(obj);
+    req.expected_previous_version = current ? current->version : 0;
+    CARNET_CHECK(txn.Put(req));
+    return WriteOutcome{std::move(req.resource), live ? 200 : 201, true};
+}
+
+Result<std::optional<int64_t>> ExpectedFromIfMatch(const std::optional<std::string>& if_match) {
+    if (!if_match) return std::optional<int64_t>();
+    auto v = ParseETag(*if_match);
+    if (!v)
+        return Error::Make(Code::kInvalid, "processing", "If-Match must be an ETag like W/\"1\"");
+    return std::optional<int64_t>(*v);
+}
+
+void AppendEntry(std::string& out, bool& first, const std::string& base, const ResourceVersion& r,
+                 const char* mode) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"fullUrl\":";
+    out += json::serialize(json::string(base + "/" + r.type + "/" + r.id));
+    out += ",\"resource\":";
+    out += r.json;
+    out += ",\"search\":{\"mode\":\"";
+    out += mode;
+    out += "\"}}";
+}
+
+std::string EncodeQuery(const QueryParams& params) {
+    boost::urls::url u("x:");
+    for (const auto& [k, v] : params) u.params().append({k, v});
+    return std::string(u.encoded_query());
+}
+
+// Walks every "reference" string of a resource, calling fn on it (may rewrite it).
+template <typename Fn>
+void ForEachReference(json::value& v, const Fn& fn) {
+    if (v.is_object()) {
+        auto& o = v.as_object();
+        for (auto& kv : o) {
+            if (kv.key() == "reference" && kv.value().is_string()) {
+                fn(kv.value().as_string());
+            } else if (kv.key() != "contained") {
+                ForEachReference(kv.value(), fn);
+            }
+        }
+    } else if (v.is_array()) {
+        for (auto& e : v.as_array()) ForEachReference(e, fn);
+    }
+}
+
+/// "Type/id" or "Type?criteria" split from a request url relative to the base.
+struct EntryUrl {
+    std::string type;
+    std::string id;
+    std::string vid;
+    bool has_query = false;
+    QueryParams query;
+};
+
+Result<EntryUrl> ParseEntryUrl(std::string url) {
+    EntryUrl e;
+    // Absolute URLs of this server and relative ones are accepted alike.
+    if (auto fhir = url.find("/fhir/"); url.rfind("http", 0) == 0 && fhir != std::string::npos) {
+        url = url.substr(fhir + 6);
+    }
+    if (!url.empty() && url[0] == '/') url.erase(0, 1);
+    auto q = url.find('?');
+    if (q != std::string::npos) {
+        e.has_query = true;
+        e.query = ParseQueryString(std::string_view(url).substr(q + 1));
+        url = url.substr(0, q);
+    }
+    std::vector<std::string> segs;
+    size_t start = 0;
+    while (start <= url.size()) {
+        auto slash = url.find('/', start);
+        segs.push_back(
+            url.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+        if (slash == std::string::npos) break;
+        start = slash + 1;
+    }
+    if (segs.empty() || !fhir::Definitions::R4().IsResourceType(segs[0])) {
+        return Error::Make(Code::kInvalid, "processing",
+                           "entry request url must start with a known resource type");
+    }
+    e.type = segs[0];
+    if (segs.size() >= 2) e.id = segs[1];
+    if (segs.size() == 4 && segs[2] == "_history") e.vid = segs[3];
+    if (segs.size() > 4 || segs.size() == 3 || (segs.size() == 4 && segs[2] != "_history") ||
+        (!e.id.empty() && !IsValidFhirId(e.id))) {
+        return Error::Make(Code::kInvalid, "processing", "malformed entry request url");
+    }
+    return e;
+}
+
+std::string ErrorOutcomeJson(const Error& e) {
+    json::array issues;
+    for (const auto& i : e.issues) {
+        json::object o{{"severity", i.severity}, {"code", i.code}};
+        if (!i.diagnostics.empty()) o["diagnostics"] = i.diagnostics;
+        if (!i.expression.empty()) o["expression"] = json::array{json::string(i.expression)};
+        issues.push_back(std::move(o));
+    }
+    return json::serialize(
+        json::object{{"resourceType", "OperationOutcome"}, {"issue", std::move(issues)}});
+}
+
+int StatusOf(Code c) {
+    switch (c) {
+        case Code::kOk:
+            return 200;
+        case Code::kInvalid:
+            return 400;
+        case Code::kNotFound:
+            return 404;
+        case Code::kGone:
+            return 410;
+        case Code::kConflict:
+            return 409;
+        case Code::kPreconditionFailed:
+            return 412;
+        case Code::kUnprocessable:
+            return 422;
+        case Code::kTooLarge:
+            return 413;
+        case Code::kUnsupportedMedia:
+            return 415;
+        case Code::kUnauthenticated:
+            return 401;
+        case Code::kForbidden:
+            return 403;
+        case Code::kTooManyRequests:
+            return 429;
+        case Code::kTimeout:
+            return 408;
+        case Code::kUnavailable:
+            return 503;
+        case Code::kNotImplemented:
+            return 501;
+        case Code::kMethodNotAllowed:
+            return 405;
+        case Code::kInternal:
+            return 500;
+    }
+    return 500;
+}
+
+std::string StatusText(int status) {
+    switch (status) {
+        case 200:
+            return "200 OK";
+        case 201:
+            return "201 Created";
+        case 204:
+            return "204 No Content";
+        default:
+            return std::to_string(status);
+    }
+}
+
+}  // namespace
+
+Status FhirService::CheckResource(const std::string& type, const json::object& resource) {
+    const auto* rt = resource.if_contains("resourceType");
+    if (!rt || !rt->is_string()) {
+        return Error::Invalid("resourceType is required", "resourceType");
+    }
+    if (rt->as_string() != type) {
+        return Error::Invalid("resourceType does not match the URL (" + type + ")", "resourceType");
+    }
+    return fhir::Validate(resource);
+}
+
+Result<ResourceVersion> FhirService::Read(const std::string& type, const std::string& id) {
+    if (!IsValidFhirId(id)) return Error::NotFound(type + "/" + id + " not found");
+    CARNET_TRY(auto reader, store_.OpenReader());
+    CARNET_TRY(auto cur, reader->ReadCurrent(type, id));
+    if (!cur) return Error::NotFound("resource not found");
+    if (cur->deleted) return Error::Make(Code::kGone, "deleted", "the resource was deleted");
+    return std::move(*cur);
+}
+
+Result<ResourceVersion> FhirService::VRead(const std::string& type, const std::string& id,
+                                           const std::string& version) {
+    int64_t v = 0;
+    auto r = std::from_chars(version.data(), version.data() + version.size(), v);
+    if (r.ec != std::errc() || r.ptr != version.data() + version.size() || v < 1 ||
+        !IsValidFhirId(id)) {
+        return Error::NotFound("version not found");
+    }
+    CARNET_TRY(auto reader, store_.OpenReader());
+    CARNET_TRY(auto rv, reader->ReadVersion(type, id, v));
+    if (!rv) return Error::NotFound("version not found");
+    if (rv->deleted) return Error::Make(Code::kGone, "deleted", "this version is a deletion");
+    return std::move(*rv);
+}
+
+Result<WriteOutcome> FhirService::Create(const std::string& type, json::object resource,
+                                         const std::optional<std::string>& if_none_exist) {
+    CARNET_CHECK(CheckResource(type, resource));
+    QueryParams criteria;
+    if (if_none_exist) {
+        std::string_view q = *if_none_exist;
+        if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
+        criteria = ParseQueryString(q);
+        // Fail fast, before taking the writer, on criteria that cannot parse.
+        CARNET_CHECK(ParseSearch(type, criteria, false));
+    }
+    // R4 http 3.1.0.8 create: the server assigns the id; a client id is ignored.
+    const std::string id = NewUuid();
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+        if (if_none_exist) {
+            CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
+            if (matches.size() > 1) {
+                return PreconditionFailed("If-None-Exist matched several resources");
+            }
+            if (matches.size() == 1) {
+                out = WriteOutcome{std::move(matches.front()), 200, false};
+                return Ok();
+            }
+        }
+        CARNET_TRY(out,
+                   PutVersion(txn, type, id, resource, std::nullopt, false, clock_.NowMicros()));
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<WriteOutcome> FhirService::Update(const std::string& type, const std::string& id,
+                                         json::object resource,
+                                         const std::optional<std::string>& if_match) {
+    if (!IsValidFhirId(id)) return Error::Invalid("invalid resource id in the URL");
+    CARNET_CHECK(CheckResource(type, resource));
+    const auto* body_id = resource.if_contains("id");
+    if (!body_id || !body_id->is_string() || body_id->as_string() != id) {
+        return Error::Invalid("the resource id must match the id in the URL", type + ".id");
+    }
+    CARNET_TRY(auto expected, ExpectedFromIfMatch(if_match));
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+        CARNET_TRY(auto current, txn.ReadCurrent(type, id));
+        if (expected) {
+            if (!current || current->deleted || current->version != *expected) {
+                return PreconditionFailed("If-Match does not match the current version");
+            }
+        }
+        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros()));
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
+                                                    const QueryParams& criteria,
+                                                    json::object resource) {
+    CARNET_CHECK(CheckResource(type, resource));
+    CARNET_CHECK(ParseSearch(type, criteria, false));
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+        CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
+        if (matches.size() > 1) return PreconditionFailed("the criteria matched several resources");
+        std::string id;
+        std::optional<ResourceVersion> current;
+        const auto* body_id = resource.if_contains("id");
+        if (matches.size() == 1) {
+            id = matches.front().id;
+            if (body_id && (!body_id->is_string() || body_id->as_string() != id)) {
+                return Error::Invalid("the resource id differs from the matched resource",
+                                      type + ".id");
+            }
+            current = std::move(matches.front());
+        } else if (body_id && body_id->is_string() && IsValidFhirId(body_id->as_string())) {
+            id = std::string(body_id->as_string());
+            CARNET_TRY(current, txn.ReadCurrent(type, id));
+        } else {
+            id = NewUuid();
+        }
+        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros()));
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<WriteOutcome> FhirService::Delete(const std::string& type, const std::string& id) {
+    if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+        CARNET_TRY(auto current, txn.ReadCurrent(type, id));
+        // Deleting what is absent or already deleted succeeds and changes nothing.
+        if (!current || current->deleted) {
+            out = WriteOutcome{current.value_or(ResourceVersion{}), 204, false};
+            return Ok();
+        }
+        store::PutRequest req;
+        req.resource.type = type;
+        req.resource.id = id;
+        req.resource.version = current->version + 1;
+        req.resource.last_updated_us = std::max(clock_.NowMicros(), current->last_updated_us + 1);
+        req.resource.patient_id = current->patient_id;
+        req.resource.deleted = true;
+        req.expected_previous_version = current->version;
+        CARNET_CHECK(txn.Put(req));
+        out = WriteOutcome{std::move(req.resource), 204, true};
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<std::string> FhirService::Search(const std::string& type, const QueryParams& params,
+                                        bool lenient, const std::string& base_url) {
+    CARNET_TRY(ParsedSearch parsed, ParseSearch(type, params, lenient));
+    CARNET_TRY(auto reader, store_.OpenReader());
+    CARNET_TRY(store::SearchPage page, reader->Search(parsed.query));
+    // A first page that is not full holds everything: its size is the total, for free.
+    if (!page.total && parsed.query.cursor.empty() && page.next_cursor.empty() &&
+        parsed.query.count > 0) {
+        page.total = static_cast<int64_t>(page.resources.size());
+    }
+
+    std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
+                      "\",\"meta\":{\"lastUpdated\":\"" + FormatInstant(clock_.NowMicros()) +
+                      "\"},\"type\":\"searchset\"";
+    if (page.total) out += ",\"total\":" + std::to_string(*page.total);
+    const std::string self_query = EncodeQuery(parsed.echoed);
+    out += ",\"link\":[{\"relation\":\"self\",\"url\":" +
+           json::serialize(
+               json::string(base_url + "/" + type + (self_query.empty() ? "" : "?") + self_query)) +
+           "}";
+    if (!page.next_cursor.empty()) {
+        QueryParams next = parsed.echoed;
+        next.emplace_back("_cursor", page.next_cursor);
+        out += ",{\"relation\":\"next\",\"url\":" +
+               json::serialize(json::string(base_url + "/" + type + "?" + EncodeQuery(next))) + "}";
+    }
+    out += "],\"entry\":[";
+    bool first = true;
+    std::set<std::string> seen;
+    for (const auto& r : page.resources) {
+        seen.insert(r.type + "/" + r.id);
+        AppendEntry(out, first, base_url, r, "match");
+    }
+    // _include: follow the named reference parameter of each match (one level).
+    for (const auto& inc : parsed.includes) {
+        for (const auto& r : page.resources) {
+            auto obj = fhir::ParseJson(r.json);
+            if (!obj.ok() || !obj->is_object()) continue;
+            for (const auto& ref : fhir::ExtractIndex(obj->as_object()).references) {
+                if (ref.param != inc.param || ref.target_type.empty()) continue;
+                if (!inc.target_type.empty() && ref.target_type != inc.target_type) continue;
+                std::string key = ref.target_type + "/" + ref.target_id;
+                if (seen.count(key)) continue;
+                CARNET_TRY(auto target, reader->ReadCurrent(ref.target_type, ref.target_id));
+                if (!target || target->deleted) continue;
+                seen.insert(key);
+                AppendEntry(out, first, base_url, *target, "include");
+            }
+        }
+    }
+    // _revinclude: resources of the named type whose parameter points at a match.
+    for (const auto& rev : parsed.revincludes) {
+        if (page.resources.empty()) break;
+        store::SearchQuery q;
+        q.type = rev.source_type;
+        q.count = 1000;
+        store::Clause any;
+        for (const auto& r : page.resources) {
+            if (!rev.target_type.empty() && rev.target_type != r.type) continue;
+            store::Predicate p;
+            p.kind = store::Predicate::Kind::kReference;
+            p.param = rev.param;
+            p.target_type = r.type;
+            p.target_id = r.id;
+            any.any_of.push_back(std::move(p));
+        }
+        if (any.any_of.empty()) continue;
+        q.all_of.push_back(std::move(any));
+        CARNET_TRY(auto revs, reader->Search(q));
+        for (const auto& r : revs.resources) {
+            if (!seen.insert(r.type + "/" + r.id).second) continue;
+            AppendEntry(out, first, base_url, r, "include");
+        }
+    }
+    if (!parsed.ignored.empty()) {
+        Error warn;
+        warn.issues = parsed.ignored;
+        if (!first) out += ',';
+        out += "{\"resource\":" + ErrorOutcomeJson(warn) + ",\"search\":{\"mode\":\"outcome\"}}";
+    }
+    out += "]}";
+    return out;
+}
+
+Result<std::string> FhirService::History(const std::string& type, const std::string& id,
+                                         const QueryParams& params, const std::string& base_url) {
+    store::HistoryQuery q;
+    q.type = type;
+    q.id = id;
+    QueryParams echoed;
+    for (const auto& [k, v] : params) {
+        if (k == "_count") {
+            int n = -1;
+            auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (r.ec != std::errc() || r.ptr != v.data() + v.size() || n < 0 || n > 1000) {
+                return Error::Make(Code::kInvalid, "processing",
+                                   "_count must be between 0 and 1000");
+            }
+            q.count = n;
+            echoed.emplace_back(k, v);
+        } else if (k == "_since") {
+            int64_t low = 0, high = 0;
+            if (!ParseFhirDateRange(v, low, high)) {
+                return Error::Make(Code::kInvalid, "processing", "_since must be an instant");
+            }
+            q.since_us = low;
+            echoed.emplace_back(k, v);
+        } else if (k == "_cursor") {
+            q.cursor = v;
+        } else if (k != "_format" && k != "_pretty") {
+            return Error::Make(Code::kInvalid, "not-supported",
+                               "unsupported history parameter '" + k + "'");
+        }
+    }
+    if (!id.empty() && !IsValidFhirId(id)) return Error::NotFound("resource not found");
+    CARNET_TRY(auto reader, store_.OpenReader());
+    if (!id.empty()) {
+        CARNET_TRY(auto cur, reader->ReadCurrent(type, id));
+        if (!cur) return Error::NotFound("resource not found");
+    }
+    CARNET_TRY(auto page, reader->History(q));
+    std::string path =
+        base_url + (type.empty() ? "" : "/" + type) + (id.empty() ? "" : "/" + id) + "/_history";
+    std::string out =
+        "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() + "\",\"type\":\"history\"";
+    const std::string self_query = EncodeQuery(echoed);
+    out += ",\"link\":[{\"relation\":\"self\",\"url\":" +
+           json::serialize(json::string(path + (self_query.empty() ? "" : "?") + self_query)) + "}";
+    if (!page.next_cursor.empty()) {
+        QueryParams next = echoed;
+        next.emplace_back("_cursor", page.next_cursor);
+        out += ",{\"relation\":\"next\",\"url\":" +
+               json::serialize(json::string(path + "?" + EncodeQuery(next))) + "}";
+    }
+    out += "],\"entry\":[";
+    bool first = true;
+    for (const auto& v : page.versions) {
+        if (!first) out += ',';
+        first = false;
+        const std::string rel = v.type + "/" + v.id;
+        out += "{\"fullUrl\":" + json::serialize(json::string(base_url + "/" + rel));
+        if (!v.deleted) out += ",\"resource\":" + v.json;
+        const char* method = v.deleted ? "DELETE" : (v.version == 1 ? "POST" : "PUT");
+        out += ",\"request\":{\"method\":\"" + std::string(method) + "\",\"url\":" +
+               json::serialize(json::string(v.version == 1 && !v.deleted ? v.type : rel)) + "}";
+        out += ",\"response\":{\"status\":\"" +
+               std::string(v.deleted ? "204" : (v.version == 1 ? "201" : "200")) +
+               "\",\"etag\":" + json::serialize(json::string(ETagFor(v.version))) +
+               ",\"lastModified\":\"" + FormatInstant(v.last_updated_us) + "\"}}";
+    }
+    out += "]}";
+    return out;
+}
+
+namespace {
+
+/// One entry of a transaction/batch being processed.
+struct BundleEntry {
+    size_t index = 0;
+    std::string method;
+    EntryUrl url;
+    std::string full_url;
+    std::optional<json::object> resource;
+    std::optional<std::string> if_none_exist;
+    std::optional<std::string> if_match;
+    std::string assigned_id;  // POST: the id it will get
+    // Outcome
+    int status = 0;
+    std::string location;
+    std::string etag;
+    std::string last_modified;
+    std::string body;  // GET result or outcome
+    bool changed = false;
+    std::optional<Error> error;
+};
+
+int MethodOrder(const std::string& m) {
+    // R4 http 3.1.0.11.2: DELETE, then POST, then PUT/PATCH, then GET/HEAD.
+    if (m == "DELETE") return 0;
+    if (m == "POST") return 1;
+    if (m == "PUT") return 2;
+    return 3;
+}
+
+}  // namespace
+
+Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::string& base_url,
+                                               const BundleOptions& options, BundleStats* stats) {
+    const auto* type_v = bundle.if_contains("type");
+    if (!type_v || !type_v->is_string() ||
+        (type_v->as_string() != "transaction" && type_v->as_string() != "batch")) {
+        return Error::Invalid("POST /fhir takes a Bundle of type transaction or batch",
+                              "Bundle.type");
+    }
+    const bool is_transaction = type_v->as_string() == "transaction";
+    // Validate the envelope (the entries are validated one by one below, so an invalid
+    // entry in a batch fails alone).
+    std::vector<BundleEntry> entries;
+    if (auto* e = bundle.if_contains("entry")) {
+        if (!e->is_array()) return Error::Invalid("Bundle.entry must be an array", "Bundle.entry");
+        entries.reserve(e->as_array().size());
+        size_t i = 0;
+        for (auto& item : e->as_array()) {
+            BundleEntry be;
+            be.index = i;
+            const std::string where = "Bundle.entry[" + std::to_string(i) + "]";
+            ++i;
+            auto fail = [&](Error err) {
+                be.error = std::move(err);
+                entries.push_back(std::move(be));
+            };
+            if (!item.is_object()) {
+                fail(Error::Invalid("entry must be an object", where));
+                continue;
+            }
+            auto& obj = item.as_object();
+            const auto* req = obj.if_contains("request");
+            if (!req || !req->is_object()) {
+                fail(Error::Invalid("entry.request is required", where + ".request"));
+                continue;
+            }
+            const auto& r = req->as_object();
+            const auto* m = r.if_contains("method");
+            const auto* u = r.if_contains("url");
+            if (!m || !m->is_string() || !u || !u->is_string()) {
+                fail(Error::Invalid("entry.request needs method and url", where + ".request"));
+                continue;
+            }
+            be.method = std::string(m->as_string());
+            if (be.method != "GET" && be.method != "HEAD" && be.method != "POST" &&
+                be.method != "PUT" && be.method != "DELETE") {
+                fail(Error::Make(Code::kInvalid, "not-supported", "unsupported entry method",
+                                 where + ".request.method"));
+                continue;
+            }
+            auto url = ParseEntryUrl(std::string(u->as_string()));
+            if (!url.ok()) {
+                Error err = std::move(url).error();
+                err.issues.front().expression = where + ".request.url";
+                fail(std::move(err));
+                continue;
+            }
+            be.url = std::move(url).value();
+            if (const auto* f = obj.if_contains("fullUrl"); f && f->is_string()) {
+                be.full_url = std::string(f->as_string());
+            }
+            if (const auto* v = r.if_contains("ifNoneExist"); v && v->is_string()) {
+                be.if_none_exist = std::string(v->as_string());
+            }
+            if (const auto* v = r.if_contains("ifMatch"); v && v->is_string()) {
+                be.if_match = std::string(v->as_string());
+            }
+            if (be.method == "POST" || be.method == "PUT") {
+                auto* res = obj.if_contains("resource");
+                if (!res || !res->is_object()) {
+                    fail(Error::Invalid("entry.resource is required for " + be.method,
+                                        where + ".resource"));
+                    continue;
+                }
+                be.resource = std::move(res->as_object());
+                Status check = CheckResource(be.url.type, *be.resource);
+                if (!check.ok()) {
+                    Error err = std::move(check).error();
+                    for (auto& issue : err.issues) {
+                        issue.expression = issue.expression.empty()
+                                               ? where + ".resource"
+                                               : where + ".resource." + issue.expression;
+                    }
+                    fail(std::move(err));
+                    continue;
+                }
+                if (be.method == "POST") {
+                    if (!be.url.id.empty()) {
+                        fail(Error::Invalid("POST url must be the resource type",
+                                            where + ".request.url"));
+                        continue;
+                    }
+                    std::string candidate;
+                    if (options.keep_client_ids) {
+                        if (be.full_url.rfind("urn:uuid:", 0) == 0)
+                            candidate = be.full_url.substr(9);
+                        if (const auto* id = be.resource->if_contains("id");
+                            id && id->is_string()) {
+                            candidate = std::string(id->as_string());
+                        }
+                    }
+                    be.assigned_id = IsValidFhirId(candidate) ? candidate : NewUuid();
+                } else if (!be.url.has_query) {
+                    if (be.url.id.empty()) {
+                        fail(Error::Invalid("PUT url must be Type/id or Type?criteria",
+                                            where + ".request.url"));
+                        continue;
+                    }
+                    const auto* id = be.resource->if_contains("id");
+                    if (!id || !id->is_string() || id->as_string() != be.url.id) {
+                        fail(Error::Invalid("the resource id must match the entry url",
+                                            where + ".resource.id"));
+                        continue;
+                    }
+                }
+            }
+            entries.push_back(std::move(be));
+        }
+    }
+
+    if (is_transaction) {
+        for (const auto& be : entries) {
+            if (be.error) return *be.error;  // a transaction is all or nothing
+        }
+        // Two entries may not target the same resource (R4 http 3.1.0.11.2).
+        std::set<std::string> targets;
+        for (const auto& be : entries) {
+            if (be.method == "GET" || be.method == "HEAD" || be.url.id.empty()) continue;
+            if (!targets.insert(be.url.type + "/" + be.url.id).second) {
+                return Error::Invalid("two entries change the same resource " + be.url.type);
+            }
+        }
+    }
+
+    std::vector<size_t> order(entries.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return MethodOrder(entries[a].method) < MethodOrder(entries[b].method);
+    });
+
+    const int64_t now = clock_.NowMicros();
+    // Runs one entry inside the transaction. `resolved` maps fullUrls to "Type/id".
+    auto run_entry = [&](WriteTxn& txn, BundleEntry& be,
+                         std::unordered_map<std::string, std::string>& resolved) -> Status {
+        if (be.method == "GET" || be.method == "HEAD") {
+            if (be.url.has_query || be.url.id.empty()) {
+                CARNET_TRY(ParsedSearch parsed, ParseSearch(be.url.type, be.url.query, false));
+                CARNET_TRY(auto page, txn.Search(parsed.query));
+                std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[";
+                bool first = true;
+                for (const auto& r : page.resources) AppendEntry(out, first, base_url, r, "match");
+                be.body = out + "]}";
+            } else {
+                std::optional<ResourceVersion> r;
+                if (!be.url.vid.empty()) {
+                    int64_t v = 0;
+                    std::from_chars(be.url.vid.data(), be.url.vid.data() + be.url.vid.size(), v);
+                    CARNET_TRY(r, txn.ReadVersion(be.url.type, be.url.id, v));
+                } else {
+                    CARNET_TRY(r, txn.ReadCurrent(be.url.type, be.url.id));
+                }
+                if (!r || r->deleted) return Error::NotFound("resource not found");
+                be.body = r->json;
+                be.etag = ETagFor(r->version);
+            }
+            be.status = 200;
+            return Ok();
+        }
+        if (be.method == "DELETE") {
+            std::vector<std::pair<std::string, std::string>> victims;
+            if (be.url.has_query) {
+                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query));
+                if (matches.size() > 1)
+                    return PreconditionFailed("conditional delete matched several resources");
+                for (auto& m : matches) victims.emplace_back(m.type, m.id);
+            } else {
+                victims.emplace_back(be.url.type, be.url.id);
+            }
+            for (auto& [t, id] : victims) {
+                CARNET_TRY(auto current, txn.ReadCurrent(t, id));
+                if (!current || current->deleted) continue;
+                store::PutRequest req;
+                req.resource = {t,
+                                id,
+                                current->version + 1,
+                                std::max(now, current->last_updated_us + 1),
+                                true,
+                                current->patient_id,
+                                ""};
+                req.expected_previous_version = current->version;
+                CARNET_CHECK(txn.Put(req));
+                be.changed = true;
+            }
+            be.status = 204;
+            return Ok();
+        }
+        // POST / PUT: resolve references to other entries and conditional references.
+        json::value as_value(std::move(*be.resource));
+        std::optional<Error> ref_error;
+        ForEachReference(as_value, [&](json::string& ref) {
+            if (ref_error) return;
+            std::string r(ref);
+            if (auto it = resolved.find(r); it != resolved.end()) {
+                ref = it->second;
+                return;
+            }
+            auto q = r.find('?');
+            if (q == std::string::npos || r.rfind("urn:", 0) == 0) return;
+            std::string t = r.substr(0, q);
+            if (!fhir::Definitions::R4().IsResourceType(t)) return;
+            auto matches = FindMatches(txn, t, ParseQueryString(std::string_view(r).substr(q + 1)));
+            if (!matches.ok()) {
+                ref_error = std::move(matches).error();
+            } else if (matches->size() != 1) {
+                ref_error =
+                    matches->empty()
+                        ? Error::Make(Code::kInvalid, "not-found",
+                                      "conditional reference to " + t + " matched no resource")
+                        : PreconditionFailed("conditional reference to " + t +
+                                             " matched several resources");
+            } else {
+                std::string target = t + "/" + matches->front().id;
+                resolved[r] = target;
+                ref = target;
+            }
+        });
+        be.resource = std::move(as_value.as_object());
+        if (ref_error) return *ref_error;
+
+        std::optional<WriteOutcome> out;
+        if (be.method == "POST") {
+            if (be.if_none_exist) {
+                std::string_view q = *be.if_none_exist;
+                if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
+                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, ParseQueryString(q)));
+                if (matches.size() > 1)
+                    return PreconditionFailed("ifNoneExist matched several resources");
+                if (matches.size() == 1) out = WriteOutcome{std::move(matches.front()), 200, false};
+            }
+            if (!out) {
+                std::optional<ResourceVersion> current;
+                if (options.keep_client_ids) {
+                    CARNET_TRY(current, txn.ReadCurrent(be.url.type, be.assigned_id));
+                }
+                if (current && !options.keep_client_ids) {
+                    return Error::Make(Code::kConflict, "duplicate", "resource id already exists");
+                }
+                CARNET_TRY(out, PutVersion(txn, be.url.type, be.assigned_id,
+                                           std::move(*be.resource), current, true, now));
+            }
+        } else if (be.url.has_query) {
+            CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query));
+            if (matches.size() > 1)
+                return PreconditionFailed("conditional update matched several resources");
+            std::optional<ResourceVersion> current;
+            std::string id;
+            if (matches.size() == 1) {
+                id = matches.front().id;
+                current = std::move(matches.front());
+            } else if (const auto* bid = be.resource->if_contains("id");
+                       bid && bid->is_string() && IsValidFhirId(bid->as_string())) {
+                id = std::string(bid->as_string());
+                CARNET_TRY(current, txn.ReadCurrent(be.url.type, id));
+            } else {
+                id = NewUuid();
+            }
+            CARNET_TRY(
+                out, PutVersion(txn, be.url.type, id, std::move(*be.resource), current, true, now));
+        } else {
+            CARNET_TRY(auto current, txn.ReadCurrent(be.url.type, be.url.id));
+            if (be.if_match) {
+                auto expected = ParseETag(*be.if_match);
+                if (!expected || !current || current->deleted || current->version != *expected) {
+                    return PreconditionFailed("ifMatch does not match the current version");
+                }
+            }
+            CARNET_TRY(out, PutVersion(txn, be.url.type, be.url.id, std::move(*be.resource),
+                                       current, true, now));
+        }
+        be.status = out->status;
+        be.changed = out->changed;
+        be.location = out->resource.type + "/" + out->resource.id + "/_history/" +
+                      std::to_string(out->resource.version);
+        be.etag = ETagFor(out->resource.version);
+        be.last_modified = FormatInstant(out->resource.last_updated_us);
+        if (!be.full_url.empty())
+            resolved[be.full_url] = out->resource.type + "/" + out->resource.id;
+        return Ok();
+    };
+
+    std::optional<Error> failure;
+    Status written = store_.Write([&](WriteTxn& txn) -> Status {
+        std::unordered_map<std::string, std::string> resolved;
+        // POSTs are known before anything runs, so references to them resolve whatever the
+        // order (a conditional create that matches re-points them when it runs).
+        for (auto& be : entries) {
+            if (!be.error && be.method == "POST" && !be.full_url.empty()) {
+                resolved[be.full_url] = be.url.type + "/" + be.assigned_id;
+            }
+            if (!be.error && be.method == "PUT" && !be.full_url.empty() && !be.url.id.empty()) {
+                resolved[be.full_url] = be.url.type + "/" + be.url.id;
+            }
+        }
+        // Conditional creates run first so that references to them point at the match.
+        std::vector<size_t> run_order = order;
+        std::stable_partition(run_order.begin(), run_order.end(), [&](size_t i) {
+            return entries[i].method == "DELETE" ||
+                   (entries[i].method == "POST" && entries[i].if_none_exist);
+        });
+        for (size_t i : run_order) {
+            BundleEntry& be = entries[i];
+            if (be.error) continue;
+            if (is_transaction) {
+                Status s = run_entry(txn, be, resolved);
+                if (!s.ok()) {
+                    Error err = std::move(s).error();
+                    for (auto& issue : err.issues) {
+                        if (issue.expression.empty())
+                            issue.expression = "Bundle.entry[" + std::to_string(be.index) + "]";
+                    }
+                    failure = err;
+                    return err;
+                }
+            } else {
+                Status s = txn.Nested([&] { return run_entry(txn, be, resolved); });
+                if (!s.ok()) be.error = std::move(s).error();
+            }
+        }
+        return Ok();
+    });
+    if (!written.ok()) return std::move(written).error();
+
+    json::array out_entries;
+    for (auto& be : entries) {
+        json::object response;
+        if (be.error) {
+            response["status"] = std::to_string(StatusOf(be.error->code));
+            response["outcome"] = json::parse(ErrorOutcomeJson(*be.error));
+            if (stats) ++stats->failed;
+        } else {
+            response["status"] = StatusText(be.status);
+            if (!be.location.empty()) response["location"] = be.location;
+            if (!be.etag.empty()) response["etag"] = be.etag;
+            if (!be.last_modified.empty()) response["lastModified"] = be.last_modified;
+            if (stats) {
+                if (!be.changed) {
+                    ++stats->unchanged;
+                } else if (be.status == 201) {
+                    ++stats->created;
+                } else {
+                    ++stats->updated;
+                }
+            }
+        }
+        json::object entry;
+        if (!be.body.empty()) entry["resource"] = json::parse(be.body);
+        entry["response"] = std::move(response);
+        out_entries.push_back(std::move(entry));
+    }
+    json::object result{{"resourceType", "Bundle"},
+                        {"id", NewUuid()},
+                        {"type", is_transaction ? "transaction-response" : "batch-response"},
+                        {"entry", std::move(out_entries)}};
+    return json::serialize(result);
+}
+
+}  // namespace carnet::api

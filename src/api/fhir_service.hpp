@@ -1,0 +1,88 @@
+#pragma once
+/// FHIR R4 REST semantics over the store (http://hl7.org/fhir/R4/http.html): read, vread,
+/// create (incl. conditional If-None-Exist), update (incl. If-Match and conditional update),
+/// delete, history, search, and transaction/batch Bundles. Plain functions of their inputs:
+/// no HTTP types here (api/routes.cpp maps requests and responses).
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/search_params.hpp"
+#include "core/clock.hpp"
+#include "core/result.hpp"
+#include "store/store.hpp"
+
+namespace carnet::api {
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+/// Outcome of a write: the stored version and the HTTP status it deserves.
+struct WriteOutcome {
+    store::ResourceVersion resource;
+    int status = 200;     // 201 created, 200 updated / existing
+    bool changed = true;  // false: no new version (identical update, matched If-None-Exist)
+};
+
+struct BundleOptions {
+    /// Import mode: POST entries keep the id their fullUrl (urn:uuid:X) or resource carries,
+    /// and re-posting identical content creates no new version, so imports are idempotent.
+    bool keep_client_ids = false;
+};
+
+/// Counts of what a Bundle did (for the importer's summary).
+struct BundleStats {
+    int created = 0;
+    int updated = 0;
+    int unchanged = 0;
+    int failed = 0;
+};
+
+class FhirService {
+  public:
+    FhirService(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+
+    /// `base_url` ends with "/fhir" and prefixes fullUrl and links.
+    Result<store::ResourceVersion> Read(const std::string& type, const std::string& id);
+    Result<store::ResourceVersion> VRead(const std::string& type, const std::string& id,
+                                         const std::string& version);
+    Result<WriteOutcome> Create(const std::string& type, boost::json::object resource,
+                                const std::optional<std::string>& if_none_exist);
+    /// `if_match`: the ETag the client holds (W/"3"); mismatch → kPreconditionFailed.
+    Result<WriteOutcome> Update(const std::string& type, const std::string& id,
+                                boost::json::object resource,
+                                const std::optional<std::string>& if_match);
+    /// PUT Type?criteria.
+    Result<WriteOutcome> ConditionalUpdate(const std::string& type, const QueryParams& criteria,
+                                           boost::json::object resource);
+    Result<WriteOutcome> Delete(const std::string& type, const std::string& id);
+
+    /// A searchset Bundle as JSON text.
+    Result<std::string> Search(const std::string& type, const QueryParams& params, bool lenient,
+                               const std::string& base_url);
+    /// A history Bundle (type and id may be empty for type/system level).
+    Result<std::string> History(const std::string& type, const std::string& id,
+                                const QueryParams& params, const std::string& base_url);
+    /// transaction or batch → transaction-response / batch-response Bundle JSON.
+    Result<std::string> ProcessBundle(boost::json::object bundle, const std::string& base_url,
+                                      const BundleOptions& options = {},
+                                      BundleStats* stats = nullptr);
+
+    /// Checks the structure of a resource body for `type` (resourceType, id rules, R4
+    /// validation). Exposed for $validate and the importer.
+    static Status CheckResource(const std::string& type, const boost::json::object& resource);
+
+  private:
+    store::Store& store_;
+    const Clock& clock_;
+};
+
+/// ETag value for a version: W/"3".
+std::string ETagFor(int64_t version);
+/// Parses W/"3" or "3"; nullopt when malformed.
+std::optional<int64_t> ParseETag(const std::string& etag);
+/// Parses "a=1&b=2" (percent-decoded) into pairs.
+QueryParams ParseQueryString(std::string_view text);
+
+}  // namespace carnet::api

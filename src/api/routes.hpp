@@ -1,0 +1,26 @@
+#pragma once
+/// Registers the FHIR REST endpoints under /fhir (http://hl7.org/fhir/R4/http.html).
+#include <string>
+
+#include "api/fhir_service.hpp"
+#include "http/router.hpp"
+
+namespace carnet::api {
+
+struct ApiOptions {
+    /// Public base of the FHIR API ("https://carnet.example/fhir"); empty: derived from the
+    /// request's Host header (checked) and the listener.
+    std::string public_base_url;
+    std::string fallback_host = "127.0.0.1:8080";
+    int max_json_depth = 64;
+    std::string software_version = "0.1.0";
+    /// Body limit for POST /fhir (transaction/batch Bundles, which imports send).
+    uint64_t max_bundle_bytes = 64ULL * 1024 * 1024;
+};
+
+void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options);
+
+/// The CapabilityStatement of this server (what is really implemented), as JSON text.
+std::string CapabilityStatementJson(const ApiOptions& options);
+
+}  // namespace carnet::api

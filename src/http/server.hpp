@@ -1,0 +1,80 @@
+#pragma once
+/// The HTTP/1.1 server: Boost.Beast on an asio io_context run by `threads` threads, one
+/// strand per connection. Beast stays inside server.cpp; this header is cheap to include.
+///
+/// Per request, in this order (STYLE.md "A request, end to end"):
+///   1. read the header (limit: max_header_bytes -> 431; the whole request must arrive
+///      within read_timeout -> connection closed),
+///   2. request id (honours a safe incoming X-Request-Id), target parsed with Boost.URL
+///      (bad target or > max_query_params -> 400),
+///   3. route (404 / 405 + Allow), then the body limit of the route is set in the parser
+///      (-> 413 before buffering),
+///   4. the handler inside the error boundary (exception -> generic 500 OperationOutcome),
+///   5. security headers, X-Request-Id, access log line, metrics.
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/result.hpp"
+
+namespace carnet::http {
+
+class Router;
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    /// 0: an ephemeral port; Server::Port() reports the bound one.
+    uint16_t port = 8080;
+    int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    /// Default body limit; a route may raise or lower it (RouteOptions::max_body_bytes).
+    uint64_t max_body_bytes = 10ULL * 1024 * 1024;
+    uint32_t max_header_bytes = 16 * 1024;
+    /// Deadline for a whole request (headers and body) once its first byte arrived; also
+    /// for the first request of a new connection. Slowloris defence.
+    std::chrono::seconds read_timeout{10};
+    /// How long a keep-alive connection may stay silent between requests.
+    std::chrono::seconds idle_timeout{60};
+    /// Deadline for writing one response.
+    std::chrono::seconds write_timeout{30};
+    /// Stop(): how long in-flight requests may take to finish before connections are cut.
+    std::chrono::seconds shutdown_timeout{10};
+    int max_query_params = 64;
+    /// Connections beyond this are accepted and closed at once.
+    size_t max_connections = 10000;
+    /// One info line per request (request id, method, route template, status, ms, bytes).
+    bool access_log = true;
+};
+
+class Server {
+  public:
+    /// `router` must outlive the server and not change after Start().
+    Server(ServerOptions options, Router& router);
+    /// Stops the server if it is running.
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Binds, listens and starts the threads. Errors (bad host, port in use) are values.
+    /// Call once.
+    [[nodiscard]] Status Start();
+    /// Blocks until Stop() has completed (from another thread or a signal handler thread).
+    void Wait();
+    /// Graceful stop: stops accepting, closes idle connections, lets in-flight requests
+    /// finish (up to shutdown_timeout; their responses carry "Connection: close"), then
+    /// stops the threads and returns. Idempotent. Must not be called from a handler.
+    void Stop();
+    /// The bound port (after Start()).
+    [[nodiscard]] uint16_t Port() const;
+    /// Connections currently open.
+    [[nodiscard]] size_t ConnectionCount() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace carnet::http
