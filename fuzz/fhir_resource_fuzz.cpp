@@ -1,10 +1,10 @@
 // libFuzzer target for the FHIR resource path: bytes -> ParseJson -> Validate ->
 // ExtractIndex -> OwnerPatient, plus NormalizeString on the raw bytes. Seeds live in
 // fuzz/corpus/fhir_resource_fuzz/.
-// Until fuzz/ has CMake wiring, build by hand with clang (after building carnet_fhir once, for
-// the generated fhir_r4_embed.S):
-//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc src/fhir/*.cpp \
-//     src/core/clock.cpp src/core/ids.cpp build/<dir>/src/fhir/fhir_r4_embed.S \
+// ctest replays the corpus (fuzz/CMakeLists.txt). To fuzz for real, build by hand with clang
+// (after building carnet_fhir once, for the generated fhir_r4_embed.S), one command line:
+//   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc src/fhir/*.cpp
+//     src/core/clock.cpp src/core/ids.cpp build/<dir>/src/fhir/fhir_r4_embed.S
 //     fuzz/fhir_resource_fuzz.cpp -lboost_json -lsodium -o fhir_resource_fuzz
 //   ./fhir_resource_fuzz -max_len=4096 fuzz/corpus/fhir_resource_fuzz
 #include <cstddef>

@@ -126,6 +126,14 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
           int threads, const std::string& web_dir, const std::string& public_url,
           uint64_t max_body_mb, int read_timeout_s) {
     auto t0 = std::chrono::steady_clock::now();
+    // Signals are taken by one thread with sigwait, never in a handler. They are blocked
+    // before any thread exists (store writer, io threads), so every thread inherits the mask
+    // and none is killed by the default action.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     http::ServerOptions so;
     if (!SplitListen(listen, so.host, so.port)) {
         std::cerr << "carnet: --listen must be HOST:PORT\n";
@@ -178,13 +186,6 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
     } else {
         spdlog::warn("portal not built (web/dist missing): serving the API only");
     }
-
-    // Signals are taken by one thread with sigwait, never in a handler.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     http::Server server(so, router);
     if (auto s = server.Start(); !s.ok()) return Fail("cannot listen on " + listen, s.error());
