@@ -12,6 +12,7 @@
 #include "fhir/index.hpp"
 #include "fhir/json.hpp"
 #include "fhir/validate.hpp"
+#include "http/types.hpp"
 
 namespace carnet::api {
 
@@ -244,57 +245,8 @@ Result<EntryUrl> ParseEntryUrl(std::string url) {
     return e;
 }
 
-std::string ErrorOutcomeJson(const Error& e) {
-    json::array issues;
-    for (const auto& i : e.issues) {
-        json::object o{{"severity", i.severity}, {"code", i.code}};
-        if (!i.diagnostics.empty()) o["diagnostics"] = i.diagnostics;
-        if (!i.expression.empty()) o["expression"] = json::array{json::string(i.expression)};
-        issues.push_back(std::move(o));
-    }
-    return json::serialize(
-        json::object{{"resourceType", "OperationOutcome"}, {"issue", std::move(issues)}});
-}
-
-int StatusOf(Code c) {
-    switch (c) {
-        case Code::kOk:
-            return 200;
-        case Code::kInvalid:
-            return 400;
-        case Code::kNotFound:
-            return 404;
-        case Code::kGone:
-            return 410;
-        case Code::kConflict:
-            return 409;
-        case Code::kPreconditionFailed:
-            return 412;
-        case Code::kUnprocessable:
-            return 422;
-        case Code::kTooLarge:
-            return 413;
-        case Code::kUnsupportedMedia:
-            return 415;
-        case Code::kUnauthenticated:
-            return 401;
-        case Code::kForbidden:
-            return 403;
-        case Code::kTooManyRequests:
-            return 429;
-        case Code::kTimeout:
-            return 408;
-        case Code::kUnavailable:
-            return 503;
-        case Code::kNotImplemented:
-            return 501;
-        case Code::kMethodNotAllowed:
-            return 405;
-        case Code::kInternal:
-            return 500;
-    }
-    return 500;
-}
+// Status and OperationOutcome mapping have one home: http/error_map.cpp.
+std::string ErrorOutcomeJson(const Error& e) { return http::OperationOutcomeJson(e.issues); }
 
 std::string StatusText(int status) {
     switch (status) {
@@ -979,7 +931,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
     for (auto& be : entries) {
         json::object response;
         if (be.error) {
-            response["status"] = std::to_string(StatusOf(be.error->code));
+            response["status"] = std::to_string(http::StatusFor(be.error->code));
             response["outcome"] = json::parse(ErrorOutcomeJson(*be.error));
             if (stats) ++stats->failed;
         } else {
