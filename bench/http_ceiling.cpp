@@ -12,6 +12,10 @@
 #include "http/server.hpp"
 
 int main(int argc, char** argv) {
+    // A shell starts background jobs with SIGINT ignored, and an ignored signal is dropped
+    // even while blocked: restore the defaults so that sigwait() sees it.
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -294,7 +294,11 @@ TEST_F(ServerTest, TooManyQueryParametersIs400) {
     options.max_query_params = 8;
     StartServer(options);
     std::string target = "/query?";
-    for (int i = 0; i < 8; ++i) target += "p" + std::to_string(i) + "=1&";
+    for (int i = 0; i < 8; ++i) {
+        target += 'p';
+        target += std::to_string(i);
+        target += "=1&";
+    }
     target.pop_back();
     auto ok = Fetch(port_, "GET", target);
     ASSERT_TRUE(ok);
