@@ -1,5 +1,6 @@
 #include "api/fhir_service.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 #include <charconv>
@@ -311,6 +312,8 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
     }
     // R4 http 3.1.0.8 create: the server assigns the id; a client id is ignored.
     const std::string id = NewUuid();
+    std::unique_lock conditional(conditional_write_mu_, std::defer_lock);
+    if (if_none_exist) conditional.lock();
     std::optional<WriteOutcome> out;
     CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
         if (if_none_exist) {
@@ -359,6 +362,7 @@ Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
                                                     json::object resource) {
     CARNET_CHECK(CheckResource(type, resource));
     CARNET_CHECK(ParseSearch(type, criteria, false));
+    std::lock_guard conditional(conditional_write_mu_);
     std::optional<WriteOutcome> out;
     CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
         CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
@@ -885,6 +889,13 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
         return Ok();
     };
 
+    std::unique_lock conditional(conditional_write_mu_, std::defer_lock);
+    if (std::any_of(entries.begin(), entries.end(), [](const BundleEntry& be) {
+            return !be.error && (be.if_none_exist ||
+                                 (be.method != "GET" && be.method != "HEAD" && be.url.has_query));
+        })) {
+        conditional.lock();
+    }
     std::optional<Error> failure;
     Status written = store_.Write([&](WriteTxn& txn) -> Status {
         std::unordered_map<std::string, std::string> resolved;

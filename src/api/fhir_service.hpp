@@ -4,6 +4,7 @@
 /// delete, history, search, and transaction/batch Bundles. Plain functions of their inputs:
 /// no HTTP types here (api/routes.cpp maps requests and responses).
 #include <boost/json/object.hpp>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -76,6 +77,13 @@ class FhirService {
   private:
     store::Store& store_;
     const Clock& clock_;
+    /// Held across the write of every conditional create, conditional update and Bundle with
+    /// such entries: their search-then-write must not interleave with another one. SQLite
+    /// runs write jobs one at a time anyway; PostgreSQL runs write transactions concurrently
+    /// (READ COMMITTED), where two If-None-Exist creates would both see no match and both
+    /// insert. TODO(store): a lock inside the store (advisory lock) for several server
+    /// processes on one database.
+    std::mutex conditional_write_mu_;
 };
 
 /// ETag value for a version: W/"3".

@@ -16,18 +16,36 @@ using store::Prefix;
 
 std::vector<std::string> SplitValues(const std::string& value) {
     // Commas separate OR values; "\," is a literal comma (R4 search 3.1.1.4.8? escaping).
+    // The other escapes ("\|", "\$", "\\") are kept for ParseValue: a "\|" must not split
+    // a token's system from its code (SplitPipe), so it is unescaped only after that split.
     std::vector<std::string> out(1);
     for (size_t i = 0; i < value.size(); ++i) {
         char c = value[i];
-        if (c == '\\' && i + 1 < value.size() &&
-            (value[i + 1] == ',' || value[i + 1] == '|' || value[i + 1] == '$' ||
-             value[i + 1] == '\\')) {
+        if (c == '\\' && i + 1 < value.size() && value[i + 1] == ',') {
+            out.back().push_back(value[++i]);
+        } else if (c == '\\' && i + 1 < value.size() &&
+                   (value[i + 1] == '|' || value[i + 1] == '$' || value[i + 1] == '\\')) {
+            out.back().push_back(c);
             out.back().push_back(value[++i]);
         } else if (c == ',') {
             out.emplace_back();
         } else {
             out.back().push_back(c);
         }
+    }
+    return out;
+}
+
+// Removes the escapes SplitValues kept ("\|", "\$", "\\").
+std::string Unescape(const std::string& v) {
+    std::string out;
+    out.reserve(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '\\' && i + 1 < v.size() &&
+            (v[i + 1] == '|' || v[i + 1] == '$' || v[i + 1] == '\\')) {
+            ++i;
+        }
+        out.push_back(v[i]);
     }
     return out;
 }
@@ -95,6 +113,10 @@ Result<Predicate> ParseValue(const std::string& type, const fhir::SearchParamDef
                              std::string value) {
     Predicate p;
     p.param = def.code;
+    // Tokens and quantities unescape their parts after splitting them at '|'.
+    const bool split_at_pipes =
+        def.code != "_id" && (def.type == "token" || def.type == "quantity");
+    if (!split_at_pipes) value = Unescape(value);
     if (def.code == "_id") {
         if (!modifier.empty()) return BadValue(name, "no modifier is supported on _id");
         p.kind = Predicate::Kind::kId;
@@ -120,12 +142,12 @@ Result<Predicate> ParseValue(const std::string& type, const fhir::SearchParamDef
         }
         std::string system, code;
         if (def.type == "token" && SplitPipe(value, system, code)) {
-            p.system = system;  // "|code": explicitly no system
-            if (!code.empty()) p.code = code;
+            p.system = Unescape(system);  // "|code": explicitly no system
+            if (!code.empty()) p.code = Unescape(code);
             if (system.empty() && code.empty()) return BadValue(name, "empty token");
         } else {
             if (value.empty()) return BadValue(name, "empty value");
-            p.code = value;
+            p.code = Unescape(value);
         }
         return p;
     }
@@ -187,8 +209,8 @@ Result<Predicate> ParseValue(const std::string& type, const fhir::SearchParamDef
             if (SplitPipe(value, number, rest)) {
                 if (!SplitPipe(rest, system, code))
                     return BadValue(name, "expected number|system|code");
-                if (!system.empty()) p.system = system;
-                if (!code.empty()) p.code = code;
+                if (!system.empty()) p.system = Unescape(system);
+                if (!code.empty()) p.code = Unescape(code);
             }
         }
         if (!ParseNumber(number, p.number, p.number_low, p.number_high)) {

@@ -134,8 +134,33 @@ bool IsSafeHeader(std::string_view name, std::string_view value) {
 
 /// Parses the request-target (RFC 9112 §3.2: origin-form, or absolute-form) into the
 /// decoded path, the decoded query pairs and the raw query. Returns false with a reason.
-bool ParseTarget(std::string_view target, int max_query_params, Request& request,
+/// FHIR clients (and curl users) routinely send characters RFC 3986 wants encoded in the
+/// query — above all '|' in token searches (code=http://loinc.org|8302-2). They are
+/// percent-encoded here, before strict parsing, so the search means what the client wrote.
+std::string EncodeLaxQueryChars(std::string_view target) {
+    std::string out;
+    out.reserve(target.size() + 16);
+    const auto q = target.find('?');
+    for (size_t i = 0; i < target.size(); ++i) {
+        const char c = target[i];
+        if (q != std::string_view::npos && i > q &&
+            (c == '|' || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' ||
+             c == '{' || c == '}')) {
+            static const char* kHex = "0123456789ABCDEF";
+            out.push_back('%');
+            out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+            out.push_back(kHex[static_cast<unsigned char>(c) & 0x0f]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+bool ParseTarget(std::string_view raw_target, int max_query_params, Request& request,
                  std::string& reason) {
+    const std::string lax = EncodeLaxQueryChars(raw_target);
+    const std::string_view target = lax;
     auto parsed = boost::urls::parse_origin_form(target);
     if (!parsed && (target.starts_with("http://") || target.starts_with("https://"))) {
         parsed = boost::urls::parse_absolute_uri(target);
@@ -152,7 +177,9 @@ bool ParseTarget(std::string_view target, int max_query_params, Request& request
         return false;
     }
     if (!url.has_query()) return true;
-    const auto params = url.params();  // decodes %XX, and '+' as a space (HTML forms)
+    // Decodes %XX; '+' stays '+' (FHIR dates carry "+02:00" offsets; HTML forms are
+    // decoded by the _search handler, not here).
+    const auto params = url.params(boost::urls::encoding_opts(false, false, false));
     if (params.size() > static_cast<size_t>(max_query_params)) {
         reason = "too many query parameters (limit " + std::to_string(max_query_params) + ")";
         return false;
