@@ -40,7 +40,7 @@ Options:
   --warmup S          warm-up seconds before each scenario (default $WARMUP)
   --engines "A B"     engines to run (default "$ENGINES")
   --connections N     wrk connections (default $WRK_CONNECTIONS), --wrk-threads N (default $WRK_THREADS)
-  --bundle-connections N   wrk connections for the transaction scenario (default $BUNDLE_CONNECTIONS)
+  --bundle-connections N  wrk connections for the transaction scenario (default $BUNDLE_CONNECTIONS)
   --log-level L       server log level (default $LOG_LEVEL = access log on, as shipped)
   --data-set DIR      Synthea bundles to import (default ../shared/data/synthea-r4)
   --results FILE      where to write the report
@@ -169,6 +169,11 @@ if ! { cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCA
 fi
 CARNET=$BUILD_DIR/src/carnet
 [[ -x "$CARNET" ]] || die "no binary at $CARNET"
+# Taken at build time: others may commit while the benchmark runs.
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- src CMakeLists.txt 2>/dev/null) ]]; then
+    COMMIT+=" (src/ had uncommitted changes)"
+fi
 BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
 CARNET_VERSION=$("$CARNET" --version 2>/dev/null || echo "?")
 
@@ -505,7 +510,7 @@ done
     echo "| Machine | $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM |"
     echo "| Kernel | $(uname -sr) |"
     echo "| Load average before the run | $LOAD_BEFORE (machine shared with other builds) |"
-    echo "| Commit | $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no -- src CMakeLists.txt 2>/dev/null) ]] && echo " (src/ has uncommitted changes)") |"
+    echo "| Commit | $COMMIT (at build time) |"
     echo "| Build | $BUILD_TYPE, $(c++ --version | head -1), \`$CARNET\` (carnet $CARNET_VERSION) |"
     [[ -n "$BUILD_NOTE" ]] && echo "| Build note | $BUILD_NOTE |"
     echo "| Load generator | $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), \`-t$WRK_THREADS -c$WRK_CONNECTIONS --timeout $WRK_TIMEOUT --latency\` (transaction: \`-c$BUNDLE_CONNECTIONS\`), ${WARMUP} s warm-up + ${DURATION} s per scenario, on the same 2 cores as the server |"
