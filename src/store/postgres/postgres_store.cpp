@@ -41,6 +41,8 @@ constexpr const char* kBeginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ O
 // READ COMMITTED: Put locks the current row (FOR UPDATE) and inserts with ON CONFLICT, so
 // version checks are exact without serialization failures to retry.
 constexpr const char* kBeginWrite = "BEGIN";
+/// A write job storing at least this many resources refreshes the planner statistics.
+constexpr int64_t kAnalyzeAfterPuts = 200;
 // Serialises migrations between processes ("carnet" in ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(109270182815092)";
 // How long a caller waits for a free pooled connection before giving up.
@@ -191,6 +193,7 @@ class Ops : public WriteTxn {
     }
 
     Status Put(const PutRequest& req) override {
+        ++puts_;
         const ResourceVersion& r = req.resource;
         int64_t rid = 0, current = 0;
         {
@@ -285,6 +288,8 @@ class Ops : public WriteTxn {
 
     /// Keys created by this transaction, cached once it commits.
     std::vector<std::pair<std::string, crypto::Key>>& new_keys() { return new_keys_; }
+    /// Resources written by this transaction (counts attempts; enough to spot bulk loads).
+    [[nodiscard]] int64_t puts() const { return puts_; }
 
   private:
     // One statement per index table, whatever the number of values: the values travel as
@@ -438,6 +443,7 @@ class Ops : public WriteTxn {
     Keyring& keyring_;
     std::vector<std::pair<std::string, crypto::Key>> new_keys_;
     int nesting_ = 0;
+    int64_t puts_ = 0;
 };
 
 class PostgresStore;
@@ -520,6 +526,16 @@ class PostgresStore final : public Store {
         // (kUnavailable); the caller retries with its version check.
         CARNET_CHECK(lease->Commit());
         for (auto& [pid, key] : ops.new_keys()) keyring_.Remember(pid, key);
+        // After a bulk load (an imported bundle) the planner's statistics may still describe
+        // empty tables until autovacuum runs, and searches then pick nested loops over
+        // thousands of rows (seen: minutes per query). Refreshing them here is cheap next to
+        // the load itself. Best effort: a failure only leaves the old statistics.
+        if (ops.puts() >= kAnalyzeAfterPuts) {
+            Status analyzed = lease->Exec(
+                "ANALYZE resources, versions, idx_token, idx_string, idx_date, idx_ref, "
+                "idx_quantity");
+            if (!analyzed.ok()) spdlog::debug("store: ANALYZE after bulk write failed");
+        }
         return Ok();
     }
 
