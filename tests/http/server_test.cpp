@@ -282,10 +282,23 @@ TEST_F(ServerTest, HeaderOverLimitIs431) {
 TEST_F(ServerTest, QueryParametersDecodedInOrder) {
     AddDefaultRoutes();
     StartServer();
-    auto reply = Fetch(port_, "GET", "/query?code=a%7Cb&date=ge2020&code=c&name=Jo+e&flag");
+    auto reply = Fetch(port_, "GET", "/query?code=a%7Cb&date=ge2020&code=c&name=Jo%20e&flag");
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->status, 200);
     EXPECT_EQ(reply->body, "code=a|b|date=ge2020|code=c|name=Jo e|flag=|");
+}
+
+// '+' is a literal character in a FHIR query (RFC 3986), not a form-encoded space: a date's
+// "+02:00" offset must arrive intact. A raw '|' (token system|code, as curl sends it) is
+// accepted too.
+TEST_F(ServerTest, PlusAndRawPipeInQueryMeanWhatTheClientWrote) {
+    AddDefaultRoutes();
+    StartServer();
+    auto reply =
+        Fetch(port_, "GET", "/query?date=ge2020-01-01T10:00:00+02:00&code=http://loinc.org|8302-2");
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(reply->body, "date=ge2020-01-01T10:00:00+02:00|code=http://loinc.org|8302-2|");
 }
 
 TEST_F(ServerTest, TooManyQueryParametersIs400) {
