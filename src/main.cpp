@@ -123,7 +123,7 @@ bool StoreIsEmpty(store::Store& s) {
 }
 
 int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insecure_dev,
-          int threads, const std::string& web_dir, const std::string& public_url,
+          int threads, int workers, const std::string& web_dir, const std::string& public_url,
           uint64_t max_body_mb, int read_timeout_s) {
     auto t0 = std::chrono::steady_clock::now();
     // Signals are taken by one thread with sigwait, never in a handler. They are blocked
@@ -148,6 +148,7 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
         return 2;
     }
     if (threads > 0) so.threads = threads;
+    if (workers > 0) so.workers = workers;
     so.max_body_bytes = max_body_mb * 1024 * 1024;
     so.read_timeout = std::chrono::seconds(read_timeout_s);
 
@@ -195,7 +196,8 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
                       (so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host) +
                       ":" + std::to_string(server.Port());
     std::cout << "Carnet " << CARNET_VERSION << " is ready (" << static_cast<int>(ms)
-              << " ms, engine " << (*store)->Engine() << ", " << so.threads << " threads)\n"
+              << " ms, engine " << (*store)->Engine() << ", " << so.threads << " I/O threads, "
+              << so.workers << " workers)\n"
               << "  Portal:   " << url << "/\n"
               << "  FHIR API: " << url << "/fhir/metadata\n";
     if (demo) {
@@ -237,7 +239,7 @@ int main(int argc, char** argv) {
     AddStoreFlags(serve, sf);
     std::string listen = "127.0.0.1:8080", web_dir, public_url;
     bool demo = false, insecure_dev = false;
-    int threads = 0, read_timeout = 10;
+    int threads = 0, workers = 32, read_timeout = 10;
     uint64_t max_body_mb = 10;
     serve->add_option("--listen", listen, "HOST:PORT to listen on")
         ->envname("CARNET_LISTEN")
@@ -245,8 +247,15 @@ int main(int argc, char** argv) {
     serve->add_flag("--demo", demo, "Load demo data into an empty store")->envname("CARNET_DEMO");
     serve->add_flag("--insecure-dev", insecure_dev,
                     "Allow a non-loopback address before authentication exists");
-    serve->add_option("--threads", threads, "Worker threads (default: cores)")
+    serve->add_option("--threads", threads, "I/O threads (default: cores)")
         ->envname("CARNET_THREADS");
+    serve
+        ->add_option("--workers", workers,
+                     "Threads running request handlers; many requests can then share one "
+                     "durable commit")
+        ->envname("CARNET_WORKERS")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
     serve->add_option("--web", web_dir, "Built portal folder (default: web/dist)")
         ->envname("CARNET_WEB");
     serve
@@ -280,8 +289,8 @@ int main(int argc, char** argv) {
     carnet::InitLogging(log_level);
 
     if (*serve) {
-        return Serve(sf, listen, demo, insecure_dev, threads, web_dir, public_url, max_body_mb,
-                     read_timeout);
+        return Serve(sf, listen, demo, insecure_dev, threads, workers, web_dir, public_url,
+                     max_body_mb, read_timeout);
     }
     if (*migrate) {
         auto store = OpenConfiguredStore(mf, true);

@@ -8,12 +8,19 @@
 namespace carnet::http {
 
 void RegisterOpsRoutes(Router& router, std::function<Status()> ready_check) {
-    router.Add("GET", "/healthz", [](Request&) {
-        Response response;
-        response.content_type = "application/json";
-        response.body = R"({"status":"ok"})";
-        return response;
-    });
+    // Health and metrics never block: answered on the I/O thread. /readyz asks the store, so
+    // it runs on a worker like every store-bound route.
+    RouteOptions inline_route;
+    inline_route.run_inline = true;
+    router.Add(
+        "GET", "/healthz",
+        [](Request&) {
+            Response response;
+            response.content_type = "application/json";
+            response.body = R"({"status":"ok"})";
+            return response;
+        },
+        inline_route);
     router.Add("GET", "/readyz", [check = std::move(ready_check)](Request& request) {
         if (check) {
             Status status = check();
@@ -29,12 +36,15 @@ void RegisterOpsRoutes(Router& router, std::function<Status()> ready_check) {
         response.body = R"({"status":"ready"})";
         return response;
     });
-    router.Add("GET", "/metrics", [](Request&) {
-        Response response;
-        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        response.body = Metrics::Global().RenderPrometheus();
-        return response;
-    });
+    router.Add(
+        "GET", "/metrics",
+        [](Request&) {
+            Response response;
+            response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            response.body = Metrics::Global().RenderPrometheus();
+            return response;
+        },
+        inline_route);
 }
 
 }  // namespace carnet::http

@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -218,6 +219,9 @@ struct ServerState {
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
     tcp::acceptor acceptor{net::make_strand(ioc)};
     std::vector<std::thread> threads;
+    /// Route handlers run here (unless RouteOptions::run_inline), then post the response
+    /// back to the connection's strand.
+    std::optional<net::thread_pool> workers;
     uint16_t port = 0;
 
     void Accept();
@@ -451,6 +455,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         switch (match_.kind) {
             case RouteMatch::Kind::kFound:
                 request_.route = *match_.route;
+                if (!match_.options->run_inline && state_.workers) {
+                    // Off the I/O thread: the handler may block on the store. Nothing else
+                    // touches request_ or match_ while phase_ is kHandling; the response
+                    // comes back through the strand.
+                    net::post(*state_.workers, [self = shared_from_this()] {
+                        Response r = self->CallHandler();
+                        net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+                            self->SendResponse(std::move(r));
+                        });
+                    });
+                    return;
+                }
                 response = CallHandler();
                 break;
             case RouteMatch::Kind::kNotFound:
@@ -727,6 +743,8 @@ Status Server::Start() {
     if (ec) return fail("getsockname");
 
     state.work.emplace(net::make_work_guard(state.ioc));
+    const int worker_count = state.options.workers > 0 ? state.options.workers : 32;
+    state.workers.emplace(static_cast<size_t>(worker_count));
     state.Accept();
     const int thread_count = std::max(1, state.options.threads);
     for (int i = 0; i < thread_count; ++i) {
@@ -743,8 +761,8 @@ Status Server::Start() {
         });
     }
     impl_->started = true;
-    spdlog::info("http: listening on {}:{} with {} threads", state.options.host, state.port,
-                 thread_count);
+    spdlog::info("http: listening on {}:{} with {} I/O threads and {} workers", state.options.host,
+                 state.port, thread_count, worker_count);
     return Ok();
 }
 
@@ -803,6 +821,8 @@ void Server::Stop() {
     }
 
     // 4. Stop the threads. A handler still running is waited for: it cannot be interrupted.
+    //    Workers first, while the I/O threads still run the responses they post.
+    if (state.workers) state.workers->join();
     state.work.reset();
     state.ioc.stop();
     for (auto& thread : state.threads) thread.join();

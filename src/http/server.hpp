@@ -30,6 +30,10 @@ struct ServerOptions {
     /// 0: an ephemeral port; Server::Port() reports the bound one.
     uint16_t port = 8080;
     int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    /// Threads running route handlers, which may block on the store. Many of them let many
+    /// requests wait on one group commit (one fsync for all) instead of queueing behind the
+    /// I/O threads. 0: 32.
+    int workers = 0;
     /// Default body limit; a route may raise or lower it (RouteOptions::max_body_bytes).
     uint64_t max_body_bytes = 10ULL * 1024 * 1024;
     uint32_t max_header_bytes = 16 * 1024;

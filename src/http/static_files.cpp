@@ -201,12 +201,15 @@ Status AddStatic(Router& router, std::string_view prefix, const std::filesystem:
     CARNET_TRY(auto files, StaticFiles::Load(dir, options));
     std::string mount(prefix);
     while (mount.size() > 1 && mount.back() == '/') mount.pop_back();
-    router.AddPrefix("GET", mount, [files, mount](Request& request) {
-        std::string_view relative = request.path;
-        if (mount != "/") relative.remove_prefix(mount.size());
-        if (relative.empty()) relative = "/";
-        return files->Serve(relative, request);
-    });
+    router.AddPrefix(
+        "GET", mount,
+        [files, mount](Request& request) {
+            std::string_view relative = request.path;
+            if (mount != "/") relative.remove_prefix(mount.size());
+            if (relative.empty()) relative = "/";
+            return files->Serve(relative, request);
+        },
+        RouteOptions{.max_body_bytes = 0, .run_inline = true});  // files are in memory
     return Ok();
 }
 

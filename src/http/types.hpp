@@ -59,6 +59,10 @@ using Handler = std::function<Response(Request&)>;
 struct RouteOptions {
     /// Largest accepted body for this route; 0: the server default.
     uint64_t max_body_bytes = 0;
+    /// Run the handler on the connection's I/O thread instead of the worker pool. Only for
+    /// handlers that never block (health, metrics, static files): a blocking handler on an
+    /// I/O thread stalls every connection sharing it.
+    bool run_inline = false;
 };
 
 /// Maps an Error to its HTTP status (one place: error_map.cpp).

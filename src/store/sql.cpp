@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <optional>
 
 namespace carnet::store {
 
@@ -206,10 +207,25 @@ void NumberCondition(Builder& b, const std::string& col, const Predicate& p) {
     }
 }
 
-void PredicateSql(Builder& b, const std::string& type, const Predicate& p) {
+/// How an index predicate is tied to the resource row `r`.
+enum class Form {
+    /// `r.rid IN (SELECT rid FROM idx WHERE type = ? AND param = ? AND …)`: the planner can
+    /// drive the query from the lookup index. Used when no driver join exists.
+    kIn,
+    /// `EXISTS (SELECT 1 FROM idx t WHERE t.rid = r.rid AND …)`: checked per candidate row
+    /// through the rid index, so a common code (every heart rate of every patient) costs
+    /// nothing when another predicate already narrowed the rows.
+    kExists,
+};
+
+void PredicateSql(Builder& b, const std::string& type, const Predicate& p, Form form) {
     auto open_sub = [&](const char* table) {
-        b << "r.rid IN (SELECT rid FROM " << table << " WHERE type = ";
-        b.Param(type) << " AND param = ";
+        if (form == Form::kIn) {
+            b << "r.rid IN (SELECT rid FROM " << table << " WHERE type = ";
+            b.Param(type) << " AND param = ";
+        } else {
+            b << "EXISTS (SELECT 1 FROM " << table << " t WHERE t.rid = r.rid AND t.param = ";
+        }
         b.Param(p.param) << " AND ";
     };
     switch (p.kind) {
@@ -236,8 +252,12 @@ void PredicateSql(Builder& b, const std::string& type, const Predicate& p) {
                 b << "exact = ";
                 b.Param(p.text);
             } else if (p.match == StringMatch::kContains) {
+                // Built with += : GCC 12 reports a false -Wrestrict on "%" + std::string&&.
+                std::string pattern = "%";
+                pattern += EscapeLike(p.text);
+                pattern += '%';
                 b << "normalized LIKE ";
-                b.Param("%" + EscapeLike(p.text) + "%") << " ESCAPE '\\'";
+                b.Param(std::move(pattern)) << " ESCAPE '\\'";
             } else if (b.dialect() == Dialect::kSqlite) {
                 // A byte range uses the index whatever the LIKE settings; 0xFF never
                 // occurs in UTF-8 so it bounds every continuation of the prefix.
@@ -256,16 +276,27 @@ void PredicateSql(Builder& b, const std::string& type, const Predicate& p) {
             b << ")";
             return;
         case Predicate::Kind::kReference:
-            // target_id leads the lookup index.
-            b << "r.rid IN (SELECT rid FROM idx_ref WHERE target_id = ";
-            b.Param(p.target_id);
-            if (!p.target_type.empty()) {
-                b << " AND target_type = ";
-                b.Param(p.target_type);
+            if (form == Form::kIn) {
+                // target_id leads the lookup index.
+                b << "r.rid IN (SELECT rid FROM idx_ref WHERE target_id = ";
+                b.Param(p.target_id);
+                if (!p.target_type.empty()) {
+                    b << " AND target_type = ";
+                    b.Param(p.target_type);
+                }
+                b << " AND type = ";
+                b.Param(type) << " AND param = ";
+                b.Param(p.param) << ")";
+            } else {
+                b << "EXISTS (SELECT 1 FROM idx_ref t WHERE t.rid = r.rid AND t.param = ";
+                b.Param(p.param) << " AND t.target_id = ";
+                b.Param(p.target_id);
+                if (!p.target_type.empty()) {
+                    b << " AND t.target_type = ";
+                    b.Param(p.target_type);
+                }
+                b << ")";
             }
-            b << " AND type = ";
-            b.Param(type) << " AND param = ";
-            b.Param(p.param) << ")";
             return;
         case Predicate::Kind::kQuantity:
             open_sub("idx_quantity");
@@ -290,15 +321,54 @@ void PredicateSql(Builder& b, const std::string& type, const Predicate& p) {
     }
 }
 
-void Filters(Builder& b, const SearchQuery& q) {
-    b << "r.type = ";
-    b.Param(q.type) << " AND r.deleted = 0";
-    for (const auto& clause : q.all_of) {
-        if (clause.any_of.empty()) continue;
+/// The predicate that can drive a search whose rows come out in rid order: a clause of
+/// exactly one reference with a known target type (patient=, subject=) or, failing that,
+/// one token with both system and code. Its lookup index ends with rid, so after the
+/// equality columns the rows are already sorted and LIMIT stops the scan at the page size.
+std::optional<size_t> DriverClause(const SearchQuery& q) {
+    std::optional<size_t> token;
+    for (size_t i = 0; i < q.all_of.size(); ++i) {
+        const auto& any = q.all_of[i].any_of;
+        if (any.size() != 1 || any[0].negate) continue;
+        const Predicate& p = any[0];
+        if (p.kind == Predicate::Kind::kReference && !p.target_type.empty()) return i;
+        if (p.kind == Predicate::Kind::kToken && p.code && p.system && !token) token = i;
+    }
+    return token;
+}
+
+/// FROM and WHERE of the inner query. With a driver, the driving index table is `x`,
+/// joined to `r` by rid (CROSS JOIN keeps SQLite's planner on that order; PostgreSQL treats
+/// it as an inner join), and every other predicate is an EXISTS probe.
+void FromWhere(Builder& b, const SearchQuery& q, std::optional<size_t> driver) {
+    if (!driver) {
+        b << " FROM resources r WHERE r.type = ";
+        b.Param(q.type) << " AND r.deleted = 0";
+    } else {
+        const Predicate& d = q.all_of[*driver].any_of[0];
+        if (d.kind == Predicate::Kind::kReference) {
+            b << " FROM idx_ref x CROSS JOIN resources r WHERE x.target_id = ";
+            b.Param(d.target_id) << " AND x.type = ";
+            b.Param(q.type) << " AND x.param = ";
+            b.Param(d.param) << " AND x.target_type = ";
+            b.Param(d.target_type);
+        } else {
+            b << " FROM idx_token x CROSS JOIN resources r WHERE x.type = ";
+            b.Param(q.type) << " AND x.param = ";
+            b.Param(d.param) << " AND x.code = ";
+            b.Param(*d.code) << " AND x.system = ";
+            b.Param(*d.system);
+        }
+        b << " AND r.rid = x.rid AND r.deleted = 0";
+    }
+    const Form form = driver ? Form::kExists : Form::kIn;
+    for (size_t c = 0; c < q.all_of.size(); ++c) {
+        const auto& clause = q.all_of[c];
+        if (clause.any_of.empty() || (driver && c == *driver)) continue;
         b << " AND (";
         for (size_t i = 0; i < clause.any_of.size(); ++i) {
             if (i) b << " OR ";
-            PredicateSql(b, q.type, clause.any_of[i]);
+            PredicateSql(b, q.type, clause.any_of[i], form);
         }
         b << ")";
     }
@@ -317,45 +387,59 @@ const std::vector<Migration>& Migrations(Dialect dialect) {
 SqlStatement CompileSearch(const SearchQuery& q, Dialect dialect) {
     Builder b(dialect);
     const bool desc = q.sort && q.sort->descending;
+    // Default and _id sorts: insertion order (rid), stable and cheap to page.
+    const bool by_rid = !q.sort || q.sort->field == SortKey::Field::kId;
+    const auto driver = by_rid ? DriverClause(q) : std::nullopt;
+    const char* rid = driver ? "x.rid" : "r.rid";
+
+    // Shape: the page (count + 1 rows, sorted, after the cursor) is chosen from the resource
+    // rows alone; only then are the bodies of those rows joined from versions.
     b << "SELECT q.rid, q.patient_id, q.type, q.id, q.version, q.last_updated, q.deleted, "
-         "v.body, q.sv FROM (SELECT r.rid, r.patient_id, r.type, r.id, r.version, "
-         "r.last_updated, r.deleted, ";
-    if (q.sort && q.sort->field == SortKey::Field::kLastUpdated) {
+         "v.body, q.sv FROM (SELECT s.* FROM (SELECT "
+      << rid << " AS rid, r.patient_id, r.type, r.id, r.version, r.last_updated, r.deleted, ";
+    if (by_rid) {
+        b << rid;
+    } else if (q.sort->field == SortKey::Field::kLastUpdated) {
         b << "r.last_updated";
-    } else if (q.sort && q.sort->field == SortKey::Field::kDateParam) {
+    } else {
         // FHIR: ascending sorts by the earliest value, descending by the latest.
         b << "COALESCE((SELECT " << (desc ? "MAX(high)" : "MIN(low)")
           << " FROM idx_date d WHERE d.rid = r.rid AND d.param = ";
         b.Param(q.sort->param) << "), " << std::to_string(kNullSortLow) << ")";
-    } else {
-        // Default and _id sorts: insertion order, stable and cheap to page.
-        b << "r.rid";
     }
-    b << " AS sv FROM resources r WHERE ";
-    Filters(b, q);
-    b << ") q JOIN versions v ON v.patient_id = q.patient_id AND v.type = q.type AND v.id = "
-         "q.id AND v.version = q.version";
+    b << " AS sv";
+    FromWhere(b, q, driver);
+    b << ") s";
     if (!q.cursor.empty()) {
         auto c = DecodeCursor(q.cursor);
         if (c.ok()) {
             const std::string op = desc ? " < " : " > ";
-            b << " WHERE (q.sv" << op;
-            b.Param(c->sort_value) << " OR (q.sv = ";
-            b.Param(c->sort_value) << " AND q.rid" << op;
-            b.Param(c->rid) << "))";
+            if (by_rid) {
+                // sv is the rid: one range condition the index can seek to.
+                b << " WHERE s.rid" << op;
+                b.Param(c->rid);
+            } else {
+                b << " WHERE (s.sv" << op;
+                b.Param(c->sort_value) << " OR (s.sv = ";
+                b.Param(c->sort_value) << " AND s.rid" << op;
+                b.Param(c->rid) << "))";
+            }
         }
     }
-    b << (desc ? " ORDER BY q.sv DESC, q.rid DESC" : " ORDER BY q.sv, q.rid");
+    b << (desc ? " ORDER BY s.sv DESC, s.rid DESC" : " ORDER BY s.sv, s.rid");
     // One extra row tells whether a next page exists.
     b << " LIMIT ";
     b.Param(static_cast<int64_t>(q.count) + 1);
+    b << ") q JOIN versions v ON v.patient_id = q.patient_id AND v.type = q.type AND v.id = "
+         "q.id AND v.version = q.version";
+    b << (desc ? " ORDER BY q.sv DESC, q.rid DESC" : " ORDER BY q.sv, q.rid");
     return b.Take();
 }
 
 SqlStatement CompileCount(const SearchQuery& q, Dialect dialect) {
     Builder b(dialect);
-    b << "SELECT COUNT(*) FROM resources r WHERE ";
-    Filters(b, q);
+    b << "SELECT COUNT(*)";
+    FromWhere(b, q, DriverClause(q));
     return b.Take();
 }
 

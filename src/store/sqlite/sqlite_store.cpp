@@ -68,7 +68,9 @@ class Stmt {
 
 class Conn {
   public:
-    static Result<std::unique_ptr<Conn>> Open(const std::string& path) {
+    /// `cache_kib`: page cache of this connection. The writer gets a larger one than the
+    /// pooled readers, of which there can be as many as handler threads.
+    static Result<std::unique_ptr<Conn>> Open(const std::string& path, int cache_kib = 2048) {
         sqlite3* db = nullptr;
         int rc = sqlite3_open_v2(path.c_str(), &db,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -76,11 +78,11 @@ class Conn {
         auto conn = std::unique_ptr<Conn>(new Conn(db));
         if (rc != SQLITE_OK) return SqliteError(db, "open");
         sqlite3_busy_timeout(db, 10000);
-        for (const char* pragma :
-             {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF",
-              "PRAGMA temp_store=MEMORY", "PRAGMA cache_size=-8000"}) {
+        for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                                   "PRAGMA foreign_keys=OFF", "PRAGMA temp_store=MEMORY"}) {
             CARNET_CHECK(conn->Exec(pragma));
         }
+        CARNET_CHECK(conn->Exec("PRAGMA cache_size=-" + std::to_string(cache_kib)));
         return conn;
     }
     Conn(const Conn&) = delete;
@@ -109,13 +111,25 @@ class Conn {
                                SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
             return SqliteError(db_, "prepare");
         }
-        // Search statements vary in shape; bound the cache so odd queries cannot grow it.
-        if (cache_.size() > 512) {
-            for (auto& [k, v] : cache_) sqlite3_finalize(v);
-            cache_.clear();
-        }
         cache_.emplace(sql, s);
         return s;
+    }
+
+    /// Search statements vary in shape; bound the cache so odd queries cannot grow it.
+    /// Called only between requests/batches, when no statement of this connection is in use.
+    void TrimCache() {
+        if (cache_.size() <= 512) return;
+        for (auto& [k, v] : cache_) sqlite3_finalize(v);
+        cache_.clear();
+    }
+
+    /// Runs a cached statement that returns no rows (BEGIN, COMMIT…): parsed once.
+    Status Run(const char* sql) {
+        CARNET_TRY(auto* s, Prepare(sql));
+        const int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) return SqliteError(db_, sql);
+        return Ok();
     }
 
     sqlite3* db() { return db_; }
@@ -519,7 +533,7 @@ class SqliteStore final : public Store {
     ~SqliteStore() override { Close(); }
 
     Status Init(bool migrate) {
-        CARNET_TRY(writer_, Conn::Open(path_));
+        CARNET_TRY(writer_, Conn::Open(path_, 16 * 1024));
         if (migrate) CARNET_CHECK(Migrate());
         running_ = true;
         writer_thread_ = std::thread([this] { WriterLoop(); });
@@ -557,6 +571,7 @@ class SqliteStore final : public Store {
     }
 
     void Release(std::unique_ptr<Conn> conn) {
+        conn->TrimCache();
         std::lock_guard lock(pool_mu_);
         if (!closed_ && pool_.size() < 64) pool_.push_back(std::move(conn));
     }
@@ -680,17 +695,18 @@ class SqliteStore final : public Store {
     }
 
     void RunBatch(std::vector<Job*>& batch) {
+        writer_->TrimCache();
         std::vector<Status> results;
         results.reserve(batch.size());
         std::vector<std::pair<std::string, crypto::Key>> committed_keys;
-        Status begin = writer_->Exec("BEGIN IMMEDIATE");
+        Status begin = writer_->Run("BEGIN IMMEDIATE");
         if (!begin.ok()) {
             for (Job* j : batch) j->done.set_value(begin);
             return;
         }
         for (Job* j : batch) {
             Ops ops(*writer_, keyring_);
-            Status s = writer_->Exec("SAVEPOINT job");
+            Status s = writer_->Run("SAVEPOINT job");
             if (s.ok()) {
                 try {
                     s = (*j->fn)(ops);
@@ -698,16 +714,16 @@ class SqliteStore final : public Store {
                     s = Error::Internal(std::string("write job threw: ") + e.what());
                 }
                 if (s.ok()) {
-                    s = writer_->Exec("RELEASE job");
+                    s = writer_->Run("RELEASE job");
                     for (auto& k : ops.new_keys()) committed_keys.push_back(k);
                 } else {
-                    (void)writer_->Exec("ROLLBACK TO job");
-                    (void)writer_->Exec("RELEASE job");
+                    (void)writer_->Run("ROLLBACK TO job");
+                    (void)writer_->Run("RELEASE job");
                 }
             }
             results.push_back(std::move(s));
         }
-        Status commit = writer_->Exec("COMMIT");
+        Status commit = writer_->Run("COMMIT");
         if (!commit.ok()) {
             (void)writer_->Exec("ROLLBACK");
             spdlog::error("store: group commit of {} jobs failed: {}", batch.size(),
@@ -736,11 +752,11 @@ class SqliteStore final : public Store {
 SqliteReader::SqliteReader(SqliteStore& store, std::unique_ptr<Conn> conn, Keyring& keyring)
     : store_(store), conn_(std::move(conn)), ops_(*conn_, keyring) {
     // One snapshot for the whole request (search + _include see the same state).
-    if (!conn_->Exec("BEGIN").ok()) spdlog::warn("store: cannot open read transaction");
+    if (!conn_->Run("BEGIN").ok()) spdlog::warn("store: cannot open read transaction");
 }
 
 SqliteReader::~SqliteReader() {
-    (void)conn_->Exec("COMMIT");
+    (void)conn_->Run("COMMIT");
     store_.Release(std::move(conn_));
 }
 
