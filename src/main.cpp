@@ -1,7 +1,9 @@
 // carnet: one executable, subcommands. Wiring only: configuration -> modules -> run.
+#include <malloc.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -148,6 +150,10 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
         return 2;
     }
     if (threads > 0) so.threads = threads;
+    // glibc gives each of the many worker threads its own malloc arena, and arenas keep what
+    // they freed: resident memory then grows with the worker count. A few arenas shared by
+    // all threads keep it flat (MALLOC_ARENA_MAX, when set, wins).
+    if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 4);
     if (workers > 0) so.workers = workers;
     so.max_body_bytes = max_body_mb * 1024 * 1024;
     so.read_timeout = std::chrono::seconds(read_timeout_s);
@@ -179,6 +185,7 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
     ao.public_base_url = public_url;
     ao.fallback_host = listen;
     ao.software_version = CARNET_VERSION;
+    ao.inline_reads = (*store)->Engine() == "sqlite";
     api::RegisterFhirRoutes(router, service, ao);
     fs::path web = web_dir.empty() ? DefaultWebDir() : fs::path(web_dir);
     if (!web.empty()) {

@@ -161,16 +161,25 @@ std::string CapabilityStatementJson(const ApiOptions& options) {
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options) {
     const ApiOptions o = options;
     auto capability = std::make_shared<const std::string>(CapabilityStatementJson(o));
-    router.Add("GET", "/fhir/metadata", [capability](Request&) { return Json(200, *capability); });
+    http::RouteOptions inline_route;
+    inline_route.run_inline = true;
+    http::RouteOptions read_route;
+    read_route.run_inline = options.inline_reads;
+    router.Add(
+        "GET", "/fhir/metadata", [capability](Request&) { return Json(200, *capability); },
+        inline_route);
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
-    router.Add("GET", "/fhir/{type}", [&service, o](Request& req) {
-        const std::string type = req.Param("type");
-        if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
-        return Or<std::string>(service.Search(type, req.query, Lenient(req), BaseUrl(req, o)),
-                               [](const std::string& b) { return Json(200, b); });
-    });
+    router.Add(
+        "GET", "/fhir/{type}",
+        [&service, o](Request& req) {
+            const std::string type = req.Param("type");
+            if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
+            if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<std::string>(service.Search(type, req.query, Lenient(req), BaseUrl(req, o)),
+                                   [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
     router.Add("POST", "/fhir/{type}/_search", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
@@ -209,11 +218,14 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
-    router.Add("GET", "/fhir/{type}/{id}", [&service](Request& req) {
-        const std::string type = req.Param("type");
-        if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        return Or<store::ResourceVersion>(service.Read(type, req.Param("id")), ReadResponse);
-    });
+    router.Add(
+        "GET", "/fhir/{type}/{id}",
+        [&service](Request& req) {
+            const std::string type = req.Param("type");
+            if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<store::ResourceVersion>(service.Read(type, req.Param("id")), ReadResponse);
+        },
+        read_route);
     router.Add("PUT", "/fhir/{type}/{id}", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
@@ -235,28 +247,41 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         if (d->changed) r.With("ETag", ETagFor(d->resource.version));
         return r;
     });
-    router.Add("GET", "/fhir/{type}/{id}/_history/{vid}", [&service](Request& req) {
-        const std::string type = req.Param("type");
-        if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        return Or<store::ResourceVersion>(service.VRead(type, req.Param("id"), req.Param("vid")),
-                                          ReadResponse);
-    });
-    router.Add("GET", "/fhir/{type}/{id}/_history", [&service, o](Request& req) {
-        const std::string type = req.Param("type");
-        if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        return Or<std::string>(service.History(type, req.Param("id"), req.query, BaseUrl(req, o)),
-                               [](const std::string& b) { return Json(200, b); });
-    });
-    router.Add("GET", "/fhir/{type}/_history", [&service, o](Request& req) {
-        const std::string type = req.Param("type");
-        if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        return Or<std::string>(service.History(type, "", req.query, BaseUrl(req, o)),
-                               [](const std::string& b) { return Json(200, b); });
-    });
-    router.Add("GET", "/fhir/_history", [&service, o](Request& req) {
-        return Or<std::string>(service.History("", "", req.query, BaseUrl(req, o)),
-                               [](const std::string& b) { return Json(200, b); });
-    });
+    router.Add(
+        "GET", "/fhir/{type}/{id}/_history/{vid}",
+        [&service](Request& req) {
+            const std::string type = req.Param("type");
+            if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<store::ResourceVersion>(
+                service.VRead(type, req.Param("id"), req.Param("vid")), ReadResponse);
+        },
+        read_route);
+    router.Add(
+        "GET", "/fhir/{type}/{id}/_history",
+        [&service, o](Request& req) {
+            const std::string type = req.Param("type");
+            if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<std::string>(
+                service.History(type, req.Param("id"), req.query, BaseUrl(req, o)),
+                [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
+    router.Add(
+        "GET", "/fhir/{type}/_history",
+        [&service, o](Request& req) {
+            const std::string type = req.Param("type");
+            if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<std::string>(service.History(type, "", req.query, BaseUrl(req, o)),
+                                   [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
+    router.Add(
+        "GET", "/fhir/_history",
+        [&service, o](Request& req) {
+            return Or<std::string>(service.History("", "", req.query, BaseUrl(req, o)),
+                                   [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
     http::RouteOptions bundle_limits;
     bundle_limits.max_body_bytes = o.max_bundle_bytes;
     router.Add(

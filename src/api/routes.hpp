@@ -16,6 +16,11 @@ struct ApiOptions {
     std::string software_version = "0.1.0";
     /// Body limit for POST /fhir (transaction/batch Bundles, which imports send).
     uint64_t max_bundle_bytes = 64ULL * 1024 * 1024;
+    /// Run read handlers (GET) on the I/O threads instead of the worker pool. For stores whose
+    /// reads never wait on the network (SQLite: page cache and local file): the hop to a
+    /// worker and back would cost more than the read. Writes always go to the pool, where
+    /// they wait on the group commit.
+    bool inline_reads = false;
 };
 
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options);

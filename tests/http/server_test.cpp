@@ -554,6 +554,42 @@ TEST_F(ServerTest, GracefulStopLetsInFlightRequestFinish) {
     EXPECT_FALSE(late.connected() && late.Send(Get("/fast")) && late.Read());
 }
 
+TEST_F(ServerTest, BlockingHandlersRunOnWorkersNotOnTheIoThread) {
+    // One I/O thread: if handlers ran on it, four 400 ms handlers would take 1.6 s and the
+    // inline route would wait behind them.
+    router_.Add("GET", "/block", [](Request&) {
+        std::this_thread::sleep_for(400ms);
+        return Text("blocked");
+    });
+    router_.Add(
+        "GET", "/inline", [](Request&) { return Text("inline"); },
+        RouteOptions{.max_body_bytes = 0, .run_inline = true});
+    ServerOptions options = TestOptions();
+    options.threads = 1;
+    options.workers = 8;
+    StartServer(options);
+
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::future<int>> slow;
+    for (int i = 0; i < 4; ++i) {
+        slow.push_back(std::async(std::launch::async, [this] {
+            RawClient c(port_);
+            if (!c.Send(Get("/block"))) return 0;
+            auto r = c.Read();
+            return r ? r->status : 0;
+        }));
+    }
+    std::this_thread::sleep_for(100ms);  // the four are now inside their handlers
+    RawClient quick(port_);
+    ASSERT_TRUE(quick.Send(Get("/inline")));
+    auto reply = quick.Read();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->body, "inline");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 350ms);
+    for (auto& f : slow) EXPECT_EQ(f.get(), 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1200ms);
+}
+
 TEST_F(ServerTest, PortInUseIsAnError) {
     AddDefaultRoutes();
     StartServer();
