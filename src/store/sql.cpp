@@ -86,7 +86,24 @@ std::vector<Migration> BuildMigrations(Dialect d) {
         };
     }
     for (auto& s : IndexTables(d)) v1.push_back(std::move(s));
-    return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)}};
+
+    // Service tables are plain rows (store::WriteTxn::Exec), same SQL on both engines:
+    // TEXT and BIGINT only, keys led by patient_id ('' when the row concerns no patient).
+    std::vector<std::string> v2 = {
+        // Transactional outbox (notify/): written in the transaction of the event.
+        "CREATE TABLE outbox(patient_id TEXT NOT NULL, id TEXT NOT NULL, channel TEXT NOT NULL, "
+        "recipient TEXT NOT NULL, template TEXT NOT NULL, params TEXT NOT NULL, created_at "
+        "BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL, attempts BIGINT NOT NULL, status TEXT "
+        "NOT NULL, last_error TEXT, sent_at BIGINT, PRIMARY KEY(patient_id, id))",
+        "CREATE INDEX outbox_due ON outbox(status, next_attempt_at)",
+        // In-app notifications, delivered by the dispatcher.
+        "CREATE TABLE inbox(patient_id TEXT NOT NULL, id TEXT NOT NULL, account_id TEXT NOT "
+        "NULL, title TEXT NOT NULL, text TEXT NOT NULL, created_at BIGINT NOT NULL, read_at "
+        "BIGINT, PRIMARY KEY(patient_id, id))",
+        "CREATE INDEX inbox_account ON inbox(account_id, created_at)",
+    };
+    return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
+            Migration{2, "notification outbox and in-app inbox", std::move(v2)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

@@ -14,7 +14,7 @@ namespace carnet::store {
 
 enum class Dialect { kSqlite, kPostgres };
 
-using SqlValue = std::variant<int64_t, double, std::string>;
+using SqlValue = Value;  // store.hpp
 
 struct SqlStatement {
     std::string sql;

@@ -8,12 +8,30 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/result.hpp"
 #include "store/index_values.hpp"
 
 namespace carnet::store {
+
+/// A value in the service tables (accounts, sessions, outbox, audit…), which are plain SQL
+/// rows rather than FHIR resources: NULL, integer, real or text. Binary data is stored as
+/// text (base64 or hex) so that the same SQL runs on both engines.
+using Value = std::variant<std::nullptr_t, int64_t, double, std::string>;
+using Row = std::vector<Value>;
+
+/// Typed access to a column of a Row; a NULL or another type gives the fallback.
+inline int64_t AsInt(const Value& v, int64_t fallback = 0) {
+    if (const auto* n = std::get_if<int64_t>(&v)) return *n;
+    return fallback;
+}
+inline std::string AsText(const Value& v) {
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    return {};
+}
+inline bool IsNull(const Value& v) { return std::holds_alternative<std::nullptr_t>(v); }
 
 /// One stored version of a resource. `json` is the plain FHIR JSON (meta.versionId and
 /// meta.lastUpdated already set by the caller).
@@ -123,6 +141,12 @@ class Reader {
                                                                int64_t version) = 0;
     virtual Result<SearchPage> Search(const SearchQuery& query) = 0;
     virtual Result<HistoryPage> History(const HistoryQuery& query) = 0;
+
+    /// Service tables: one statement with `?` placeholders (renumbered for PostgreSQL), in
+    /// this reader's snapshot. Integer columns come back as int64_t, text as std::string,
+    /// NULL as nullptr. Never used for FHIR resources, whose bodies are sealed.
+    virtual Result<std::vector<Row>> Query(const std::string& sql,
+                                           const std::vector<Value>& params = {}) = 0;
 };
 
 /// A write transaction: reads see its own writes.
@@ -132,6 +156,9 @@ class WriteTxn : public Reader {
     /// Runs `fn` inside a nested savepoint: if it fails, only its own writes are undone and
     /// the transaction goes on (batch Bundles: entries fail independently, commit once).
     virtual Status Nested(const std::function<Status()>& fn) = 0;
+    /// Service tables: one INSERT/UPDATE/DELETE in this transaction; the number of rows it
+    /// changed. A unique-key violation is Code::kConflict.
+    virtual Result<int64_t> Exec(const std::string& sql, const std::vector<Value>& params = {}) = 0;
 };
 
 struct StoreStats {

@@ -147,7 +147,7 @@ void StoreTest::WipeForTest() {
     // Every table the store writes, whatever patients earlier tests used; RESTART IDENTITY
     // so rid/vid orders start over too.
     ASSERT_EQ(PgAdmin("TRUNCATE resources, versions, patient_keys, idx_token, idx_string, "
-                      "idx_date, idx_ref, idx_quantity RESTART IDENTITY"),
+                      "idx_date, idx_ref, idx_quantity, outbox, inbox RESTART IDENTITY"),
               "");
 }
 
@@ -705,6 +705,62 @@ TEST(SqlCursor, RoundTripAndRejects) {
     for (const char* bad : {"", "12", "a_b", "1_2x", "_", "1_"}) {
         EXPECT_FALSE(DecodeCursor(bad).ok()) << bad;
     }
+}
+
+TEST_P(StoreTest, ServiceRowsRoundTripWithTypesNullsAndConflicts) {
+    const std::string text = "é\"'; DROP TABLE outbox; --";  // stays data, not SQL
+    Status s = store_->Write([&](WriteTxn& txn) -> Status {
+        CARNET_TRY(int64_t n,
+                   txn.Exec("INSERT INTO outbox(patient_id, id, channel, recipient, template, "
+                            "params, created_at, next_attempt_at, attempts, status, last_error) "
+                            "VALUES (?, ?, 'email', ?, 't', '{}', ?, ?, 0, 'pending', ?)",
+                            {"p1", "o1", text, int64_t{-5}, int64_t{1} << 40, nullptr}));
+        EXPECT_EQ(n, 1);
+        // Reads inside the transaction see its own rows.
+        CARNET_TRY(auto rows, txn.Query("SELECT COUNT(*) FROM outbox"));
+        EXPECT_EQ(AsInt(rows.at(0).at(0)), 1);
+        return Ok();
+    });
+    ASSERT_TRUE(s.ok()) << s.error().Summary() << " " << s.error().detail;
+
+    auto reader = store_->OpenReader();
+    ASSERT_TRUE(reader.ok());
+    auto rows = (*reader)->Query(
+        "SELECT recipient, created_at, next_attempt_at, last_error, sent_at FROM outbox WHERE "
+        "patient_id = ? AND id = ?",
+        {"p1", "o1"});
+    ASSERT_TRUE(rows.ok()) << rows.error().detail;
+    ASSERT_EQ(rows->size(), 1U);
+    const Row& row = rows->front();
+    EXPECT_EQ(AsText(row[0]), text);
+    EXPECT_EQ(AsInt(row[1]), -5);
+    EXPECT_EQ(AsInt(row[2]), int64_t{1} << 40);
+    EXPECT_TRUE(IsNull(row[3]));
+    EXPECT_TRUE(IsNull(row[4]));
+    reader->reset();
+
+    // The same key again: kConflict, and the failed job leaves nothing behind.
+    Status dup = store_->Write([&](WriteTxn& txn) -> Status {
+        CARNET_CHECK(
+            txn.Exec("INSERT INTO inbox(patient_id, id, account_id, title, text, "
+                     "created_at) VALUES ('p1', 'i1', 'a', 't', 'x', 1)"));
+        CARNET_CHECK(txn.Exec(
+            "INSERT INTO outbox(patient_id, id, channel, recipient, template, params, "
+            "created_at, next_attempt_at, attempts, status) VALUES ('p1', 'o1', 'email', 'x', "
+            "'t', '{}', 1, 1, 0, 'pending')"));
+        return Ok();
+    });
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().code, Code::kConflict);
+    auto again = store_->OpenReader();
+    ASSERT_TRUE(again.ok());
+    auto inbox = (*again)->Query("SELECT COUNT(*) FROM inbox");
+    ASSERT_TRUE(inbox.ok());
+    EXPECT_EQ(AsInt(inbox->at(0).at(0)), 0);
+
+    // A statement error is an error value, not a crash.
+    auto bad = (*again)->Query("SELECT no_such_column FROM outbox");
+    EXPECT_FALSE(bad.ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values("sqlite", "postgres"),

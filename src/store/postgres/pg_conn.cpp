@@ -161,6 +161,7 @@ Params& Params::Null() {
 }
 
 Params& Params::Value(const SqlValue& v) {
+    if (std::holds_alternative<std::nullptr_t>(v)) return Null();
     if (const auto* n = std::get_if<int64_t>(&v)) return Int(*n);
     if (const auto* d = std::get_if<double>(&v)) return Double(*d);
     return Ref(std::get<std::string>(v));
@@ -209,6 +210,31 @@ int64_t PgResult::Int(int row, int col) const {
     if (n == 2) return static_cast<int16_t>(v);
     if (n == 4) return static_cast<int32_t>(v);
     return static_cast<int64_t>(v);
+}
+
+store::Value PgResult::Cell(int row, int col) const {
+    if (PQgetisnull(r_, row, col)) return nullptr;
+    // Built-in type OIDs (src/include/catalog/pg_type.dat); values are in binary format.
+    switch (PQftype(r_, col)) {
+        case 16:  // bool
+            return static_cast<int64_t>(PQgetlength(r_, row, col) > 0 &&
+                                        PQgetvalue(r_, row, col)[0] != 0);
+        case 20:  // int8
+        case 21:  // int2
+        case 23:  // int4
+            return Int(row, col);
+        case 701: {  // float8, big-endian IEEE 754
+            const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r_, row, col));
+            if (PQgetlength(r_, row, col) != 8) return nullptr;
+            uint64_t bits = 0;
+            for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];
+            double d = 0;
+            std::memcpy(&d, &bits, sizeof d);
+            return d;
+        }
+        default:
+            return Text(row, col);
+    }
 }
 
 std::string PgResult::Text(int row, int col) const {

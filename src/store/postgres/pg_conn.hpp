@@ -86,6 +86,10 @@ class PgResult {
     [[nodiscard]] int64_t Int(int row, int col) const;
     /// text or bytea column, raw bytes; empty for NULL.
     [[nodiscard]] std::string Text(int row, int col) const;
+    /// Any column as a store::Value, by its type: integers and booleans as int64_t, float8
+    /// as double, NULL as nullptr, everything else as its raw bytes.
+    [[nodiscard]] store::Value Cell(int row, int col) const;
+    [[nodiscard]] int columns() const { return PQnfields(r_); }
 
   private:
     PGresult* r_;

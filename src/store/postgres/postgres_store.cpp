@@ -19,6 +19,8 @@
 // (type, id) and resources_rid on (rid)) must give way: Citus only enforces uniqueness that
 // includes the distribution column, so (type, id) uniqueness would move to ids that embed the
 // patient or to a small reference table mapping (type, id) to patient_id.
+#include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -264,6 +266,29 @@ class Ops : public WriteTxn {
         return Ok();
     }
 
+    Result<std::vector<Row>> Query(const std::string& sql,
+                                   const std::vector<Value>& params) override {
+        Params p;
+        for (const auto& v : params) p.Value(v);
+        CARNET_TRY(PgResult r, conn_.Run(sql, p));
+        std::vector<Row> rows;
+        rows.reserve(static_cast<size_t>(r.rows()));
+        for (int i = 0; i < r.rows(); ++i) {
+            Row row;
+            row.reserve(static_cast<size_t>(r.columns()));
+            for (int c = 0; c < r.columns(); ++c) row.push_back(r.Cell(i, c));
+            rows.push_back(std::move(row));
+        }
+        return rows;
+    }
+
+    Result<int64_t> Exec(const std::string& sql, const std::vector<Value>& params) override {
+        Params p;
+        for (const auto& v : params) p.Value(v);
+        CARNET_TRY(PgResult r, conn_.Run(sql, p));
+        return r.affected();
+    }
+
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
         CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));
@@ -488,6 +513,10 @@ class PostgresReader final : public Reader {
     }
     Result<SearchPage> Search(const SearchQuery& query) override { return ops_.Search(query); }
     Result<HistoryPage> History(const HistoryQuery& query) override { return ops_.History(query); }
+    Result<std::vector<Row>> Query(const std::string& sql,
+                                   const std::vector<Value>& params) override {
+        return ops_.Query(sql, params);
+    }
 
   private:
     Lease lease_;
@@ -529,8 +558,13 @@ class PostgresStore final : public Store {
         // After a bulk load (an imported bundle) the planner's statistics may still describe
         // empty tables until autovacuum runs, and searches then pick nested loops over
         // thousands of rows (seen: minutes per query). Refreshing them here is cheap next to
-        // the load itself. Best effort: a failure only leaves the old statistics.
-        if (ops.puts() >= kAnalyzeAfterPuts) {
+        // the load itself. The threshold doubles with what was already written, so a load of
+        // n resources analyzes O(log n) times, not once per bundle (an ANALYZE per Synthea
+        // bundle halved the import rate). Best effort: a failure keeps the old statistics.
+        int64_t written = puts_since_analyze_.fetch_add(ops.puts()) + ops.puts();
+        const int64_t threshold = std::max(kAnalyzeAfterPuts, puts_at_last_analyze_.load());
+        if (written >= threshold && puts_since_analyze_.compare_exchange_strong(written, 0)) {
+            puts_at_last_analyze_.fetch_add(written);
             Status analyzed = lease->Exec(
                 "ANALYZE resources, versions, idx_token, idx_string, idx_date, idx_ref, "
                 "idx_quantity");
@@ -624,6 +658,10 @@ class PostgresStore final : public Store {
     }
 
   private:
+    /// Resources written since the last ANALYZE, and in all before it (see Write).
+    std::atomic<int64_t> puts_since_analyze_{0};
+    std::atomic<int64_t> puts_at_last_analyze_{0};
+
     /// A connection from the pool, or a new one while fewer than pool_size_ are open;
     /// waits for one to come back otherwise.
     Result<Lease> Take() {

@@ -37,7 +37,9 @@ class Stmt {
         sqlite3_clear_bindings(s_);
     }
     void Bind(int i, const SqlValue& v) {
-        if (const auto* n = std::get_if<int64_t>(&v)) {
+        if (std::holds_alternative<std::nullptr_t>(v)) {
+            sqlite3_bind_null(s_, i);
+        } else if (const auto* n = std::get_if<int64_t>(&v)) {
             sqlite3_bind_int64(s_, i, *n);
         } else if (const auto* d = std::get_if<double>(&v)) {
             sqlite3_bind_double(s_, i, *d);
@@ -61,6 +63,19 @@ class Stmt {
         return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
     }
     bool IsNull(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+    int Columns() { return sqlite3_column_count(s_); }
+    Value Cell(int col) {
+        switch (sqlite3_column_type(s_, col)) {
+            case SQLITE_NULL:
+                return nullptr;
+            case SQLITE_INTEGER:
+                return static_cast<int64_t>(sqlite3_column_int64(s_, col));
+            case SQLITE_FLOAT:
+                return sqlite3_column_double(s_, col);
+            default:
+                return Text(col);
+        }
+    }
 
   private:
     sqlite3_stmt* s_;
@@ -368,6 +383,39 @@ class Ops : public WriteTxn {
         return Ok();
     }
 
+    Result<std::vector<Row>> Query(const std::string& sql,
+                                   const std::vector<Value>& params) override {
+        CARNET_TRY(auto* raw, conn_.Prepare(sql));
+        Stmt st(raw);
+        for (size_t i = 0; i < params.size(); ++i) st.Bind(static_cast<int>(i + 1), params[i]);
+        std::vector<Row> rows;
+        for (;;) {
+            const int rc = st.Step();
+            if (rc == SQLITE_DONE) break;
+            if (rc != SQLITE_ROW) return SqliteError(conn_.db(), "query");
+            Row row;
+            const int n = st.Columns();
+            row.reserve(static_cast<size_t>(n));
+            for (int c = 0; c < n; ++c) row.push_back(st.Cell(c));
+            rows.push_back(std::move(row));
+        }
+        return rows;
+    }
+
+    Result<int64_t> Exec(const std::string& sql, const std::vector<Value>& params) override {
+        CARNET_TRY(auto* raw, conn_.Prepare(sql));
+        Stmt st(raw);
+        for (size_t i = 0; i < params.size(); ++i) st.Bind(static_cast<int>(i + 1), params[i]);
+        const int rc = st.Step();
+        if (rc == SQLITE_CONSTRAINT) {
+            Error e = Error::Make(Code::kConflict, "conflict", "the row already exists");
+            e.detail = sqlite3_errmsg(conn_.db());
+            return e;
+        }
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(conn_.db(), "exec");
+        return static_cast<int64_t>(sqlite3_changes(conn_.db()));
+    }
+
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
         CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));
@@ -518,6 +566,10 @@ class SqliteReader final : public Reader {
     }
     Result<SearchPage> Search(const SearchQuery& query) override { return ops_.Search(query); }
     Result<HistoryPage> History(const HistoryQuery& query) override { return ops_.History(query); }
+    Result<std::vector<Row>> Query(const std::string& sql,
+                                   const std::vector<Value>& params) override {
+        return ops_.Query(sql, params);
+    }
 
   private:
     SqliteStore& store_;
