@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -405,17 +407,21 @@ INSTANTIATE_TEST_SUITE_P(Engines, OutboxTest, ::testing::Values("sqlite", "postg
 /// python3 -m aiosmtpd, writing what it receives into a Maildir.
 class SmtpSink {
   public:
-    explicit SmtpSink(fs::path maildir) : maildir_(std::move(maildir)), port_(FreePort()) {
+    /// `tls`: certificate and key files for STARTTLS (the sink then requires it).
+    explicit SmtpSink(fs::path maildir,
+                      std::optional<std::pair<fs::path, fs::path>> tls = std::nullopt)
+        : maildir_(std::move(maildir)), port_(FreePort()) {
         const std::string listen = "127.0.0.1:" + std::to_string(port_);
-        std::vector<std::string> args = {"python3",
-                                         "-m",
-                                         "aiosmtpd",
-                                         "-n",
-                                         "-l",
-                                         listen,
-                                         "-c",
-                                         "aiosmtpd.handlers.Mailbox",
-                                         maildir_.string()};
+        // Debian's interpreter, where python3-aiosmtpd is installed (a python3 earlier in
+        // PATH, e.g. pyenv's, does not have it).
+        std::vector<std::string> args = {
+            "/usr/bin/python3",         "-m", "aiosmtpd", "-n", "-l", listen, "-c",
+            "aiosmtpd.handlers.Mailbox"};
+        if (tls) {
+            args.insert(args.end(),
+                        {"--tlscert", tls->first.string(), "--tlskey", tls->second.string()});
+        }
+        args.push_back(maildir_.string());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -512,6 +518,40 @@ TEST_F(SmtpTest, AnUnreachableServerIsATransientError) {
     Status s = smtp->Send({"m3", Channel::kEmail, "a@example.org", *rendered, kT0});
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, Code::kUnavailable);
+}
+
+TEST_F(SmtpTest, StartTlsWithTheRelaysCertificateDeliversAndAnUntrustedOneIsRefused) {
+    // A throwaway certificate for 127.0.0.1, made with the openssl CLI.
+    const fs::path cert = dir_ / "relay.crt", key = dir_ / "relay.key";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+        "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl CLI missing (package openssl)";
+    SmtpSink tls_sink(dir_ / "tls-maildir", std::make_pair(cert, key));
+    ASSERT_TRUE(tls_sink.running());
+    SmtpOptions o = Options("required");
+    o.url = "smtp://127.0.0.1:" + std::to_string(tls_sink.port());
+    auto rendered = Render(Channel::kEmail, "login_code", {{"code", "246810"}, {"minutes", "10"}});
+    ASSERT_TRUE(rendered.ok());
+
+    // The system trust store does not know this certificate: nothing is sent.
+    Status untrusted =
+        MakeSmtpTransport(o)->Send({"t1", Channel::kEmail, "a@example.org", *rendered, kT0});
+    ASSERT_FALSE(untrusted.ok());
+
+    o.ca_file = cert.string();
+    Status trusted =
+        MakeSmtpTransport(o)->Send({"t2", Channel::kEmail, "a@example.org", *rendered, kT0});
+    ASSERT_TRUE(trusted.ok()) << trusted.error().Summary();
+    std::vector<std::string> mails;
+    for (int i = 0; i < 100 && mails.empty(); ++i) {
+        mails = tls_sink.Mails();
+        if (mails.empty()) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(mails.size(), 1U);
+    EXPECT_NE(mails[0].find("246810"), std::string::npos);
+    EXPECT_NE(mails[0].find("Message-ID: <t2@carnet>"), std::string::npos);
 }
 
 // ---- SMS gateway -------------------------------------------------------------------------
