@@ -81,8 +81,8 @@ bool IsCommonPassword(std::string_view password) {
     }
     const size_t core_letters = core.size();
     if (core_letters >= 4 && core_letters * 2 >= lower.size()) {
-        for (auto w : kCommon) {
-            if (w == core) return true;
+        if (std::find(std::begin(kCommon), std::end(kCommon), core) != std::end(kCommon)) {
+            return true;
         }
     }
     // One repeated character, or a run of consecutive digits ("123456789012", wrapping

@@ -87,10 +87,13 @@ class Transport {
 /// the file in the log: the embedded default, so that a newcomer can read the codes.
 std::unique_ptr<Transport> MakeFileTransport(std::filesystem::path dir);
 
+/// The sender of every e-mail unless configured otherwise.
+inline constexpr std::string_view kDefaultFrom = "Carnet <no-reply@carnet.localhost>";
+
 struct SmtpOptions {
     /// smtp://host:port (STARTTLS upgrade per `starttls`) or smtps://host:port (implicit TLS).
     std::string url;
-    std::string from = "Carnet <no-reply@carnet.localhost>";
+    std::string from{kDefaultFrom};
     std::string username;
     std::string password;
     /// "required" (refuse to send in clear), "opportunistic" or "off". Default required:

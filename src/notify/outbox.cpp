@@ -1,6 +1,5 @@
 // The transactional outbox (schema: store/sql.cpp migration 2) and its dispatcher.
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <set>

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <mutex>
@@ -178,7 +179,7 @@ class FileTransport final : public Transport {
 
   private:
     std::filesystem::path dir_;
-    std::string from_ = "Carnet <no-reply@carnet.localhost>";
+    std::string from_{kDefaultFrom};
 };
 
 // ---- SMTP ------------------------------------------------------------------------------

@@ -48,6 +48,10 @@ class Stmt {
             sqlite3_bind_text(s_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
         }
     }
+    /// Binds params[0] to ?1, params[1] to ?2…
+    void BindAll(const std::vector<SqlValue>& params) {
+        for (size_t i = 0; i < params.size(); ++i) Bind(static_cast<int>(i + 1), params[i]);
+    }
     void BindText(int i, const std::string& s) {
         sqlite3_bind_text(s_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
     }
@@ -215,8 +219,7 @@ class Ops : public WriteTxn {
             SqlStatement s = CompileSearch(query, Dialect::kSqlite);
             CARNET_TRY(auto* raw, conn_.Prepare(s.sql));
             Stmt st(raw);
-            for (size_t i = 0; i < s.params.size(); ++i)
-                st.Bind(static_cast<int>(i + 1), s.params[i]);
+            st.BindAll(s.params);
             int64_t last_sv = 0, last_rid = 0;
             for (;;) {
                 int rc = st.Step();
@@ -243,8 +246,7 @@ class Ops : public WriteTxn {
             SqlStatement s = CompileCount(query, Dialect::kSqlite);
             CARNET_TRY(auto* raw, conn_.Prepare(s.sql));
             Stmt st(raw);
-            for (size_t i = 0; i < s.params.size(); ++i)
-                st.Bind(static_cast<int>(i + 1), s.params[i]);
+            st.BindAll(s.params);
             if (st.Step() != SQLITE_ROW) return SqliteError(conn_.db(), "count");
             page.total = st.Int(0);
         }
@@ -277,7 +279,7 @@ class Ops : public WriteTxn {
         params.emplace_back(static_cast<int64_t>(q.count) + 1);
         CARNET_TRY(auto* raw, conn_.Prepare(sql));
         Stmt st(raw);
-        for (size_t i = 0; i < params.size(); ++i) st.Bind(static_cast<int>(i + 1), params[i]);
+        st.BindAll(params);
         HistoryPage page;
         int64_t last_vid = 0;
         for (;;) {
@@ -387,7 +389,7 @@ class Ops : public WriteTxn {
                                    const std::vector<Value>& params) override {
         CARNET_TRY(auto* raw, conn_.Prepare(sql));
         Stmt st(raw);
-        for (size_t i = 0; i < params.size(); ++i) st.Bind(static_cast<int>(i + 1), params[i]);
+        st.BindAll(params);
         std::vector<Row> rows;
         for (;;) {
             const int rc = st.Step();
@@ -405,7 +407,7 @@ class Ops : public WriteTxn {
     Result<int64_t> Exec(const std::string& sql, const std::vector<Value>& params) override {
         CARNET_TRY(auto* raw, conn_.Prepare(sql));
         Stmt st(raw);
-        for (size_t i = 0; i < params.size(); ++i) st.Bind(static_cast<int>(i + 1), params[i]);
+        st.BindAll(params);
         const int rc = st.Step();
         if (rc == SQLITE_CONSTRAINT) {
             Error e = Error::Make(Code::kConflict, "conflict", "the row already exists");
