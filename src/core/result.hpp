@@ -43,6 +43,8 @@ struct Error {
     Code code = Code::kInternal;
     std::vector<Issue> issues;
     std::string detail;  // internal only: logged with the request id, never sent
+    /// For kTooManyRequests / kUnavailable: seconds the client should wait (Retry-After).
+    int retry_after_s = 0;
 
     static Error Make(Code c, std::string issue_code, std::string diagnostics,
                       std::string expression = {}) {

@@ -131,6 +131,14 @@ Result<Key> MasterKey::Unwrap(std::string_view wrapped, std::string_view owner) 
     return k;
 }
 
+Key MasterKey::Derive(std::string_view purpose) const {
+    const std::string label = "carnet-subkey:" + std::string(purpose);
+    Key out{};
+    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(label.data()),
+                       label.size(), key_.data(), key_.size());
+    return out;
+}
+
 std::string ToHex(std::string_view bytes) {
     static const char* kHex = "0123456789abcdef";
     std::string out;

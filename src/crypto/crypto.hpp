@@ -54,6 +54,9 @@ class MasterKey {
     /// Wraps a data key; `owner` (e.g. the patient id) is bound as associated data.
     [[nodiscard]] std::string Wrap(const Key& data_key, std::string_view owner) const;
     [[nodiscard]] Result<Key> Unwrap(std::string_view wrapped, std::string_view owner) const;
+    /// A key for one purpose ("auth-secrets"…), derived from the master key (keyed BLAKE2b):
+    /// the same master key always gives the same subkey, and subkeys reveal nothing of it.
+    [[nodiscard]] Key Derive(std::string_view purpose) const;
 
   private:
     MasterKey() = default;

@@ -119,6 +119,7 @@ Response ErrorResponse(const Error& error) {
     } else {
         response.body = OperationOutcomeJson(error.issues);
     }
+    if (error.retry_after_s > 0) response.With("Retry-After", std::to_string(error.retry_after_s));
     return response;
 }
 

@@ -102,8 +102,63 @@ std::vector<Migration> BuildMigrations(Dialect d) {
         "BIGINT, PRIMARY KEY(patient_id, id))",
         "CREATE INDEX inbox_account ON inbox(account_id, created_at)",
     };
+    // Identity (auth/): accounts of every kind, one-time challenges, sessions, trusted
+    // devices, delegations (representatives, caregivers), login throttles and the account
+    // history a patient reads. Secrets are stored as keyed hashes (auth::HashSecret), never
+    // in clear; the TOTP secret is sealed with a key derived from the master key.
+    std::vector<std::string> v3 = {
+        "CREATE TABLE accounts(id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, "
+        "login TEXT, ins TEXT, rpps TEXT, patient_id TEXT NOT NULL, given TEXT NOT NULL, "
+        "family TEXT NOT NULL, birth_date TEXT NOT NULL, profession TEXT NOT NULL, specialty "
+        "TEXT NOT NULL, organisation TEXT NOT NULL, email TEXT, email_verified_at BIGINT, phone "
+        "TEXT, phone_verified_at BIGINT, second_factor TEXT NOT NULL, password_hash TEXT, "
+        "activation_hash TEXT, activation_expires_at BIGINT, activation_tries BIGINT NOT NULL, "
+        "totp_secret TEXT, totp_last_step BIGINT NOT NULL, created_at BIGINT NOT NULL, "
+        "activated_at BIGINT, closed_at BIGINT, purge_at BIGINT, credentials_at BIGINT NOT "
+        "NULL)",
+        "CREATE UNIQUE INDEX accounts_login ON accounts(login)",
+        "CREATE UNIQUE INDEX accounts_ins ON accounts(ins)",
+        "CREATE UNIQUE INDEX accounts_rpps ON accounts(rpps)",
+        "CREATE INDEX accounts_patient ON accounts(patient_id)",
+        "CREATE INDEX accounts_kind ON accounts(kind, family)",
+        // A one-time code in flight: id is the keyed hash of the challenge token the client
+        // holds; account_id is NULL for the decoys answered to unknown logins.
+        "CREATE TABLE challenges(id TEXT PRIMARY KEY, account_id TEXT, purpose TEXT NOT NULL, "
+        "channel TEXT NOT NULL, destination TEXT NOT NULL, code_hash TEXT, data TEXT NOT NULL, "
+        "created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, tries BIGINT NOT NULL, sends "
+        "BIGINT NOT NULL, used_at BIGINT)",
+        "CREATE INDEX challenges_account ON challenges(account_id, created_at)",
+        "CREATE INDEX challenges_destination ON challenges(destination, created_at)",
+        "CREATE TABLE sessions(id TEXT PRIMARY KEY, handle TEXT NOT NULL, account_id TEXT NOT "
+        "NULL, method TEXT NOT NULL, created_at BIGINT NOT NULL, auth_time BIGINT NOT NULL, "
+        "last_seen_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT, ip TEXT "
+        "NOT NULL, user_agent TEXT NOT NULL, acting_patient TEXT NOT NULL)",
+        "CREATE UNIQUE INDEX sessions_handle ON sessions(handle)",
+        "CREATE INDEX sessions_account ON sessions(account_id)",
+        "CREATE TABLE trusted_devices(id TEXT PRIMARY KEY, handle TEXT NOT NULL, account_id TEXT "
+        "NOT NULL, label TEXT NOT NULL, created_at BIGINT NOT NULL, last_used_at BIGINT NOT "
+        "NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT)",
+        "CREATE UNIQUE INDEX trusted_devices_handle ON trusted_devices(handle)",
+        "CREATE INDEX trusted_devices_account ON trusted_devices(account_id)",
+        "CREATE TABLE login_throttle(id TEXT PRIMARY KEY, failures BIGINT NOT NULL, "
+        "last_failure_at BIGINT NOT NULL, blocked_until BIGINT NOT NULL)",
+        // Who may act for a patient: legal representatives (of a minor) and caregivers.
+        "CREATE TABLE delegations(patient_id TEXT NOT NULL, id TEXT NOT NULL, patient_account "
+        "TEXT NOT NULL, delegate_account TEXT, kind TEXT NOT NULL, status TEXT NOT NULL, "
+        "invite_hash TEXT, invite_expires_at BIGINT, invited_by TEXT NOT NULL, created_at "
+        "BIGINT NOT NULL, accepted_at BIGINT, ended_at BIGINT, PRIMARY KEY(patient_id, id))",
+        "CREATE INDEX delegations_delegate ON delegations(delegate_account, status)",
+        "CREATE INDEX delegations_invite ON delegations(invite_hash)",
+        // What happened to an account (activation, logins, advisor actions…): no health
+        // content; the patient reads it in the portal.
+        "CREATE TABLE account_events(patient_id TEXT NOT NULL, id TEXT NOT NULL, account_id "
+        "TEXT NOT NULL, at BIGINT NOT NULL, actor_id TEXT NOT NULL, actor_kind TEXT NOT NULL, "
+        "action TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY(patient_id, id))",
+        "CREATE INDEX account_events_account ON account_events(account_id, at)",
+    };
     return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
-            Migration{2, "notification outbox and in-app inbox", std::move(v2)}};
+            Migration{2, "notification outbox and in-app inbox", std::move(v2)},
+            Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

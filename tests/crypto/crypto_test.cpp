@@ -74,5 +74,19 @@ TEST(MasterKey, RefusesGroupReadableOrWrongSizeFile) {
     std::filesystem::remove_all(dir);
 }
 
+
+TEST(MasterKey, DeriveIsStablePerPurposeAndDistinct) {
+    Key k{};
+    k[0] = 7;
+    auto m = MasterKey::FromKeyForTest(k);
+    auto a = m.Derive("auth-secrets");
+    EXPECT_EQ(a, m.Derive("auth-secrets"));
+    EXPECT_NE(a, m.Derive("other"));
+    EXPECT_NE(a, k);
+    Key k2 = k;
+    k2[1] = 1;
+    EXPECT_NE(a, MasterKey::FromKeyForTest(k2).Derive("auth-secrets"));
+}
+
 }  // namespace
 }  // namespace carnet::crypto
