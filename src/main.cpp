@@ -1,4 +1,5 @@
 // carnet: one executable, subcommands. Wiring only: configuration -> modules -> run.
+#include <fcntl.h>
 #include <malloc.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -8,8 +9,11 @@
 #include <iostream>
 #include <thread>
 
+#include "admin/admin.hpp"
+#include "api/auth_routes.hpp"
 #include "api/fhir_service.hpp"
 #include "api/routes.hpp"
+#include "auth/service.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "crypto/crypto.hpp"
@@ -19,6 +23,7 @@
 #include "http/server.hpp"
 #include "http/static_files.hpp"
 #include "importer/importer.hpp"
+#include "notify/notify.hpp"
 #include "store/open.hpp"
 
 #ifndef CARNET_SOURCE_DIR
@@ -60,13 +65,20 @@ void AddStoreFlags(CLI::App* cmd, StoreFlags& f) {
         ->envname("CARNET_MASTER_KEY_FILE");
 }
 
-Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const StoreFlags& f, bool migrate) {
+/// Opens the store; `auth_key` receives the key the auth module hashes its secrets with,
+/// derived from the master key (so a database copy alone cannot check guesses of codes).
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const StoreFlags& f, bool migrate,
+                                                          std::string* auth_key = nullptr) {
     if (f.engine == "postgres" && f.pg.empty()) {
         return Error::Invalid("--engine postgres needs --pg DSN (or CARNET_PG)");
     }
     fs::path key =
         f.key_file.empty() ? fs::path(f.data) / "keys" / "master.key" : fs::path(f.key_file);
     CARNET_TRY(crypto::MasterKey master, crypto::MasterKey::LoadOrCreate(key));
+    if (auth_key) {
+        crypto::Key k = master.Derive("auth-secrets");
+        auth_key->assign(reinterpret_cast<const char*>(k.data()), k.size());
+    }
     store::StoreOptions so;
     so.engine = f.engine;
     so.data_dir = f.data;
@@ -124,9 +136,94 @@ bool StoreIsEmpty(store::Store& s) {
     return page.ok() && page->resources.empty();
 }
 
-int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insecure_dev,
-          int threads, int workers, const std::string& web_dir, const std::string& public_url,
-          uint64_t max_body_mb, int read_timeout_s) {
+struct NotifyFlags {
+    std::string smtp_url, smtp_from{notify::kDefaultFrom}, smtp_user, smtp_password,
+        smtp_starttls = "required", smtp_ca;
+    std::string sms_url, sms_auth_header, sms_body;
+};
+
+void AddNotifyFlags(CLI::App* cmd, NotifyFlags& f) {
+    cmd->add_option("--smtp-url", f.smtp_url,
+                    "SMTP relay for e-mail, smtp://host:587 (STARTTLS) or smtps://host:465; "
+                    "default: one .eml file per mail in DATA/outbox/")
+        ->envname("CARNET_SMTP_URL");
+    cmd->add_option("--smtp-from", f.smtp_from, "Sender of every e-mail")
+        ->envname("CARNET_SMTP_FROM")
+        ->capture_default_str();
+    cmd->add_option("--smtp-user", f.smtp_user, "SMTP user name")->envname("CARNET_SMTP_USER");
+    cmd->add_option("--smtp-password", f.smtp_password, "SMTP password (prefer the environment)")
+        ->envname("CARNET_SMTP_PASSWORD");
+    cmd->add_option("--smtp-starttls", f.smtp_starttls, "required, opportunistic or off")
+        ->envname("CARNET_SMTP_STARTTLS")
+        ->check(CLI::IsMember({"required", "opportunistic", "off"}))
+        ->capture_default_str();
+    cmd->add_option("--smtp-ca-file", f.smtp_ca, "Extra CA file for the relay's certificate")
+        ->envname("CARNET_SMTP_CA_FILE");
+    cmd->add_option("--sms-url", f.sms_url,
+                    "SMS gateway endpoint (HTTPS POST); default: one .txt file per SMS in "
+                    "DATA/outbox/")
+        ->envname("CARNET_SMS_URL");
+    cmd->add_option("--sms-auth-header", f.sms_auth_header,
+                    "Header line sent to the gateway, e.g. \"Authorization: Bearer …\"")
+        ->envname("CARNET_SMS_AUTH_HEADER");
+    cmd->add_option("--sms-body", f.sms_body,
+                    "Request body template; {to}, {text} and {id} are replaced (JSON-escaped)")
+        ->envname("CARNET_SMS_BODY");
+}
+
+notify::DispatcherOptions DispatcherFor(const NotifyFlags& f, const fs::path& data) {
+    notify::DispatcherOptions d;
+    const fs::path outbox = data / "outbox";
+    if (f.smtp_url.empty()) {
+        d.email = notify::MakeFileTransport(outbox);
+    } else {
+        notify::SmtpOptions so;
+        so.url = f.smtp_url;
+        so.from = f.smtp_from;
+        so.username = f.smtp_user;
+        so.password = f.smtp_password;
+        so.starttls = f.smtp_starttls;
+        so.ca_file = f.smtp_ca;
+        d.email = notify::MakeSmtpTransport(so);
+    }
+    if (f.sms_url.empty()) {
+        d.sms = notify::MakeFileTransport(outbox);
+    } else {
+        notify::SmsGatewayOptions so;
+        so.url = f.sms_url;
+        so.auth_header = f.sms_auth_header;
+        if (!f.sms_body.empty()) so.body_template = f.sms_body;
+        d.sms = notify::MakeSmsGatewayTransport(so);
+    }
+    return d;
+}
+
+struct ServeFlags {
+    std::string listen = "127.0.0.1:8080";
+    bool demo = false;
+    bool insecure_dev = false;
+    int threads = 0;
+    int workers = 32;
+    std::string web_dir, public_url;
+    uint64_t max_body_mb = 10;
+    int read_timeout_s = 10;
+    int idle_minutes = 15;
+    int session_hours = 12;
+    bool secure_cookies = false;
+    NotifyFlags notify;
+};
+
+std::string PortalUrl(const ServeFlags& f, const std::string& url) {
+    if (!f.public_url.empty()) {
+        std::string base = f.public_url;
+        if (base.size() >= 5 && base.compare(base.size() - 5, 5, "/fhir") == 0)
+            base.resize(base.size() - 5);
+        return base + "/";
+    }
+    return url + "/";
+}
+
+int Serve(const StoreFlags& sf, const ServeFlags& f) {
     auto t0 = std::chrono::steady_clock::now();
     // Signals are taken by one thread with sigwait, never in a handler. They are blocked
     // before any thread exists (store writer, io threads), so every thread inherits the mask
@@ -137,34 +234,37 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     http::ServerOptions so;
-    if (!SplitListen(listen, so.host, so.port)) {
+    if (!SplitListen(f.listen, so.host, so.port)) {
         std::cerr << "carnet: --listen must be HOST:PORT\n";
         return 2;
     }
-    // Until authentication exists (identity issue), patient data must not be reachable
-    // from another machine by accident.
-    if (!IsLoopback(so.host) && !insecure_dev) {
+    // Until the access decision exists (access issue), an authenticated person reaches more
+    // than their own record: patient data must not be reachable from another machine by
+    // accident.
+    if (!IsLoopback(so.host) && !f.insecure_dev) {
         std::cerr << "carnet: refusing to listen on " << so.host
-                  << ": authentication is not built yet, so only loopback is allowed.\n"
-                     "         Pass --insecure-dev to override on a development machine.\n";
+                  << ": the per-patient access decision is not built yet, so only loopback is "
+                     "allowed.\n         Pass --insecure-dev to override on a development "
+                     "machine.\n";
         return 2;
     }
-    if (threads > 0) so.threads = threads;
+    if (f.threads > 0) so.threads = f.threads;
     // glibc gives each of the many worker threads its own malloc arena, and arenas keep what
     // they freed: resident memory then grows with the worker count. A few arenas shared by
     // all threads keep it flat (MALLOC_ARENA_MAX, when set, wins).
     if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 4);
-    if (workers > 0) so.workers = workers;
-    so.max_body_bytes = max_body_mb * 1024 * 1024;
-    so.read_timeout = std::chrono::seconds(read_timeout_s);
+    if (f.workers > 0) so.workers = f.workers;
+    so.max_body_bytes = f.max_body_mb * 1024 * 1024;
+    so.read_timeout = std::chrono::seconds(f.read_timeout_s);
 
     (void)fhir::Definitions::R4();  // parse the embedded table before serving
-    auto store = OpenConfiguredStore(sf, true);
+    std::string auth_key;
+    auto store = OpenConfiguredStore(sf, true, &auth_key);
     if (!store.ok()) return Fail("cannot open the store", store.error());
     SystemClock clock;
     api::FhirService service(**store, clock);
 
-    if (demo && StoreIsEmpty(**store)) {
+    if (f.demo && StoreIsEmpty(**store)) {
         fs::path dir = DefaultDemoDir();
         if (!fs::exists(dir)) {
             std::cerr << "carnet: --demo: no demo data at " << dir.string()
@@ -178,16 +278,37 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
         std::cerr << importer::FormatSummary(summary);
     }
 
+    const std::string host_for_url =
+        so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host;
+    auth::AuthOptions ao;
+    ao.idle_timeout = std::chrono::minutes(f.idle_minutes);
+    ao.absolute_timeout = std::chrono::hours(f.session_hours);
+    ao.portal_url = PortalUrl(f, "http://" + host_for_url + ":" + std::to_string(so.port));
+    auth::AuthService auth(**store, clock, auth_key, ao);
+    std::vector<admin::DemoAccount> demo_accounts;
+    if (f.demo) {
+        auto accounts = admin::EnsureDemoAccounts(auth, **store);
+        if (!accounts.ok()) return Fail("cannot create the demo accounts", accounts.error());
+        demo_accounts = std::move(accounts).value();
+    }
+    api::AuthRouteOptions aro;
+    aro.secure_cookies = f.secure_cookies;
+    api::Authenticator authenticator(auth, aro);
+
     http::Router router;
     store::Store* store_ptr = store->get();
     http::RegisterOpsRoutes(router, [store_ptr] { return store_ptr->Ping(); });
-    api::ApiOptions ao;
-    ao.public_base_url = public_url;
-    ao.fallback_host = listen;
-    ao.software_version = CARNET_VERSION;
-    ao.inline_reads = (*store)->Engine() == "sqlite";
-    api::RegisterFhirRoutes(router, service, ao);
-    fs::path web = web_dir.empty() ? DefaultWebDir() : fs::path(web_dir);
+    api::RegisterAuthRoutes(router, authenticator);
+    api::ApiOptions apio;
+    apio.public_base_url = f.public_url;
+    apio.fallback_host = f.listen;
+    apio.software_version = CARNET_VERSION;
+    apio.inline_reads = (*store)->Engine() == "sqlite";
+    apio.guard = [&authenticator](http::Request& req) {
+        return api::GuardContent(authenticator, req);
+    };
+    api::RegisterFhirRoutes(router, service, apio);
+    fs::path web = f.web_dir.empty() ? DefaultWebDir() : fs::path(f.web_dir);
     if (!web.empty()) {
         if (auto s = http::AddStatic(router, "/", web); !s.ok())
             return Fail("cannot load the portal", s.error());
@@ -195,21 +316,33 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
         spdlog::warn("portal not built (web/dist missing): serving the API only");
     }
 
+    notify::Dispatcher dispatcher(**store, DispatcherFor(f.notify, sf.data));
+    dispatcher.Start();
+
     http::Server server(so, router);
-    if (auto s = server.Start(); !s.ok()) return Fail("cannot listen on " + listen, s.error());
+    if (auto s = server.Start(); !s.ok()) {
+        dispatcher.Stop();
+        return Fail("cannot listen on " + f.listen, s.error());
+    }
     auto ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::string url = "http://" +
-                      (so.host.find(':') != std::string::npos ? "[" + so.host + "]" : so.host) +
-                      ":" + std::to_string(server.Port());
+    std::string url = "http://" + host_for_url + ":" + std::to_string(server.Port());
     std::cout << "Carnet " << CARNET_VERSION << " is ready (" << static_cast<int>(ms)
               << " ms, engine " << (*store)->Engine() << ", " << so.threads << " I/O threads, "
               << so.workers << " workers)\n"
               << "  Portal:   " << url << "/\n"
               << "  FHIR API: " << url << "/fhir/metadata\n";
-    if (demo) {
-        std::cout << "  Demo:     patient records loaded from Synthea; open the portal, "
-                     "\"Patients de démonstration\" (sign-in arrives with the identity issue)\n";
+    if (f.notify.smtp_url.empty() || f.notify.sms_url.empty()) {
+        std::cout << "  Outbox:   " << (fs::absolute(sf.data) / "outbox").string()
+                  << "/ (one-time codes and notices, one file per message)\n";
+    }
+    if (f.demo) {
+        std::cout << "  Demo accounts (password " << admin::kDemoPassword << "):\n";
+        for (const auto& d : demo_accounts) {
+            std::cout << "    " << d.role << ": " << d.login;
+            if (!d.note.empty()) std::cout << " (" << d.note << ")";
+            std::cout << "\n";
+        }
     }
     std::cout << std::flush;
 
@@ -222,9 +355,38 @@ int Serve(const StoreFlags& sf, const std::string& listen, bool demo, bool insec
     server.Wait();
     // Wait returned because Stop ran (from the signal thread); make sure it exits.
     waiter.join();
+    dispatcher.Stop();
     (*store)->Close();
     spdlog::info("stopped cleanly");
     return 0;
+}
+
+int PrintImport(const Result<admin::ImportSummary>& r, const std::string& codes_out) {
+    if (!r.ok()) return Fail("import failed", r.error());
+    for (const auto& e : r->errors) std::cerr << "  " << e << "\n";
+    std::cout << r->created << " created, " << r->existed << " already there, " << r->failed
+              << " refused\n";
+    if (!r->codes.empty()) {
+        if (codes_out.empty()) {
+            std::cout << "Activation codes (also sent to the contact when the file had one; "
+                         "use --codes-out FILE to write them for letters instead):\n";
+            for (const auto& [id, code] : r->codes) std::cout << "  " << id << "  " << code << "\n";
+        } else {
+            // The letters file holds secrets: owner-only from the start.
+            int fd = ::open(codes_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (fd < 0) {
+                std::cerr << "carnet: cannot write " << codes_out << "\n";
+                return 1;
+            }
+            std::string text = "identifier,activation_code\n";
+            for (const auto& [id, code] : r->codes) text += id + "," + code + "\n";
+            bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+            ::close(fd);
+            if (!ok) return 1;
+            std::cout << r->codes.size() << " activation codes written to " << codes_out << "\n";
+        }
+    }
+    return r->failed == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -242,42 +404,97 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", CARNET_VERSION);
 
     StoreFlags sf;
+    ServeFlags svf;
     auto* serve = app.add_subcommand("serve", "Run the server");
     AddStoreFlags(serve, sf);
-    std::string listen = "127.0.0.1:8080", web_dir, public_url;
-    bool demo = false, insecure_dev = false;
-    int threads = 0, workers = 32, read_timeout = 10;
-    uint64_t max_body_mb = 10;
-    serve->add_option("--listen", listen, "HOST:PORT to listen on")
+    AddNotifyFlags(serve, svf.notify);
+    serve->add_option("--listen", svf.listen, "HOST:PORT to listen on")
         ->envname("CARNET_LISTEN")
         ->capture_default_str();
-    serve->add_flag("--demo", demo, "Load demo data into an empty store")->envname("CARNET_DEMO");
-    serve->add_flag("--insecure-dev", insecure_dev,
-                    "Allow a non-loopback address before authentication exists");
-    serve->add_option("--threads", threads, "I/O threads (default: cores)")
+    serve
+        ->add_flag("--demo", svf.demo,
+                   "Load demo records and demo accounts (listed at start-up) into an empty store")
+        ->envname("CARNET_DEMO");
+    serve->add_flag("--insecure-dev", svf.insecure_dev,
+                    "Allow a non-loopback address before the access decision exists");
+    serve->add_option("--threads", svf.threads, "I/O threads (default: cores)")
         ->envname("CARNET_THREADS");
     serve
-        ->add_option("--workers", workers,
+        ->add_option("--workers", svf.workers,
                      "Threads running request handlers; many requests can then share one "
                      "durable commit")
         ->envname("CARNET_WORKERS")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
-    serve->add_option("--web", web_dir, "Built portal folder (default: web/dist)")
+    serve->add_option("--web", svf.web_dir, "Built portal folder (default: web/dist)")
         ->envname("CARNET_WEB");
     serve
-        ->add_option("--public-url", public_url,
+        ->add_option("--public-url", svf.public_url,
                      "Public base of the FHIR API, e.g. https://carnet.example/fhir")
         ->envname("CARNET_PUBLIC_URL");
-    serve->add_option("--max-body-mb", max_body_mb, "Default request body limit (MiB)")
+    serve->add_option("--max-body-mb", svf.max_body_mb, "Default request body limit (MiB)")
         ->envname("CARNET_MAX_BODY_MB")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
     serve
-        ->add_option("--read-timeout", read_timeout, "Seconds a client has to send a whole request")
+        ->add_option("--read-timeout", svf.read_timeout_s,
+                     "Seconds a client has to send a whole request")
         ->envname("CARNET_READ_TIMEOUT")
         ->check(CLI::Range(1, 3600))
         ->capture_default_str();
+    serve
+        ->add_option("--session-idle-minutes", svf.idle_minutes,
+                     "A session ends after this idle time")
+        ->envname("CARNET_SESSION_IDLE_MINUTES")
+        ->check(CLI::Range(1, 24 * 60))
+        ->capture_default_str();
+    serve
+        ->add_option("--session-max-hours", svf.session_hours,
+                     "A session ends this long after login")
+        ->envname("CARNET_SESSION_MAX_HOURS")
+        ->check(CLI::Range(1, 24 * 7))
+        ->capture_default_str();
+    serve
+        ->add_flag("--secure-cookies", svf.secure_cookies,
+                   "Mark cookies Secure (set it when a TLS proxy is in front)")
+        ->envname("CARNET_SECURE_COOKIES");
+
+    // carnet admin …: operator tasks on the store (the running server delivers the mails).
+    auto* admin_cmd =
+        app.add_subcommand("admin", "Operator tasks: registry and directory imports, staff");
+    admin_cmd->require_subcommand(1);
+    StoreFlags af;
+    std::string admin_file, codes_out;
+    auto* imp_patients = admin_cmd->add_subcommand(
+        "import-patients", "Create patient accounts from the insurer's registry (CSV or FHIR)");
+    AddStoreFlags(imp_patients, af);
+    imp_patients
+        ->add_option("file", admin_file,
+                     "CSV (ins,given,family,birth_date,email,phone) or FHIR JSON")
+        ->required();
+    imp_patients->add_option("--codes-out", codes_out,
+                             "Write the activation codes to this file (0600) for letters");
+    auto* imp_pros = admin_cmd->add_subcommand(
+        "import-professionals", "Load the professional directory (CSV or FHIR Practitioner[Role])");
+    AddStoreFlags(imp_pros, af);
+    imp_pros
+        ->add_option("file", admin_file,
+                     "CSV (rpps,given,family,profession,specialty,organisation,email,phone) or "
+                     "FHIR JSON")
+        ->required();
+    imp_pros->add_option("--codes-out", codes_out,
+                         "Write the activation codes to this file (0600)");
+    auth::NewStaff staff;
+    auto* create_staff = admin_cmd->add_subcommand(
+        "create-staff", "Create an advisor or admin account; prints its activation code");
+    AddStoreFlags(create_staff, af);
+    create_staff->add_option("--kind", staff.kind, "advisor or admin")
+        ->required()
+        ->check(CLI::IsMember({"advisor", "admin"}));
+    create_staff->add_option("--login", staff.login, "User name")->required();
+    create_staff->add_option("--given", staff.given, "Given name");
+    create_staff->add_option("--family", staff.family, "Family name");
+    create_staff->add_option("--email", staff.email, "Contact e-mail (login codes go there)");
 
     StoreFlags mf;
     auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations");
@@ -295,9 +512,32 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     carnet::InitLogging(log_level);
 
-    if (*serve) {
-        return Serve(sf, listen, demo, insecure_dev, threads, workers, web_dir, public_url,
-                     max_body_mb, read_timeout);
+    if (*serve) return Serve(sf, svf);
+    if (*admin_cmd) {
+        std::string auth_key;
+        auto store = OpenConfiguredStore(af, true, &auth_key);
+        if (!store.ok()) return Fail("cannot open the store", store.error());
+        carnet::SystemClock clock;
+        carnet::auth::AuthService auth(**store, clock, auth_key);
+        carnet::api::FhirService fhir(**store, clock);
+        int rc = 0;
+        if (*imp_patients) {
+            rc = PrintImport(carnet::admin::ImportPatients(auth, fhir, admin_file), codes_out);
+        } else if (*imp_pros) {
+            rc = PrintImport(carnet::admin::ImportProfessionals(auth, admin_file), codes_out);
+        } else if (*create_staff) {
+            auto c = auth.CreateStaff(staff, "cli");
+            if (!c.ok()) {
+                rc = Fail("cannot create the account", c.error());
+            } else if (c->existed) {
+                std::cout << "account " << c->account.login << " already exists\n";
+            } else {
+                std::cout << "account " << c->account.login
+                          << " created; activation code: " << c->activation_code << "\n";
+            }
+        }
+        (*store)->Close();
+        return rc;
     }
     if (*migrate) {
         auto store = OpenConfiguredStore(mf, true);

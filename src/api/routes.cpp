@@ -169,8 +169,28 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         "GET", "/fhir/metadata", [capability](Request&) { return Json(200, *capability); },
         inline_route);
 
+    // Every other FHIR route passes the guard first (authentication, operator refusal).
+    struct Guarded {
+        http::Router& router;
+        std::function<std::optional<Response>(Request&)> guard;
+        void Add(std::string_view method, std::string_view pattern, http::Handler handler,
+                 http::RouteOptions ro = {}) {
+            if (!guard) {
+                router.Add(method, pattern, std::move(handler), ro);
+                return;
+            }
+            router.Add(
+                method, pattern,
+                [g = guard, h = std::move(handler)](Request& req) {
+                    if (auto stop = g(req)) return std::move(*stop);
+                    return h(req);
+                },
+                ro);
+        }
+    } fhir{router, options.guard};
+
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/{type}",
         [&service, o](Request& req) {
             const std::string type = req.Param("type");
@@ -180,7 +200,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                                    [](const std::string& b) { return Json(200, b); });
         },
         read_route);
-    router.Add("POST", "/fhir/{type}/_search", [&service, o](Request& req) {
+    fhir.Add("POST", "/fhir/{type}/_search", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto ct = req.Header("content-type").value_or("");
@@ -196,7 +216,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                                [](const std::string& b) { return Json(200, b); });
     });
     // Create and conditional create.
-    router.Add("POST", "/fhir/{type}", [&service, o](Request& req) {
+    fhir.Add("POST", "/fhir/{type}", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto body = ParseBody(req, o);
@@ -206,7 +226,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
     // Conditional update: PUT /fhir/{type}?criteria.
-    router.Add("PUT", "/fhir/{type}", [&service, o](Request& req) {
+    fhir.Add("PUT", "/fhir/{type}", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         if (req.query.empty()) {
@@ -218,7 +238,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/{type}/{id}",
         [&service](Request& req) {
             const std::string type = req.Param("type");
@@ -226,7 +246,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
             return Or<store::ResourceVersion>(service.Read(type, req.Param("id")), ReadResponse);
         },
         read_route);
-    router.Add("PUT", "/fhir/{type}/{id}", [&service, o](Request& req) {
+    fhir.Add("PUT", "/fhir/{type}/{id}", [&service, o](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto body = ParseBody(req, o);
@@ -236,7 +256,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
-    router.Add("DELETE", "/fhir/{type}/{id}", [&service](Request& req) {
+    fhir.Add("DELETE", "/fhir/{type}/{id}", [&service](Request& req) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto d = service.Delete(type, req.Param("id"));
@@ -247,7 +267,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         if (d->changed) r.With("ETag", ETagFor(d->resource.version));
         return r;
     });
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/{type}/{id}/_history/{vid}",
         [&service](Request& req) {
             const std::string type = req.Param("type");
@@ -256,7 +276,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                 service.VRead(type, req.Param("id"), req.Param("vid")), ReadResponse);
         },
         read_route);
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/{type}/{id}/_history",
         [&service, o](Request& req) {
             const std::string type = req.Param("type");
@@ -266,7 +286,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                 [](const std::string& b) { return Json(200, b); });
         },
         read_route);
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/{type}/_history",
         [&service, o](Request& req) {
             const std::string type = req.Param("type");
@@ -275,7 +295,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                                    [](const std::string& b) { return Json(200, b); });
         },
         read_route);
-    router.Add(
+    fhir.Add(
         "GET", "/fhir/_history",
         [&service, o](Request& req) {
             return Or<std::string>(service.History("", "", req.query, BaseUrl(req, o)),
@@ -284,7 +304,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         read_route);
     http::RouteOptions bundle_limits;
     bundle_limits.max_body_bytes = o.max_bundle_bytes;
-    router.Add(
+    fhir.Add(
         "POST", "/fhir",
         [&service, o](Request& req) {
             auto body = ParseBody(req, o);

@@ -1,5 +1,7 @@
 #pragma once
 /// Registers the FHIR REST endpoints under /fhir (http://hl7.org/fhir/R4/http.html).
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "api/fhir_service.hpp"
@@ -21,6 +23,9 @@ struct ApiOptions {
     /// worker and back would cost more than the read. Writes always go to the pool, where
     /// they wait on the group commit.
     bool inline_reads = false;
+    /// Runs before every FHIR route except /fhir/metadata: a response stops the request
+    /// there (401, 403). Empty: no authentication (unit tests of the REST layer only).
+    std::function<std::optional<http::Response>(http::Request&)> guard;
 };
 
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options);

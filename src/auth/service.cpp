@@ -170,6 +170,19 @@ std::string AuthService::Hash(std::string_view purpose, std::string_view secret)
     return HashSecret(input, server_key_);
 }
 
+std::string AuthService::DecoyMask(const std::string& login) const {
+    // A login that is an e-mail address is, for a real account, the verified contact the
+    // code goes to: the decoy shows that address masked, exactly as a real answer would.
+    // Other logins (INS, RPPS, user names) get a stable made-up address.
+    if (auto email = NormalizeEmail(login)) return MaskDestination("email", *email);
+    std::string h = Hash("decoy", Lower(Trim(login)));
+    static constexpr std::string_view kDomains[] = {"gmail.com",   "orange.fr", "free.fr",
+                                                    "laposte.net", "yahoo.fr",  "sfr.fr"};
+    std::string fake = std::string(1, static_cast<char>('a' + (h[0] % 26))) + "@" +
+                       std::string(kDomains[static_cast<unsigned char>(h[1]) % 6]);
+    return MaskDestination("email", fake);
+}
+
 std::string AuthService::CsrfFor(const std::string& token) const {
     return Hash("csrf", token).substr(0, 43);
 }
@@ -491,10 +504,7 @@ Result<LoginOutcome> AuthService::Login(const std::string& login, const std::str
                 "'', NULL, '', ?, ?, 0, 0)",
                 {Hash("challenge", token), now, now + options_.code_ttl.count() * kMicros}));
             // A stable, plausible mask for this login, so that asking twice looks the same.
-            std::string h = Hash("decoy", Lower(Trim(login)));
-            std::string fake = std::string(1, static_cast<char>('a' + (h[0] % 26))) + "@" +
-                               std::string(1, static_cast<char>('a' + (h[1] % 26))) + ".fr";
-            out.challenge = Challenge{token, "email", MaskDestination("email", fake)};
+            out.challenge = Challenge{token, "email", DecoyMask(login)};
             return Ok();
         }
         const Account& a = rec->account;
@@ -814,10 +824,7 @@ Result<Challenge> AuthService::StartReset(const std::string& login, const Client
                 "data, created_at, expires_at, tries, sends) VALUES (?, NULL, 'reset', 'email', "
                 "'', NULL, '', ?, ?, 0, 0)",
                 {Hash("challenge", token), now, now + options_.code_ttl.count() * kMicros}));
-            std::string h = Hash("decoy", Lower(Trim(login)));
-            std::string fake = std::string(1, static_cast<char>('a' + (h[0] % 26))) + "@" +
-                               std::string(1, static_cast<char>('a' + (h[1] % 26))) + ".fr";
-            out = Challenge{token, "email", MaskDestination("email", fake)};
+            out = Challenge{token, "email", DecoyMask(login)};
             return Ok();
         }
         const Account& a = rec->account;

@@ -327,6 +327,7 @@ class AuthService {
                                       const std::string& method, bool trust_device,
                                       const ClientInfo& client);
     [[nodiscard]] std::string Hash(std::string_view purpose, std::string_view secret) const;
+    [[nodiscard]] std::string DecoyMask(const std::string& login) const;
 
     store::Store& store_;
     const Clock& clock_;

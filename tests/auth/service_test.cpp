@@ -166,6 +166,11 @@ TEST_P(AuthTest, LoginAnswersTheSameShapeForUnknownWrongAndRightAndOnlyTheRightS
         EXPECT_FALSE(o->session.has_value());
     }
     EXPECT_EQ(right->challenge.to, "m\u2022\u2022\u2022@e\u2022\u2022\u2022.fr");
+    // An e-mail login that has no account is masked the way a real one would be.
+    EXPECT_EQ(unknown->challenge.to, "p\u2022\u2022\u2022@e\u2022\u2022\u2022.fr");
+    auto again = service_->Login("personne@example.fr", "autre", client_);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->challenge.to, unknown->challenge.to);
     // The INS works as a login too.
     EXPECT_TRUE(service_->Login(a.ins, kPassword, client_).ok());
     // A decoy challenge cannot be completed, whatever the code.

@@ -1,0 +1,517 @@
+#include "admin/admin.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "auth/primitives.hpp"
+#include "core/ids.hpp"
+#include "fhir/json.hpp"
+
+namespace carnet::admin {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kInsSystem = "urn:oid:1.2.250.1.213.1.4.8";
+constexpr const char* kRppsSystem = "urn:oid:1.2.250.1.71.4.2.1";
+
+Result<std::string> ReadAll(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Error::Invalid("cannot read " + file.string());
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (ss.str().size() > 256ULL * 1024 * 1024) return Error::Invalid("file too large");
+    return ss.str();
+}
+
+std::string Lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool LooksLikeJson(const std::string& text) {
+    for (char c : text) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        return c == '{';
+    }
+    return false;
+}
+
+std::string Str(const json::object& o, const char* key) {
+    const json::value* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+/// The resources of a JSON file: itself, or the entries of a Bundle.
+std::vector<json::object> Resources(json::value v) {
+    std::vector<json::object> out;
+    if (!v.is_object()) return out;
+    auto& o = v.as_object();
+    if (Str(o, "resourceType") == "Bundle") {
+        if (auto* entries = o.if_contains("entry"); entries && entries->is_array()) {
+            for (auto& e : entries->as_array()) {
+                if (!e.is_object()) continue;
+                if (auto* r = e.as_object().if_contains("resource"); r && r->is_object())
+                    out.push_back(r->as_object());
+            }
+        }
+    } else {
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+std::string IdentifierValue(const json::object& r, const char* system) {
+    const json::value* ids = r.if_contains("identifier");
+    if (!ids || !ids->is_array()) return {};
+    for (const auto& id : ids->as_array()) {
+        if (id.is_object() && Str(id.as_object(), "system") == system)
+            return Str(id.as_object(), "value");
+    }
+    return {};
+}
+
+void NameOf(const json::object& r, std::string& given, std::string& family) {
+    const json::value* names = r.if_contains("name");
+    if (!names || !names->is_array() || names->as_array().empty()) return;
+    const json::object* pick = nullptr;
+    for (const auto& n : names->as_array()) {
+        if (!n.is_object()) continue;
+        if (!pick || Str(n.as_object(), "use") == "official") pick = &n.as_object();
+    }
+    if (!pick) return;
+    family = Str(*pick, "family");
+    if (auto* g = pick->if_contains("given");
+        g && g->is_array() && !g->as_array().empty() && g->as_array()[0].is_string())
+        given = std::string(g->as_array()[0].as_string());
+}
+
+std::string Telecom(const json::object& r, const char* system) {
+    const json::value* t = r.if_contains("telecom");
+    if (!t || !t->is_array()) return {};
+    for (const auto& c : t->as_array()) {
+        if (c.is_object() && Str(c.as_object(), "system") == system)
+            return Str(c.as_object(), "value");
+    }
+    return {};
+}
+
+/// The Patient record created for an imported person: identity only.
+json::object PatientResource(const auth::NewPatient& p, const std::string& ins) {
+    json::object r{
+        {"resourceType", "Patient"},
+        {"identifier", json::array{json::object{{"system", kInsSystem}, {"value", ins}}}},
+        {"name", json::array{json::object{{"use", "official"},
+                                          {"family", p.family},
+                                          {"given", json::array{json::value(p.given)}}}}},
+        {"birthDate", p.birth_date}};
+    return r;
+}
+
+/// A valid INS built from a 13-digit base (for demo records, which carry none).
+std::string InsFrom(std::string base13) {
+    unsigned long long n = std::stoull(base13);
+    unsigned long long key = 97 - n % 97;
+    return base13 + (key < 10 ? "0" : "") + std::to_string(key);
+}
+
+/// A valid RPPS from a 10-digit base (Luhn).
+std::string RppsFrom(const std::string& base10) {
+    int sum = 0;
+    for (size_t i = 0; i < base10.size(); ++i) {
+        int d = base10[base10.size() - 1 - i] - '0';
+        if (i % 2 == 0) {
+            d *= 2;
+            if (d > 9) d -= 9;
+        }
+        sum += d;
+    }
+    return base10 + std::to_string((10 - sum % 10) % 10);
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> ParseCsv(std::string_view text) {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> row;
+    std::string field;
+    bool quoted = false, any = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (quoted) {
+            if (c == '"') {
+                if (i + 1 < text.size() && text[i + 1] == '"') {
+                    field.push_back('"');
+                    ++i;
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field.push_back(c);
+            }
+            continue;
+        }
+        if (c == '"') {
+            quoted = true;
+            any = true;
+        } else if (c == ',' || c == ';') {
+            row.push_back(std::move(field));
+            field.clear();
+            any = true;
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+            if (any || !field.empty()) {
+                row.push_back(std::move(field));
+                rows.push_back(std::move(row));
+            }
+            row.clear();
+            field.clear();
+            any = false;
+        } else {
+            field.push_back(c);
+            any = true;
+        }
+    }
+    if (any || !field.empty()) {
+        row.push_back(std::move(field));
+        rows.push_back(std::move(row));
+    }
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first header.
+    if (!rows.empty() && !rows[0].empty() && rows[0][0].rfind("\xEF\xBB\xBF", 0) == 0)
+        rows[0][0] = rows[0][0].substr(3);
+    return rows;
+}
+
+std::string ProfessionCode(std::string_view text) {
+    std::string t = Lower(std::string(text));
+    static const std::map<std::string, std::string> kNational = {
+        {"10", "medecin"},
+        {"21", "pharmacien"},
+        {"40", "chirurgien-dentiste"},
+        {"50", "sage-femme"},
+        {"60", "infirmier"},
+        {"70", "masseur-kinesitherapeute"},
+        {"80", "pedicure-podologue"},
+        {"91", "orthophoniste"},
+        {"92", "orthoptiste"},
+        {"médecin", "medecin"},
+        {"infirmière", "infirmier"},
+        {"masseur-kinésithérapeute", "masseur-kinesitherapeute"},
+        {"kinésithérapeute", "masseur-kinesitherapeute"},
+        {"pédicure-podologue", "pedicure-podologue"},
+    };
+    if (auto it = kNational.find(t); it != kNational.end()) return it->second;
+    for (const auto& [code, label] : auth::Professions()) {
+        if (t == code || t == Lower(label)) return code;
+    }
+    return {};
+}
+
+Result<ImportSummary> ImportPatients(auth::AuthService& auth, api::FhirService& fhir,
+                                     const fs::path& file) {
+    CARNET_TRY(std::string text, ReadAll(file));
+    ImportSummary summary;
+    auto one = [&](const std::string& where, auth::NewPatient p, json::object resource) {
+        auto created = auth.CreatePatient(p, "import");
+        if (!created.ok()) {
+            ++summary.failed;
+            summary.errors.push_back(where + ": " + created.error().Summary());
+            return;
+        }
+        if (created->existed) {
+            ++summary.existed;
+            return;
+        }
+        // The record exists from the start (deposits may arrive before activation).
+        resource["id"] = created->account.patient_id;
+        auto w =
+            fhir.Update("Patient", created->account.patient_id, std::move(resource), std::nullopt);
+        if (!w.ok()) {
+            ++summary.failed;
+            summary.errors.push_back(where + ": " + w.error().Summary());
+            return;
+        }
+        ++summary.created;
+        summary.codes.emplace_back(created->account.ins, created->activation_code);
+    };
+    if (LooksLikeJson(text)) {
+        CARNET_TRY(json::value v, fhir::ParseJson(text, 64));
+        int n = 0;
+        for (auto& r : Resources(std::move(v))) {
+            ++n;
+            std::string where = "resource " + std::to_string(n);
+            if (Str(r, "resourceType") != "Patient") {
+                ++summary.failed;
+                summary.errors.push_back(where + ": not a Patient");
+                continue;
+            }
+            auth::NewPatient p;
+            p.ins = IdentifierValue(r, kInsSystem);
+            NameOf(r, p.given, p.family);
+            p.birth_date = Str(r, "birthDate");
+            p.email = Telecom(r, "email");
+            p.phone = Telecom(r, "phone");
+            // The registry's own Patient (with its INS identifier) becomes the record.
+            json::object resource = r;
+            resource.erase("id");
+            resource.erase("meta");
+            one(where, p, std::move(resource));
+        }
+        return summary;
+    }
+    auto rows = ParseCsv(text);
+    if (rows.empty()) return Error::Invalid("empty file");
+    std::map<std::string, size_t> col;
+    for (size_t i = 0; i < rows[0].size(); ++i) col[Lower(rows[0][i])] = i;
+    for (const char* needed : {"ins", "family", "birth_date"}) {
+        if (!col.count(needed))
+            return Error::Invalid(std::string("CSV header lacks the column ") + needed);
+    }
+    auto cell = [&](const std::vector<std::string>& row, const char* name) {
+        auto it = col.find(name);
+        return it == col.end() || it->second >= row.size() ? std::string() : row[it->second];
+    };
+    for (size_t i = 1; i < rows.size(); ++i) {
+        auth::NewPatient p;
+        p.ins = cell(rows[i], "ins");
+        p.given = cell(rows[i], "given");
+        p.family = cell(rows[i], "family");
+        p.birth_date = cell(rows[i], "birth_date");
+        p.email = cell(rows[i], "email");
+        p.phone = cell(rows[i], "phone");
+        auto ins = auth::NormalizeIns(p.ins);
+        one("line " + std::to_string(i + 1), p, PatientResource(p, ins ? *ins : p.ins));
+    }
+    return summary;
+}
+
+Result<ImportSummary> ImportProfessionals(auth::AuthService& auth, const fs::path& file) {
+    CARNET_TRY(std::string text, ReadAll(file));
+    ImportSummary summary;
+    auto one = [&](const std::string& where, const auth::NewProfessional& p) {
+        auto created = auth.CreateProfessional(p, "import");
+        if (!created.ok()) {
+            ++summary.failed;
+            summary.errors.push_back(where + ": " + created.error().Summary());
+        } else if (created->existed) {
+            ++summary.existed;
+        } else {
+            ++summary.created;
+            summary.codes.emplace_back(created->account.rpps, created->activation_code);
+        }
+    };
+    if (LooksLikeJson(text)) {
+        CARNET_TRY(json::value v, fhir::ParseJson(text, 64));
+        auto resources = Resources(std::move(v));
+        // Practitioners first, then their roles (by reference Practitioner/{id}).
+        std::map<std::string, auth::NewProfessional> by_id;
+        std::vector<std::string> order;
+        for (const auto& r : resources) {
+            if (Str(r, "resourceType") != "Practitioner") continue;
+            auth::NewProfessional p;
+            p.rpps = IdentifierValue(r, kRppsSystem);
+            NameOf(r, p.given, p.family);
+            p.email = Telecom(r, "email");
+            p.phone = Telecom(r, "phone");
+            std::string id = Str(r, "id");
+            if (id.empty()) id = "#" + std::to_string(order.size());
+            order.push_back(id);
+            by_id[id] = p;
+        }
+        for (const auto& r : resources) {
+            if (Str(r, "resourceType") != "PractitionerRole") continue;
+            const json::value* ref = r.if_contains("practitioner");
+            if (!ref || !ref->is_object()) continue;
+            std::string target = Str(ref->as_object(), "reference");
+            if (target.rfind("Practitioner/", 0) == 0) target = target.substr(13);
+            auto it = by_id.find(target);
+            if (it == by_id.end()) continue;
+            // The first coding whose code or display names a known profession; the
+            // specialty and organisation as their display text.
+            auto codings = [&](const char* key) {
+                std::vector<std::pair<std::string, std::string>> out;  // (code, display/text)
+                const json::value* list_of = r.if_contains(key);
+                if (!list_of || !list_of->is_array()) return out;
+                for (const auto& cc : list_of->as_array()) {
+                    if (!cc.is_object()) continue;
+                    const json::value* list = cc.as_object().if_contains("coding");
+                    if (list && list->is_array()) {
+                        for (const auto& c : list->as_array()) {
+                            if (c.is_object())
+                                out.emplace_back(Str(c.as_object(), "code"),
+                                                 Str(c.as_object(), "display"));
+                        }
+                    }
+                    out.emplace_back("", Str(cc.as_object(), "text"));
+                }
+                return out;
+            };
+            for (const auto& [code, display] : codings("code")) {
+                std::string mapped = ProfessionCode(code);
+                if (mapped.empty()) mapped = ProfessionCode(display);
+                if (!mapped.empty()) {
+                    it->second.profession = mapped;
+                    break;
+                }
+            }
+            for (const auto& [code, display] : codings("specialty")) {
+                if (!display.empty()) {
+                    it->second.specialty = display;
+                    break;
+                }
+            }
+            if (auto* org = r.if_contains("organization"); org && org->is_object())
+                it->second.organisation = Str(org->as_object(), "display");
+        }
+        for (const auto& id : order) one("Practitioner " + id.substr(0, 64), by_id[id]);
+        return summary;
+    }
+    auto rows = ParseCsv(text);
+    if (rows.empty()) return Error::Invalid("empty file");
+    std::map<std::string, size_t> col;
+    for (size_t i = 0; i < rows[0].size(); ++i) col[Lower(rows[0][i])] = i;
+    for (const char* needed : {"rpps", "family", "profession"}) {
+        if (!col.count(needed))
+            return Error::Invalid(std::string("CSV header lacks the column ") + needed);
+    }
+    auto cell = [&](const std::vector<std::string>& row, const char* name) {
+        auto it = col.find(name);
+        return it == col.end() || it->second >= row.size() ? std::string() : row[it->second];
+    };
+    for (size_t i = 1; i < rows.size(); ++i) {
+        auth::NewProfessional p;
+        p.rpps = cell(rows[i], "rpps");
+        p.given = cell(rows[i], "given");
+        p.family = cell(rows[i], "family");
+        std::string raw = cell(rows[i], "profession");
+        p.profession = ProfessionCode(raw);
+        if (p.profession.empty()) p.profession = raw;  // refused below with its name
+        p.specialty = cell(rows[i], "specialty");
+        p.organisation = cell(rows[i], "organisation");
+        p.email = cell(rows[i], "email");
+        p.phone = cell(rows[i], "phone");
+        one("line " + std::to_string(i + 1), p);
+    }
+    return summary;
+}
+
+// ---- demo ---------------------------------------------------------------------------------
+
+Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store) {
+    std::vector<DemoAccount> out;
+    // Demo records: adults and a minor among the loaded patients.
+    CARNET_TRY(auto reader, store.OpenReader());
+    store::SearchQuery q;
+    q.type = "Patient";
+    q.count = 200;
+    CARNET_TRY(auto page, reader->Search(q));
+    reader.reset();
+    struct Candidate {
+        std::string id, given, family, birth_date;
+        int age = -1;
+    };
+    std::vector<Candidate> adults, minors;
+    const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    for (const auto& rv : page.resources) {
+        auto v = fhir::ParseJson(rv.json, 64);
+        if (!v.ok() || !v->is_object()) continue;
+        const auto& o = v->as_object();
+        if (o.if_contains("deceasedDateTime") || o.if_contains("deceasedBoolean")) continue;
+        Candidate c;
+        c.id = rv.id;
+        NameOf(o, c.given, c.family);
+        c.birth_date = Str(o, "birthDate");
+        c.age = auth::AgeInYears(c.birth_date, now_us);
+        if (c.age < 0 || c.family.empty()) continue;
+        if (c.age >= 18 && c.age < 85) adults.push_back(c);
+        if (c.age < 18) minors.push_back(c);
+    }
+    auto patient = [&](const Candidate& c, const std::string& base13, const std::string& email,
+                       const std::string& role, bool activate, const std::string& note) -> Status {
+        auth::NewPatient p;
+        p.ins = InsFrom(base13);
+        p.given = c.given;
+        p.family = c.family;
+        p.birth_date = c.birth_date;
+        p.patient_id = c.id;
+        if (!activate) p.email = email;
+        CARNET_TRY(auto created, auth.CreatePatient(p, "demo"));
+        if (activate && !created.existed) {
+            CARNET_CHECK(auth.SetPasswordForSetup(created.account.id, kDemoPassword, email, ""));
+        }
+        out.push_back(DemoAccount{role, activate ? email : p.ins, activate ? kDemoPassword : "",
+                                  note.empty() ? c.given + " " + c.family : note});
+        return Ok();
+    };
+    if (adults.size() >= 3) {
+        CARNET_CHECK(
+            patient(adults[0], "2800175056001", "patient@carnet.localhost", "Patient·e", true, ""));
+        CARNET_CHECK(
+            patient(adults[1], "1780275056002", "parent@carnet.localhost", "Parent", true, ""));
+        CARNET_CHECK(patient(adults[2], "2900375056003", "activation@carnet.localhost", "À activer",
+                             false,
+                             "code d'activation dans l'outbox (activation@carnet.localhost)"));
+    }
+    if (!minors.empty()) {
+        CARNET_CHECK(patient(minors[0], "1150475056004", "", "Mineur (géré par Parent)", false,
+                             minors[0].given + " " + minors[0].family));
+    }
+    struct Pro {
+        const char* base10;
+        const char* given;
+        const char* family;
+        const char* profession;
+        const char* specialty;
+        const char* email;
+        const char* role;
+    };
+    const Pro pros[] = {
+        {"1000000011", "Claire", "Bernard", "medecin", "Médecine générale",
+         "medecin@carnet.localhost", "Médecin"},
+        {"1000000022", "Karim", "Haddad", "pharmacien", "", "pharmacien@carnet.localhost",
+         "Pharmacien"},
+        {"1000000033", "Sophie", "Leroy", "infirmier", "", "infirmier@carnet.localhost",
+         "Infirmière"},
+        {"1000000044", "Lucas", "Moreau", "masseur-kinesitherapeute", "", "kine@carnet.localhost",
+         "Kinésithérapeute"},
+    };
+    for (const auto& p : pros) {
+        auth::NewProfessional n;
+        n.rpps = RppsFrom(p.base10);
+        n.given = p.given;
+        n.family = p.family;
+        n.profession = p.profession;
+        n.specialty = p.specialty;
+        n.organisation = "Maison de santé de démonstration";
+        CARNET_TRY(auto created, auth.CreateProfessional(n, "demo"));
+        if (!created.existed) {
+            CARNET_CHECK(auth.SetPasswordForSetup(created.account.id, kDemoPassword, p.email, ""));
+        }
+        out.push_back(DemoAccount{p.role, p.email, kDemoPassword, "RPPS " + n.rpps});
+    }
+    for (const auto& [kind, login, role] : {std::tuple{"advisor", "conseiller", "Conseiller"},
+                                            std::tuple{"admin", "admin", "Admin"}}) {
+        auth::NewStaff s;
+        s.kind = kind;
+        s.login = login;
+        s.given = role;
+        s.family = "Démo";
+        CARNET_TRY(auto created, auth.CreateStaff(s, "demo"));
+        if (!created.existed) {
+            CARNET_CHECK(auth.SetPasswordForSetup(created.account.id, kDemoPassword,
+                                                  std::string(login) + "@carnet.localhost", ""));
+        }
+        out.push_back(DemoAccount{role, login, kDemoPassword, "console opérateur"});
+    }
+    return out;
+}
+
+}  // namespace carnet::admin

@@ -1,0 +1,678 @@
+#include "api/auth_routes.hpp"
+
+#include <boost/json.hpp>
+
+#include "fhir/json.hpp"
+
+namespace carnet::api {
+
+namespace json = boost::json;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr const char* kSessionCookie = "carnet_session";
+constexpr const char* kDeviceCookie = "carnet_device";
+
+Response JsonResponse(int status, const json::value& v) {
+    Response r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = json::serialize(v);
+    r.With("Cache-Control", "no-store");
+    return r;
+}
+
+Response NoContent() {
+    Response r;
+    r.status = 204;
+    r.content_type.clear();
+    r.With("Cache-Control", "no-store");
+    return r;
+}
+
+Result<json::object> Body(const Request& req) {
+    auto ct = req.Header("content-type").value_or("");
+    if (ct.find("application/json") == std::string::npos) {
+        return Error::Make(Code::kUnsupportedMedia, "not-supported",
+                           "Content-Type must be application/json");
+    }
+    CARNET_TRY(json::value v, fhir::ParseJson(req.body, 8));
+    if (!v.is_object()) return Error::Invalid("le corps doit être un objet JSON");
+    return std::move(v.as_object());
+}
+
+/// A string member ("" when absent); kInvalid when present with another type.
+Result<std::string> Str(const json::object& o, const char* key, bool required = true) {
+    const json::value* v = o.if_contains(key);
+    if (!v || v->is_null()) {
+        if (required) return Error::Invalid(std::string("champ requis : ") + key, key);
+        return std::string();
+    }
+    if (!v->is_string()) return Error::Invalid(std::string("texte attendu : ") + key, key);
+    if (v->as_string().size() > 4096) return Error::Invalid(std::string("trop long : ") + key, key);
+    return std::string(v->as_string());
+}
+
+bool Flag(const json::object& o, const char* key) {
+    const json::value* v = o.if_contains(key);
+    return v && v->is_bool() && v->as_bool();
+}
+
+auth::ClientInfo ClientOf(const Request& req) {
+    auth::ClientInfo c;
+    c.ip = req.remote_addr;
+    c.user_agent = req.Header("user-agent").value_or("");
+    c.device_token = Authenticator::Cookie(req, kDeviceCookie);
+    return c;
+}
+
+std::string CookieLine(const std::string& name, const std::string& value, const std::string& path,
+                       int64_t max_age, bool secure) {
+    std::string s = name + "=" + value + "; Path=" + path +
+                    "; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age);
+    if (secure) s += "; Secure";
+    return s;
+}
+
+json::object ChallengeJson(const auth::Challenge& c) {
+    return {{"challenge", c.challenge}, {"channel", c.channel}, {"to", c.to}};
+}
+
+Response SessionResponse(const auth::IssuedSession& s, const AuthRouteOptions& o,
+                         const std::string& channel = {}) {
+    json::object body{{"access_token", s.token},
+                      {"token_type", "Bearer"},
+                      {"expires_in", s.expires_in_s},
+                      {"csrf_token", s.csrf}};
+    if (!channel.empty()) body["channel"] = channel;
+    Response r = JsonResponse(200, body);
+    r.With("Set-Cookie",
+           CookieLine(kSessionCookie, s.token, "/", s.expires_in_s, o.secure_cookies));
+    if (!s.device_token.empty()) {
+        r.With("Set-Cookie", CookieLine(kDeviceCookie, s.device_token, "/auth", 30LL * 24 * 3600,
+                                        o.secure_cookies));
+    }
+    return r;
+}
+
+json::object AccountJson(const auth::Account& a, bool full) {
+    json::object o{{"id", a.id},         {"kind", a.kind},
+                   {"status", a.status}, {"display_name", a.DisplayName()},
+                   {"given", a.given},   {"family", a.family}};
+    if (a.kind == auth::kPatient) {
+        o["patient_id"] = a.patient_id;
+        o["ins"] = a.ins;
+        o["birth_date"] = a.birth_date;
+    }
+    if (a.kind == auth::kProfessional) {
+        o["rpps"] = a.rpps;
+        o["profession"] = a.profession;
+        o["specialty"] = a.specialty;
+        o["organisation"] = a.organisation;
+    }
+    if (!a.login.empty()) o["login"] = a.login;
+    if (full) {
+        o["email"] = a.email;
+        o["email_verified"] = a.email_verified;
+        o["phone"] = a.phone;
+        o["phone_verified"] = a.phone_verified;
+        o["second_factor"] = a.second_factor;
+        o["totp_enabled"] = a.totp_enabled;
+        o["created_at"] = a.created_at;
+        o["activated_at"] = a.activated_at;
+    }
+    return o;
+}
+
+std::string ProfessionLabel(const std::string& code) {
+    for (const auto& [c, label] : auth::Professions())
+        if (c == code) return label;
+    return code;
+}
+
+json::object DirectoryJson(const auth::Account& a) {
+    return {{"id", a.id},
+            {"rpps", a.rpps},
+            {"display_name", a.DisplayName()},
+            {"profession", a.profession},
+            {"profession_label", ProfessionLabel(a.profession)},
+            {"specialty", a.specialty},
+            {"organisation", a.organisation}};
+}
+
+/// What an operator sees of an account: its state, never health content; contacts masked.
+json::object OperatorAccountJson(const auth::Account& a) {
+    json::object o = AccountJson(a, false);
+    o["email"] = a.email.empty() ? "" : auth::MaskDestination("email", a.email);
+    o["email_verified"] = a.email_verified;
+    o["phone"] = a.phone.empty() ? "" : auth::MaskDestination("sms", a.phone);
+    o["phone_verified"] = a.phone_verified;
+    o["second_factor"] = a.second_factor;
+    o["created_at"] = a.created_at;
+    o["activated_at"] = a.activated_at;
+    o["closed_at"] = a.closed_at;
+    return o;
+}
+
+bool IsOperator(const auth::Principal& p) {
+    return p.kind == auth::kAdvisor || p.kind == auth::kAdmin;
+}
+
+Response Forbidden(const std::string& why) {
+    return http::ErrorResponse(Code::kForbidden, "forbidden", why);
+}
+
+template <typename T>
+Response OrError(const Result<T>& r, const std::function<Response(const T&)>& ok) {
+    if (!r.ok()) return http::ErrorResponse(r.error());
+    return ok(r.value());
+}
+
+Response StatusResponse(const Status& s) {
+    if (!s.ok()) return http::ErrorResponse(s.error());
+    return NoContent();
+}
+
+}  // namespace
+
+// ---- Authenticator ----------------------------------------------------------------------
+
+Authenticator::Authenticator(auth::AuthService& auth, AuthRouteOptions options)
+    : auth_(auth), options_(options) {}
+
+std::string Authenticator::Cookie(const Request& req, std::string_view name) {
+    auto header = req.Header("cookie");
+    if (!header) return {};
+    std::string_view h = *header;
+    size_t pos = 0;
+    while (pos < h.size()) {
+        size_t end = h.find(';', pos);
+        if (end == std::string_view::npos) end = h.size();
+        std::string_view part = h.substr(pos, end - pos);
+        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+            part[name.size()] == '=') {
+            return std::string(part.substr(name.size() + 1));
+        }
+        pos = end + 1;
+    }
+    return {};
+}
+
+std::string Authenticator::TokenOf(const Request& req) {
+    if (auto a = req.Header("authorization"); a && a->rfind("Bearer ", 0) == 0) {
+        return a->substr(7);
+    }
+    return Cookie(req, kSessionCookie);
+}
+
+Result<auth::Principal> Authenticator::Authenticate(const Request& req) const {
+    auth::ClientInfo client = ClientOf(req);
+    if (auto a = req.Header("authorization"); a && a->rfind("Bearer ", 0) == 0) {
+        return auth_.Authenticate(a->substr(7), client);
+    }
+    std::string cookie = Cookie(req, kSessionCookie);
+    if (cookie.empty()) {
+        return Error::Make(Code::kUnauthenticated, "login", "authentification requise");
+    }
+    CARNET_TRY(auth::Principal p, auth_.Authenticate(cookie, client));
+    // A browser sends the cookie with any request to this site; a page of another site can
+    // make it send one (a form post). Writes therefore need the token only our own pages
+    // can read. SameSite=Strict already stops most of these; this covers the rest.
+    const bool safe = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
+    if (!safe) {
+        auto csrf = req.Header("x-csrf-token").value_or("");
+        if (csrf.empty() || !auth::ConstantTimeEquals(csrf, auth_.CsrfFor(cookie))) {
+            return Error::Make(Code::kForbidden, "forbidden",
+                               "jeton CSRF absent ou invalide (en-tête X-CSRF-Token)");
+        }
+    }
+    return p;
+}
+
+std::optional<Response> GuardContent(const Authenticator& authenticator, Request& request) {
+    auto who = authenticator.Authenticate(request);
+    if (!who.ok()) return http::ErrorResponse(who.error());
+    if (IsOperator(*who)) {
+        return Forbidden("les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+    }
+    return std::nullopt;
+}
+
+// ---- routes ------------------------------------------------------------------------------
+
+void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator) {
+    const Authenticator* a = &authenticator;
+    auth::AuthService* svc = &authenticator.service();
+    const AuthRouteOptions o = authenticator.options();
+    http::RouteOptions small;
+    small.max_body_bytes = o.max_body_bytes;
+
+    // Public steps. Each parses a small JSON body; errors are OperationOutcomes.
+    router.Add(
+        "POST", "/auth/login",
+        [svc, o](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto login = Str(*body, "login");
+            auto password = Str(*body, "password");
+            if (!login.ok()) return http::ErrorResponse(login.error());
+            if (!password.ok()) return http::ErrorResponse(password.error());
+            auto out = svc->Login(*login, *password, ClientOf(req));
+            if (!out.ok()) return http::ErrorResponse(out.error());
+            if (out->session) return SessionResponse(*out->session, o, "trusted-device");
+            return JsonResponse(200, ChallengeJson(out->challenge));
+        },
+        small);
+    router.Add(
+        "POST", "/auth/verify",
+        [svc, o](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto challenge = Str(*body, "challenge");
+            auto code = Str(*body, "code");
+            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+            if (!code.ok()) return http::ErrorResponse(code.error());
+            auto s = svc->Verify(*challenge, *code, Flag(*body, "trust_device"), ClientOf(req));
+            if (!s.ok()) return http::ErrorResponse(s.error());
+            return SessionResponse(*s, o);
+        },
+        small);
+    router.Add(
+        "POST", "/auth/resend",
+        [svc](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto challenge = Str(*body, "challenge");
+            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+            return StatusResponse(svc->Resend(*challenge, ClientOf(req)));
+        },
+        small);
+    router.Add(
+        "POST", "/auth/logout",
+        [svc, o](Request& req) {
+            (void)svc->Logout(Authenticator::TokenOf(req));
+            Response r = NoContent();
+            r.With("Set-Cookie", CookieLine(kSessionCookie, "", "/", 0, o.secure_cookies));
+            return r;
+        },
+        small);
+    router.Add(
+        "POST", "/auth/activate",
+        [svc](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            std::string f[5];
+            const char* names[5] = {"login", "activation_code", "password", "channel", "address"};
+            for (int i = 0; i < 5; ++i) {
+                auto v = Str(*body, names[i]);
+                if (!v.ok()) return http::ErrorResponse(v.error());
+                f[i] = *v;
+            }
+            auto c = svc->StartActivation(f[0], f[1], f[2], f[3], f[4], ClientOf(req));
+            if (!c.ok()) return http::ErrorResponse(c.error());
+            return JsonResponse(200, ChallengeJson(*c));
+        },
+        small);
+    router.Add(
+        "POST", "/auth/activate/confirm",
+        [svc, o](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto challenge = Str(*body, "challenge");
+            auto code = Str(*body, "code");
+            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+            if (!code.ok()) return http::ErrorResponse(code.error());
+            auto s = svc->FinishActivation(*challenge, *code, ClientOf(req));
+            if (!s.ok()) return http::ErrorResponse(s.error());
+            return SessionResponse(*s, o);
+        },
+        small);
+    router.Add(
+        "POST", "/auth/oppose",
+        [svc](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto login = Str(*body, "login");
+            auto code = Str(*body, "activation_code");
+            if (!login.ok()) return http::ErrorResponse(login.error());
+            if (!code.ok()) return http::ErrorResponse(code.error());
+            return StatusResponse(svc->Oppose(*login, *code, ClientOf(req)));
+        },
+        small);
+    router.Add(
+        "POST", "/auth/reset",
+        [svc](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto login = Str(*body, "login");
+            if (!login.ok()) return http::ErrorResponse(login.error());
+            auto c = svc->StartReset(*login, ClientOf(req));
+            if (!c.ok()) return http::ErrorResponse(c.error());
+            return JsonResponse(200, ChallengeJson(*c));
+        },
+        small);
+    router.Add(
+        "POST", "/auth/reset/confirm",
+        [svc](Request& req) {
+            auto body = Body(req);
+            if (!body.ok()) return http::ErrorResponse(body.error());
+            auto challenge = Str(*body, "challenge");
+            auto code = Str(*body, "code");
+            auto password = Str(*body, "password");
+            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+            if (!code.ok()) return http::ErrorResponse(code.error());
+            if (!password.ok()) return http::ErrorResponse(password.error());
+            return StatusResponse(svc->FinishReset(*challenge, *code, *password, ClientOf(req)));
+        },
+        small);
+
+    // Signed-in routes: `with` authenticates (CSRF included) and hands the principal over.
+    using Signed = std::function<Response(Request&, const auth::Principal&)>;
+    auto with = [a](Signed fn) {
+        return [a, fn = std::move(fn)](Request& req) {
+            auto who = a->Authenticate(req);
+            if (!who.ok()) return http::ErrorResponse(who.error());
+            return fn(req, *who);
+        };
+    };
+    auto with_body =
+        [a](std::function<Response(Request&, const auth::Principal&, const json::object&)> fn) {
+            return [a, fn = std::move(fn)](Request& req) {
+                auto who = a->Authenticate(req);
+                if (!who.ok()) return http::ErrorResponse(who.error());
+                auto body = Body(req);
+                if (!body.ok()) return http::ErrorResponse(body.error());
+                return fn(req, *who, *body);
+            };
+        };
+
+    router.Add("GET", "/auth/session", with([svc](Request& req, const auth::Principal& p) {
+                   auto acc = svc->GetAccount(p.account_id);
+                   if (!acc.ok()) return http::ErrorResponse(acc.error());
+                   json::array records;
+                   if (p.kind == auth::kPatient) {
+                       records.push_back(json::object{{"patient_id", p.patient_id},
+                                                      {"display_name", p.display_name},
+                                                      {"relation", "self"}});
+                   }
+                   return JsonResponse(
+                       200, json::object{{"account", AccountJson(*acc, false)},
+                                         {"csrf_token", svc->CsrfFor(Authenticator::TokenOf(req))},
+                                         {"method", p.method},
+                                         {"auth_time", p.auth_time_us},
+                                         {"records", std::move(records)}});
+               }));
+    router.Add("GET", "/auth/me", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<auth::Account>(
+                       svc->GetAccount(p.account_id), [](const auth::Account& acc) {
+                           return JsonResponse(200, AccountJson(acc, true));
+                       });
+               }));
+    router.Add("POST", "/auth/me/password",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto current = Str(b, "current");
+                   auto next = Str(b, "password");
+                   if (!current.ok()) return http::ErrorResponse(current.error());
+                   if (!next.ok()) return http::ErrorResponse(next.error());
+                   return StatusResponse(svc->ChangePassword(p, *current, *next));
+               }),
+               small);
+    router.Add("POST", "/auth/me/contact",
+               with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
+                   auto channel = Str(b, "channel");
+                   auto address = Str(b, "address");
+                   if (!channel.ok()) return http::ErrorResponse(channel.error());
+                   if (!address.ok()) return http::ErrorResponse(address.error());
+                   auto c = svc->StartContactChange(p, *channel, *address, ClientOf(req));
+                   if (!c.ok()) return http::ErrorResponse(c.error());
+                   return JsonResponse(200, ChallengeJson(*c));
+               }),
+               small);
+    router.Add("POST", "/auth/me/contact/confirm",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto challenge = Str(b, "challenge");
+                   auto code = Str(b, "code");
+                   if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+                   if (!code.ok()) return http::ErrorResponse(code.error());
+                   return StatusResponse(svc->ConfirmContact(p, *challenge, *code));
+               }),
+               small);
+    router.Add("POST", "/auth/me/second-factor",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto channel = Str(b, "channel");
+                   if (!channel.ok()) return http::ErrorResponse(channel.error());
+                   return StatusResponse(svc->SetSecondFactor(p, *channel));
+               }),
+               small);
+    router.Add("POST", "/auth/me/totp", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<auth::TotpEnrolment>(
+                       svc->StartTotp(p), [](const auth::TotpEnrolment& e) {
+                           return JsonResponse(200, json::object{{"secret", e.secret_base32},
+                                                                 {"otpauth_uri", e.otpauth_uri}});
+                       });
+               }),
+               small);
+    router.Add("POST", "/auth/me/totp/confirm",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto code = Str(b, "code");
+                   if (!code.ok()) return http::ErrorResponse(code.error());
+                   return StatusResponse(svc->ConfirmTotp(p, *code));
+               }),
+               small);
+    router.Add("POST", "/auth/me/totp/disable",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto password = Str(b, "password");
+                   if (!password.ok()) return http::ErrorResponse(password.error());
+                   return StatusResponse(svc->DisableTotp(p, *password));
+               }),
+               small);
+    router.Add("GET", "/auth/me/sessions", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<std::vector<auth::SessionInfo>>(
+                       svc->ListSessions(p), [](const std::vector<auth::SessionInfo>& list) {
+                           json::array out;
+                           for (const auto& s : list) {
+                               out.push_back(json::object{{"handle", s.handle},
+                                                          {"method", s.method},
+                                                          {"ip", s.ip},
+                                                          {"user_agent", s.user_agent},
+                                                          {"created_at", s.created_at},
+                                                          {"last_seen_at", s.last_seen_at},
+                                                          {"expires_at", s.expires_at},
+                                                          {"current", s.current}});
+                           }
+                           return JsonResponse(200, out);
+                       });
+               }));
+    router.Add("DELETE", "/auth/me/sessions/{handle}",
+               with([svc](Request& req, const auth::Principal& p) {
+                   return StatusResponse(svc->RevokeSession(p, req.Param("handle")));
+               }));
+    router.Add("GET", "/auth/me/devices", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<std::vector<auth::DeviceInfo>>(
+                       svc->ListDevices(p), [](const std::vector<auth::DeviceInfo>& list) {
+                           json::array out;
+                           for (const auto& d : list) {
+                               out.push_back(json::object{{"handle", d.handle},
+                                                          {"label", d.label},
+                                                          {"created_at", d.created_at},
+                                                          {"last_used_at", d.last_used_at},
+                                                          {"expires_at", d.expires_at}});
+                           }
+                           return JsonResponse(200, out);
+                       });
+               }));
+    router.Add("DELETE", "/auth/me/devices/{handle}",
+               with([svc](Request& req, const auth::Principal& p) {
+                   return StatusResponse(svc->RevokeDevice(p, req.Param("handle")));
+               }));
+    router.Add("GET", "/auth/me/history", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<std::vector<auth::AccountEvent>>(
+                       svc->History(p.account_id), [](const std::vector<auth::AccountEvent>& list) {
+                           json::array out;
+                           for (const auto& e : list) {
+                               out.push_back(json::object{{"at", e.at},
+                                                          {"actor_kind", e.actor_kind},
+                                                          {"action", e.action},
+                                                          {"detail", e.detail}});
+                           }
+                           return JsonResponse(200, out);
+                       });
+               }));
+    router.Add("POST", "/auth/reauth",
+               with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
+                   auto password = Str(b, "password");
+                   if (!password.ok()) return http::ErrorResponse(password.error());
+                   auto c = svc->StartReauth(p, *password, ClientOf(req));
+                   if (!c.ok()) return http::ErrorResponse(c.error());
+                   return JsonResponse(200, ChallengeJson(*c));
+               }),
+               small);
+    router.Add("POST", "/auth/reauth/confirm",
+               with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
+                   auto challenge = Str(b, "challenge");
+                   auto code = Str(b, "code");
+                   if (!challenge.ok()) return http::ErrorResponse(challenge.error());
+                   if (!code.ok()) return http::ErrorResponse(code.error());
+                   return StatusResponse(svc->FinishReauth(p, *challenge, *code, ClientOf(req)));
+               }),
+               small);
+
+    // Directory: any signed-in person may look professionals up (to authorise or block).
+    router.Add("GET", "/directory/professions", with([](Request&, const auth::Principal&) {
+                   json::array out;
+                   for (const auto& [code, label] : auth::Professions())
+                       out.push_back(json::object{{"code", code}, {"label", label}});
+                   return JsonResponse(200, out);
+               }));
+    router.Add("GET", "/directory/professionals", with([svc](Request& req, const auth::Principal&) {
+                   std::string q, profession;
+                   for (const auto& [k, v] : req.query) {
+                       if (k == "q") q = v;
+                       if (k == "profession") profession = v;
+                   }
+                   return OrError<std::vector<auth::Account>>(
+                       svc->SearchDirectory(q, profession, 50),
+                       [](const std::vector<auth::Account>& list) {
+                           json::array out;
+                           for (const auto& acc : list) out.push_back(DirectoryJson(acc));
+                           return JsonResponse(200, out);
+                       });
+               }));
+
+    // Operators.
+    auto operators = [with](Signed fn, bool admin_only) {
+        return with([fn = std::move(fn), admin_only](Request& req, const auth::Principal& p) {
+            if (admin_only ? p.kind != auth::kAdmin : !IsOperator(p)) {
+                return Forbidden(admin_only ? "réservé aux administrateurs"
+                                            : "réservé aux conseillers et administrateurs");
+            }
+            return fn(req, p);
+        });
+    };
+    router.Add("GET", "/admin/accounts",
+               operators(
+                   [svc](Request& req, const auth::Principal&) {
+                       std::string q, kind;
+                       for (const auto& [k, v] : req.query) {
+                           if (k == "q") q = v;
+                           if (k == "kind") kind = v;
+                       }
+                       return OrError<std::vector<auth::Account>>(
+                           svc->SearchAccounts(kind, q, 50),
+                           [](const std::vector<auth::Account>& list) {
+                               json::array out;
+                               for (const auto& acc : list) out.push_back(OperatorAccountJson(acc));
+                               return JsonResponse(200, out);
+                           });
+                   },
+                   false));
+    router.Add("GET", "/admin/accounts/{id}",
+               operators(
+                   [svc](Request& req, const auth::Principal&) {
+                       auto acc = svc->GetAccount(req.Param("id"));
+                       if (!acc.ok()) return http::ErrorResponse(acc.error());
+                       json::object view = OperatorAccountJson(*acc);
+                       auto history = svc->History(acc->id, 50);
+                       json::array h;
+                       if (history.ok()) {
+                           for (const auto& e : *history) {
+                               h.push_back(json::object{{"at", e.at},
+                                                        {"actor_kind", e.actor_kind},
+                                                        {"action", e.action},
+                                                        {"detail", e.detail}});
+                           }
+                       }
+                       view["history"] = std::move(h);
+                       return JsonResponse(200, view);
+                   },
+                   false));
+    router.Add("POST", "/admin/accounts/{id}/resend-activation",
+               operators(
+                   [svc](Request& req, const auth::Principal& p) {
+                       auto code = svc->ResendActivation(req.Param("id"), p);
+                       if (!code.ok()) return http::ErrorResponse(code.error());
+                       // The code goes to the person's contact, never to the advisor.
+                       return NoContent();
+                   },
+                   false),
+               small);
+    router.Add("POST", "/admin/accounts/{id}/unlock",
+               operators(
+                   [svc](Request& req, const auth::Principal& p) {
+                       return StatusResponse(svc->Unlock(req.Param("id"), p));
+                   },
+                   false),
+               small);
+    router.Add(
+        "POST", "/admin/professionals",
+        operators(
+            [svc](Request& req, const auth::Principal& p) {
+                auto body = Body(req);
+                if (!body.ok()) return http::ErrorResponse(body.error());
+                auth::NewProfessional n;
+                std::string* fields[] = {&n.rpps,      &n.given,        &n.family, &n.profession,
+                                         &n.specialty, &n.organisation, &n.email,  &n.phone};
+                const char* names[] = {"rpps",      "given",        "family", "profession",
+                                       "specialty", "organisation", "email",  "phone"};
+                for (size_t i = 0; i < std::size(names); ++i) {
+                    auto v = Str(*body, names[i], i == 0 || i == 2 || i == 3);
+                    if (!v.ok()) return http::ErrorResponse(v.error());
+                    *fields[i] = *v;
+                }
+                auto c = svc->CreateProfessional(n, p.account_id);
+                if (!c.ok()) return http::ErrorResponse(c.error());
+                return JsonResponse(
+                    c->existed ? 200 : 201,
+                    json::object{{"account", DirectoryJson(c->account)}, {"existed", c->existed}});
+            },
+            true),
+        small);
+    router.Add("POST", "/admin/staff",
+               operators(
+                   [svc](Request& req, const auth::Principal& p) {
+                       auto body = Body(req);
+                       if (!body.ok()) return http::ErrorResponse(body.error());
+                       auth::NewStaff n;
+                       std::string* fields[] = {&n.kind, &n.login, &n.given, &n.family, &n.email};
+                       const char* names[] = {"kind", "login", "given", "family", "email"};
+                       for (size_t i = 0; i < std::size(names); ++i) {
+                           auto v = Str(*body, names[i], i < 2);
+                           if (!v.ok()) return http::ErrorResponse(v.error());
+                           *fields[i] = *v;
+                       }
+                       auto c = svc->CreateStaff(n, p.account_id);
+                       if (!c.ok()) return http::ErrorResponse(c.error());
+                       json::object out{{"account", OperatorAccountJson(c->account)},
+                                        {"existed", c->existed}};
+                       // Shown once to the admin, who hands it over (or it was mailed).
+                       if (!c->activation_code.empty()) out["activation_code"] = c->activation_code;
+                       return JsonResponse(c->existed ? 200 : 201, out);
+                   },
+                   true),
+               small);
+}
+
+}  // namespace carnet::api

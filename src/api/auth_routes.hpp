@@ -1,0 +1,47 @@
+#pragma once
+/// The identity endpoints (/auth, /directory, /admin; docs/AUTH-API.md) and the one place
+/// that turns a request into a Principal: bearer token, else session cookie (with the CSRF
+/// check on writes), else a verified client certificate.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "auth/service.hpp"
+#include "http/router.hpp"
+
+namespace carnet::api {
+
+struct AuthRouteOptions {
+    /// Add `Secure` to cookies (the listener speaks TLS, or a TLS proxy is in front).
+    bool secure_cookies = false;
+    /// Largest JSON body accepted by these routes.
+    uint64_t max_body_bytes = 16 * 1024;
+};
+
+class Authenticator {
+  public:
+    Authenticator(auth::AuthService& auth, AuthRouteOptions options);
+
+    /// The caller, or kUnauthenticated (no or dead credentials) / kForbidden (cookie write
+    /// without the CSRF header).
+    [[nodiscard]] Result<auth::Principal> Authenticate(const http::Request& request) const;
+    /// The session token the request carries (bearer or cookie), empty if none.
+    [[nodiscard]] static std::string TokenOf(const http::Request& request);
+    [[nodiscard]] static std::string Cookie(const http::Request& request, std::string_view name);
+
+    [[nodiscard]] auth::AuthService& service() const { return auth_; }
+    [[nodiscard]] const AuthRouteOptions& options() const { return options_; }
+
+  private:
+    auth::AuthService& auth_;
+    AuthRouteOptions options_;
+};
+
+void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator);
+
+/// The guard for content routes (FHIR): authenticated, and never an operator (advisors and
+/// admins have no access to health content, whatever else holds). nullopt: go on.
+std::optional<http::Response> GuardContent(const Authenticator& authenticator,
+                                           http::Request& request);
+
+}  // namespace carnet::api
