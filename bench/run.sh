@@ -279,6 +279,35 @@ start_server() {
     die "$engine: /readyz not ready after 30 s"
 }
 
+# A bearer token for the FHIR API, obtained the way a professional gets one: the operator
+# imports them into the directory, they activate with the code (printed by the import) and
+# confirm their e-mail with the code that lands in DATA/outbox/.
+TOKEN=
+bench_login() {
+    local engine=$1 dir=$2 csv activation reply challenge code mail i
+    local -a flags
+    mapfile -t flags < <(store_flags "$engine" "$dir" carnet_test)
+    csv=$WORK/bench-professional.csv
+    printf 'rpps,given,family,profession\n10000099993,Banc,Essai,medecin\n' >"$csv"
+    activation=$("$CARNET" --log-level warn admin import-professionals "${flags[@]}" "$csv" |
+        awk '$1 == "10000099993" { print $2 }')
+    [[ -n "$activation" ]] || die "$engine: no activation code for the bench account"
+    rm -f "$dir"/outbox/*.eml
+    reply=$(curl -s -H 'Content-Type: application/json' -d "{\"login\":\"10000099993\",\"activation_code\":\"$activation\",\"password\":\"Banc-d-essai-2026\",\"channel\":\"email\",\"address\":\"banc@carnet.localhost\"}" "$BASE/auth/activate")
+    challenge=$(jq -r .challenge <<<"$reply")
+    [[ -n "$challenge" && "$challenge" != null ]] || die "$engine: activation refused: $reply"
+    for ((i = 0; i < 100; i++)); do
+        mail=$(ls "$dir"/outbox/*.eml 2>/dev/null | head -1)
+        [[ -n "$mail" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$mail" ]] || die "$engine: no confirmation mail in $dir/outbox"
+    code=$(sed '1,/^\r\?$/d' "$mail" | grep -oE '\b[0-9]{6}\b' | head -1)
+    reply=$(curl -s -H 'Content-Type: application/json' -d "{\"challenge\":\"$challenge\",\"code\":\"$code\"}" "$BASE/auth/activate/confirm")
+    TOKEN=$(jq -r .access_token <<<"$reply")
+    [[ -n "$TOKEN" && "$TOKEN" != null ]] || die "$engine: no token: $reply"
+}
+
 # Background VmRSS sampler: "epoch kB" lines every 0.2 s.
 start_sampler() {
     local pid=$1 out=$2
@@ -297,10 +326,36 @@ rss_max_between() {
     awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b && $2 > m { m = $2 } END { print m + 0 }' "$1"
 }
 
+# The password step of a login (POST /auth/login): Argon2id at the production cost
+# (m=19 MiB, t=2, p=1), the throttle row and the challenge written durably. Unknown logins do
+# the same work as known ones (tested), so distinct unknown logins measure it without
+# tripping the per-login backoff or the code-sending caps. 20 one at a time, then 20 with two
+# in flight (the 2 cores).
+bench_login_latency() {
+    local engine=$1 f=$WORK/login-$engine.txt g=$WORK/login2-$engine.txt i t0 t1
+    login_once() {
+        curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' \
+            -d "{\"login\":\"banc-$1@carnet.localhost\",\"password\":\"Mot-de-passe-de-banc\"}" \
+            "$BASE/auth/login"
+    }
+    export -f login_once
+    : >"$f"
+    for ((i = 0; i < 20; i++)); do login_once "s$i-$engine" >>"$f"; done
+    t0=$EPOCHREALTIME
+    seq 1 20 | BASE=$BASE xargs -P2 -I{} bash -c 'login_once "p{}-'"$engine"'"' >"$g"
+    t1=$EPOCHREALTIME
+    R[$engine.login.statuses]=$(awk '{ c[$1]++ } END { for (s in c) printf "%s:%d ", s, c[s] }' "$f" "$g")
+    R[$engine.login.p50]=$(awk '{ print $2 * 1000 }' "$f" | sort -n | awk '{ a[NR] = $1 } END { printf "%.0f", a[int((NR + 1) / 2)] }')
+    R[$engine.login.max]=$(awk '{ print $2 * 1000 }' "$f" | sort -n | tail -1 | awk '{ printf "%.0f", $1 }')
+    R[$engine.login.p50_2]=$(awk '{ print $2 * 1000 }' "$g" | sort -n | awk '{ a[NR] = $1 } END { printf "%.0f", a[int((NR + 1) / 2)] }')
+    R[$engine.login.rate_2]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", 20 / (b - a) }')
+    log "$engine: login password step p50 ${R[$engine.login.p50]} ms (max ${R[$engine.login.max]}), two at once p50 ${R[$engine.login.p50_2]} ms, ${R[$engine.login.rate_2]}/s"
+}
+
 # curl GET that must answer 200; prints the body.
 get_json() {
     local body status
-    body=$(curl -s -w '\n%{http_code}' "$BASE$1")
+    body=$(curl -s -H "Authorization: Bearer $TOKEN" -w '\n%{http_code}' "$BASE$1")
     status=${body##*$'\n'}
     [[ $status == 200 ]] || die "GET $1 answered $status: ${body%$'\n'*}"
     printf '%s' "${body%$'\n'*}"
@@ -315,7 +370,8 @@ run_wrk() {
     [[ $# -gt 0 ]] && shift
     local connections=$WRK_CONNECTIONS
     [[ $name == bundle ]] && connections=$BUNDLE_CONNECTIONS
-    local -a wrk_args=(-t"$WRK_THREADS" -c"$connections" --timeout "$WRK_TIMEOUT" --latency)
+    local -a wrk_args=(-t"$WRK_THREADS" -c"$connections" --timeout "$WRK_TIMEOUT" --latency
+        -H "Authorization: Bearer $TOKEN")
     [[ -n "$script" ]] && wrk_args+=(-s "$BENCH/$script")
     local -a tail_args=()
     [[ $# -gt 0 ]] && tail_args=(-- "$@")
@@ -398,6 +454,8 @@ bench_engine() {
     measure_startup "$engine"
     run_import "$engine" "$dir"
     start_server "$engine" "$dir"
+    bench_login "$engine" "$dir"
+    bench_login_latency "$engine"
     R[$engine.rss.idle_kb]=$(proc_kb "$SERVER_PID" VmRSS)
 
     # Ids through the API: the subject of some Observation, one of its Observations, and the
@@ -420,8 +478,8 @@ bench_engine() {
     R[$engine.matches.search_code_date]=$(get_json "$q&_summary=count" | jq -r .total)
     R[$engine.page.search]=$(get_json "/fhir/Observation?patient=$pid" | jq '.entry | length')
     R[$engine.page.search_code_date]=$(get_json "$q" | jq '.entry | length')
-    R[$engine.bytes.search]=$(curl -s "$BASE/fhir/Observation?patient=$pid" | wc -c)
-    R[$engine.bytes.read]=$(curl -s "$BASE/fhir/Observation/$obs_id" | wc -c)
+    R[$engine.bytes.search]=$(get_json "/fhir/Observation?patient=$pid" | wc -c)
+    R[$engine.bytes.read]=$(get_json "/fhir/Observation/$obs_id" | wc -c)
     log "$engine: ${R[$engine.ids]} (${R[$engine.matches.search]} Observations for the patient)"
 
     start_sampler "$SERVER_PID" "$WORK/rss-$engine.txt"
@@ -540,6 +598,7 @@ done
         echo "- Resident memory: $(mib "${R[$engine.rss.idle_kb]}") MiB idle after import, ${R[$engine.rss.max_mib]} MiB max under load (VmRSS sampled every 0.2 s), VmHWM ${R[$engine.rss.hwm_mib]} MiB at the end."
         echo "- Start-up on an empty store (exec to \"is ready\", median of $STARTUP_RUNS): ${R[$engine.startup.ms]} ms (server's own figure ${R[$engine.startup.internal_ms]} ms; runs: ${R[$engine.startup.all]}ms)."
         echo "- Import: ${R[$engine.import.summary]} (exit ${R[$engine.import.rc]}). Wall time ${R[$engine.import.wall_ms]} ms including process start and migrations = $(fmt_int "${R[$engine.import.wall_rate]}") resources/s."
+        echo "- Login, password step (\`POST /auth/login\`, Argon2id m=19 MiB t=2 p=1, durable challenge write): p50 ${R[$engine.login.p50]} ms, max ${R[$engine.login.max]} ms one at a time; p50 ${R[$engine.login.p50_2]} ms with two in flight = ${R[$engine.login.rate_2]} logins/s (statuses ${R[$engine.login.statuses]})."
         echo "- SIGTERM: ${R[$engine.stop]}. The server wrote ${R[$engine.log_lines]} log lines (access log at $LOG_LEVEL)."
         echo
     done

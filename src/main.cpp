@@ -287,7 +287,7 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     auth::AuthService auth(**store, clock, auth_key, ao);
     std::vector<admin::DemoAccount> demo_accounts;
     if (f.demo) {
-        auto accounts = admin::EnsureDemoAccounts(auth, **store);
+        auto accounts = admin::EnsureDemoAccounts(auth, **store, service);
         if (!accounts.ok()) return Fail("cannot create the demo accounts", accounts.error());
         demo_accounts = std::move(accounts).value();
     }

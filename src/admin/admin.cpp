@@ -403,7 +403,8 @@ Result<ImportSummary> ImportProfessionals(auth::AuthService& auth, const fs::pat
 
 // ---- demo ---------------------------------------------------------------------------------
 
-Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store) {
+Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store,
+                                                    api::FhirService& fhir) {
     std::vector<DemoAccount> out;
     // Demo records: adults and a minor among the loaded patients.
     CARNET_TRY(auto reader, store.OpenReader());
@@ -460,9 +461,33 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
                              false,
                              "code d'activation dans l'outbox (activation@carnet.localhost)"));
     }
-    if (!minors.empty()) {
-        CARNET_CHECK(patient(minors[0], "1150475056004", "", "Mineur (géré par Parent)", false,
+    if (minors.empty() && adults.size() >= 2) {
+        // Synthea's sample has no living child: the demo gets one, child of the "Parent".
+        Candidate child;
+        child.id = "demo-enfant";
+        child.given = "Léa";
+        child.family = adults[1].family;
+        child.birth_date = "2016-03-14";
+        auto existing = fhir.Read("Patient", child.id);
+        if (!existing.ok()) {
+            json::object r{{"resourceType", "Patient"},
+                           {"id", child.id},
+                           {"name", json::array{json::object{
+                                        {"use", "official"},
+                                        {"family", child.family},
+                                        {"given", json::array{json::value(child.given)}}}}},
+                           {"gender", "female"},
+                           {"birthDate", child.birth_date}};
+            CARNET_CHECK(fhir.Update("Patient", child.id, std::move(r), std::nullopt));
+        }
+        minors.push_back(child);
+    }
+    if (!minors.empty() && adults.size() >= 2) {
+        CARNET_CHECK(patient(minors[0], "2160475056004", "", "Mineure (gérée par Parent)", false,
                              minors[0].given + " " + minors[0].family));
+        out.back().login = "(pas de connexion : via le compte Parent)";
+        CARNET_TRY(auto parent, auth.FindByLogin("parent@carnet.localhost"));
+        if (parent) CARNET_CHECK(auth.AddRepresentative(minors[0].id, parent->id, "demo"));
     }
     struct Pro {
         const char* base10;

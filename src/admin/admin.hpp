@@ -28,8 +28,10 @@ inline constexpr const char* kDemoPassword = "Carnet-demo-2026";
 /// patients, a minor whose parent is the second one, professionals of several professions,
 /// an advisor and an admin, all active with kDemoPassword and a verified e-mail under
 /// carnet.localhost; plus one patient still to activate, whose activation letter lands in
-/// the outbox. Returns the list to print.
-Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store);
+/// the outbox. The minor's record is created here when the demo data has no child.
+/// Returns the list to print.
+Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store,
+                                                   api::FhirService& fhir);
 
 struct ImportSummary {
     int created = 0;

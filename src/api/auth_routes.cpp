@@ -156,6 +156,28 @@ json::object OperatorAccountJson(const auth::Account& a) {
     return o;
 }
 
+json::array RecordsJson(const std::vector<auth::RecordAccess>& records) {
+    json::array out;
+    for (const auto& r : records) {
+        out.push_back(json::object{{"patient_id", r.patient_id},
+                                   {"display_name", r.display_name},
+                                   {"relation", r.relation},
+                                   {"status", r.status}});
+    }
+    return out;
+}
+
+json::object DelegationJson(const auth::Delegation& d) {
+    return {{"id", d.id},
+            {"patient_id", d.patient_id},
+            {"kind", d.kind},
+            {"status", d.status},
+            {"delegate_name", d.delegate_name},
+            {"invited_to", d.invited_to},
+            {"created_at", d.created_at},
+            {"accepted_at", d.accepted_at}};
+}
+
 bool IsOperator(const auth::Principal& p) {
     return p.kind == auth::kAdvisor || p.kind == auth::kAdmin;
 }
@@ -392,19 +414,78 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add("GET", "/auth/session", with([svc](Request& req, const auth::Principal& p) {
                    auto acc = svc->GetAccount(p.account_id);
                    if (!acc.ok()) return http::ErrorResponse(acc.error());
-                   json::array records;
-                   if (p.kind == auth::kPatient) {
-                       records.push_back(json::object{{"patient_id", p.patient_id},
-                                                      {"display_name", p.display_name},
-                                                      {"relation", "self"}});
-                   }
+                   auto records = svc->Records(p);
+                   if (!records.ok()) return http::ErrorResponse(records.error());
                    return JsonResponse(
                        200, json::object{{"account", AccountJson(*acc, false)},
                                          {"csrf_token", svc->CsrfFor(Authenticator::TokenOf(req))},
                                          {"method", p.method},
                                          {"auth_time", p.auth_time_us},
-                                         {"records", std::move(records)}});
+                                         {"recently_authenticated", svc->RecentlyAuthenticated(p)},
+                                         {"records", RecordsJson(*records)}});
                }));
+    router.Add("GET", "/auth/records", with([svc](Request&, const auth::Principal& p) {
+                   return OrError<std::vector<auth::RecordAccess>>(
+                       svc->Records(p), [](const std::vector<auth::RecordAccess>& r) {
+                           return JsonResponse(200, RecordsJson(r));
+                       });
+               }));
+    router.Add("GET", "/auth/records/{patient}/delegations",
+               with([svc](Request& req, const auth::Principal& p) {
+                   return OrError<std::vector<auth::Delegation>>(
+                       svc->Delegations(p, req.Param("patient")),
+                       [](const std::vector<auth::Delegation>& list) {
+                           json::array out;
+                           for (const auto& d : list) out.push_back(DelegationJson(d));
+                           return JsonResponse(200, out);
+                       });
+               }));
+    router.Add("POST", "/auth/records/{patient}/delegations",
+               with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
+                   auto kind = Str(b, "kind");
+                   auto login = Str(b, "login");
+                   if (!kind.ok()) return http::ErrorResponse(kind.error());
+                   if (!login.ok()) return http::ErrorResponse(login.error());
+                   auto d = svc->Invite(p, req.Param("patient"), *kind, *login);
+                   if (!d.ok()) return http::ErrorResponse(d.error());
+                   return JsonResponse(201, DelegationJson(*d));
+               }),
+               small);
+    router.Add(
+        "DELETE", "/auth/records/{patient}/delegations/{id}",
+        with([svc](Request& req, const auth::Principal& p) {
+            return StatusResponse(svc->EndDelegation(p, req.Param("patient"), req.Param("id")));
+        }));
+    router.Add("POST", "/auth/invitations/accept",
+               with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
+                   auto code = Str(b, "code");
+                   if (!code.ok()) return http::ErrorResponse(code.error());
+                   auto r = svc->AcceptInvitation(p, *code);
+                   if (!r.ok()) return http::ErrorResponse(r.error());
+                   return JsonResponse(200, RecordsJson({*r}).at(0));
+               }),
+               small);
+    // Closure, deletion, reopening: a fresh re-authentication first (POST /auth/reauth).
+    router.Add("POST", "/auth/me/close", with([svc, o](Request&, const auth::Principal& p) {
+                   Response r = StatusResponse(svc->Close(p));
+                   if (r.status == 204)
+                       r.With("Set-Cookie",
+                              CookieLine(kSessionCookie, "", "/", 0, o.secure_cookies));
+                   return r;
+               }),
+               small);
+    router.Add("POST", "/auth/me/delete", with([svc, o](Request&, const auth::Principal& p) {
+                   Response r = StatusResponse(svc->RequestDeletion(p));
+                   if (r.status == 204)
+                       r.With("Set-Cookie",
+                              CookieLine(kSessionCookie, "", "/", 0, o.secure_cookies));
+                   return r;
+               }),
+               small);
+    router.Add("POST", "/auth/me/reopen", with([svc](Request&, const auth::Principal& p) {
+                   return StatusResponse(svc->Reopen(p));
+               }),
+               small);
     router.Add("GET", "/auth/me", with([svc](Request&, const auth::Principal& p) {
                    return OrError<auth::Account>(
                        svc->GetAccount(p.account_id), [](const auth::Account& acc) {

@@ -158,6 +158,27 @@ struct TotpEnrolment {
     std::string otpauth_uri;
 };
 
+/// A record a person may act on: their own, a minor's they represent, a patient's whose
+/// caregiver they are.
+struct RecordAccess {
+    std::string patient_id;
+    std::string account_id;  // the patient's account
+    std::string display_name;
+    std::string relation;  // "self", "representative", "caregiver"
+    std::string status;    // the patient's account status
+};
+
+struct Delegation {
+    std::string id;
+    std::string patient_id;
+    std::string kind;    // representative | caregiver
+    std::string status;  // invited | active | ended
+    std::string delegate_account;
+    std::string delegate_name;  // empty while invited
+    std::string invited_to;     // masked contact of the invitee
+    int64_t created_at = 0, accepted_at = 0;
+};
+
 /// What the operator gives to create a patient account (from the insurer's registry).
 struct NewPatient {
     std::string ins;                        // any accepted spelling; normalised
@@ -277,6 +298,43 @@ class AuthService {
     Status RevokeDevice(const Principal& who, const std::string& handle);
     Result<std::vector<AccountEvent>> History(const std::string& account_id, int limit = 100);
 
+    // ---- records, minors and delegations (lifecycle.cpp) ------------------------------
+    /// Every record `who` may act on, now: own (patients), represented minors (until
+    /// majority_age), patients they are caregiver of. Ended or invited delegations and
+    /// closed or purged records of others are left out.
+    Result<std::vector<RecordAccess>> Records(const Principal& who);
+    /// The relation of `who` to `patient_id` ("self", "representative", "caregiver"), or
+    /// kForbidden.
+    Result<RecordAccess> RecordFor(const Principal& who, const std::string& patient_id);
+    /// Operator (or the registry import): `representative_account` is a legal representative
+    /// of the minor whose record is `child_patient_id`. Active at once.
+    Status AddRepresentative(const std::string& child_patient_id,
+                             const std::string& representative_account, const std::string& actor);
+    /// A representative invites another person (a patient account, by login) as second
+    /// representative, or a patient invites a caregiver (at most 3 active or invited). The
+    /// invitee gets a code on their verified contact and must accept it while signed in.
+    Result<Delegation> Invite(const Principal& who, const std::string& patient_id,
+                              const std::string& kind, const std::string& invitee_login);
+    Result<RecordAccess> AcceptInvitation(const Principal& who, const std::string& code);
+    Result<std::vector<Delegation>> Delegations(const Principal& who,
+                                                const std::string& patient_id);
+    /// The patient (or a representative) ends a delegation; a delegate may end their own.
+    Status EndDelegation(const Principal& who, const std::string& patient_id,
+                         const std::string& delegation_id);
+
+    // ---- closure, deletion, reopening (lifecycle.cpp) ----------------------------------
+    /// Needs a recent re-authentication. Every session, device, challenge and delegation ends
+    /// at once; the record becomes a read-only archive until purge_at (archive_years).
+    Status Close(const Principal& who);
+    /// Like Close, with purge_at = now + deletion_delay_days.
+    Status RequestDeletion(const Principal& who);
+    /// Back to active while the archive exists (needs a recent re-authentication).
+    Status Reopen(const Principal& who);
+    /// Admin: purge a closed account's record now (key destroyed).
+    Status PurgeNow(const std::string& account_id, const Principal& actor);
+    /// Purges every record whose purge_at has passed; returns how many.
+    Result<int> PurgeDue();
+
     // ---- operator -----------------------------------------------------------------
     Result<Created> CreatePatient(const NewPatient& p, const std::string& actor);
     Result<Created> CreateProfessional(const NewProfessional& p, const std::string& actor);
@@ -318,6 +376,8 @@ class AuthService {
                                      const std::string& purpose, const std::string& channel,
                                      const std::string& destination, const std::string& patient_id,
                                      const std::string& data, const std::string& template_name);
+    Status CloseAccount(const Principal& who, int64_t purge_at, const std::string& action,
+                        const std::string& template_name);
     struct LiveChallenge;
     Result<std::optional<LiveChallenge>> ConsumeChallenge(store::WriteTxn& txn,
                                                           const std::string& challenge,

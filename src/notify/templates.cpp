@@ -91,6 +91,21 @@ const std::vector<Template>& Templates() {
          "Carnet d'un enfant. Pour accepter, connectez-vous sur {{portal_url}} et saisissez le "
          "code : {{code}}",
          "Carnet : invitation de representant legal, code {{code}}. {{portal_url}}"},
+        {"caregiver_invite",
+         {"code", "portal_url"},
+         "Invitation à aider un proche dans Carnet",
+         "Bonjour,\n\nUne personne vous a choisi(e) comme aidant(e) pour son espace Carnet. "
+         "Pour accepter, connectez-vous sur {{portal_url}} et saisissez le code : {{code}}\n\n"
+         "Si vous ne connaissez pas cette demande, ignorez ce message.",
+         "Carnet : invitation a aider un proche, code {{code}}. {{portal_url}}"},
+        {"account_deleted",
+         {"portal_url"},
+         "Suppression de votre espace Carnet",
+         "Bonjour,\n\nVotre demande de suppression de votre espace Carnet est enregistrée. Les "
+         "données seront effacées définitivement à l'échéance prévue ; d'ici là, vous pouvez "
+         "annuler depuis {{portal_url}}",
+         "Carnet : suppression de votre espace enregistree. Annulation possible sur "
+         "{{portal_url}}"},
         {"account_closed",
          {"portal_url"},
          "Votre espace Carnet a été fermé",

@@ -735,6 +735,225 @@ TEST_P(AuthTest, OperatorsUnlockAndTheDirectoryFindsProfessionals) {
     EXPECT_EQ(service_->SearchDirectory("martin", "")->size(), 0U) << "patients are not listed";
 }
 
+TEST_P(AuthTest, ARepresentativeActsForAMinorUntilMajorityAndInvitesTheSecondOne) {
+    Account parent = ActivePatient("parent@example.fr", "1780275123456");
+    Account other = ActivePatient("autre.parent@example.fr", "2790275123456");
+    Account stranger = ActivePatient("voisin@example.fr", "1800275123456");
+    NewPatient child;
+    child.ins = Ins("2160475123456");
+    child.given = "Léa";
+    child.family = "Martin";
+    child.birth_date = "2016-04-14";  // 10 at kT0 (2027-01-15)
+    child.email = "lea@example.fr";
+    auto c = service_->CreatePatient(child, "test");
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(OutboxCount("lea@example.fr"), 0) << "no activation letter to a child";
+    // Only for minors, only to another account.
+    EXPECT_FALSE(service_->AddRepresentative(parent.patient_id, other.id, "admin").ok());
+    EXPECT_FALSE(service_->AddRepresentative(c->account.patient_id, c->account.id, "admin").ok());
+    ASSERT_TRUE(service_->AddRepresentative(c->account.patient_id, parent.id, "admin").ok());
+
+    auto ps = SignIn("parent@example.fr", "parent@example.fr");
+    auto os = SignIn("autre.parent@example.fr", "autre.parent@example.fr");
+    auto ss = SignIn("voisin@example.fr", "voisin@example.fr");
+    ASSERT_TRUE(ps.ok() && os.ok() && ss.ok());
+    auto p = service_->Authenticate(ps->token, client_);
+    auto o = service_->Authenticate(os->token, client_);
+    auto st = service_->Authenticate(ss->token, client_);
+    ASSERT_TRUE(p.ok() && o.ok() && st.ok());
+    auto records = service_->Records(*p);
+    ASSERT_TRUE(records.ok());
+    ASSERT_EQ(records->size(), 2U);
+    EXPECT_EQ((*records)[1].relation, "representative");
+    EXPECT_EQ((*records)[1].patient_id, c->account.patient_id);
+    EXPECT_EQ(service_->RecordFor(*st, c->account.patient_id).error().code, Code::kForbidden);
+
+    // A stranger cannot invite anyone to the child's record; the parent invites the other.
+    EXPECT_EQ(
+        service_->Invite(*st, c->account.patient_id, "representative", "autre.parent@example.fr")
+            .error()
+            .code,
+        Code::kForbidden);
+    EXPECT_EQ(service_->Invite(*p, c->account.patient_id, "representative", "personne@example.fr")
+                  .error()
+                  .code,
+              Code::kNotFound);
+    ClearOutbox();
+    auto inv =
+        service_->Invite(*p, c->account.patient_id, "representative", "autre.parent@example.fr");
+    ASSERT_TRUE(inv.ok()) << inv.error().Summary();
+    EXPECT_EQ(inv->status, "invited");
+    auto rows = Rows("SELECT params FROM outbox WHERE recipient = 'autre.parent@example.fr'");
+    ASSERT_EQ(rows.size(), 1U);
+    std::string code(boost::json::parse(AsText(rows[0][0])).at("code").as_string());
+    // Until accepted, nothing; the code is bound to the invitee.
+    EXPECT_EQ(service_->Records(*o)->size(), 1U);
+    EXPECT_FALSE(service_->AcceptInvitation(*st, code).ok());
+    EXPECT_FALSE(service_->AcceptInvitation(*o, "AAAA-BBBB-CCCC").ok());
+    auto accepted = service_->AcceptInvitation(*o, code);
+    ASSERT_TRUE(accepted.ok()) << accepted.error().Summary();
+    EXPECT_EQ(accepted->relation, "representative");
+    EXPECT_EQ(service_->Records(*o)->size(), 2U);
+    EXPECT_FALSE(service_->AcceptInvitation(*o, code).ok()) << "single use";
+
+    // Majority: the representatives lose access that very day.
+    clock_.AdvanceForTest((8LL * 365 + 2 + 90) * 24 * 3600 * kSecond);  // 2034-04-15
+    p = service_->Authenticate(SignIn("parent@example.fr", "parent@example.fr")->token, client_);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(service_->Records(*p)->size(), 1U) << "only their own record";
+    EXPECT_EQ(service_->RecordFor(*p, c->account.patient_id).error().code, Code::kForbidden);
+}
+
+TEST_P(AuthTest, CaregiversAreChosenByThePatientAtMostThreeAndCannotManageDelegations) {
+    Account me = ActivePatient("moi@example.fr", "2500275123456");
+    std::vector<Account> helpers;
+    for (int i = 0; i < 4; ++i) {
+        helpers.push_back(ActivePatient("aidant" + std::to_string(i) + "@example.fr",
+                                        "17002751234" + std::to_string(50 + i)));
+    }
+    auto ms = SignIn("moi@example.fr", "moi@example.fr");
+    ASSERT_TRUE(ms.ok());
+    auto who = service_->Authenticate(ms->token, client_);
+    ASSERT_TRUE(who.ok());
+    std::vector<std::string> codes;
+    for (int i = 0; i < 3; ++i) {
+        ClearOutbox();
+        const std::string login = "aidant" + std::to_string(i) + "@example.fr";
+        auto inv = service_->Invite(*who, me.patient_id, "caregiver", login);
+        ASSERT_TRUE(inv.ok()) << i << " " << inv.error().Summary();
+        codes.push_back(LastCode(login));
+    }
+    auto fourth = service_->Invite(*who, me.patient_id, "caregiver", "aidant3@example.fr");
+    ASSERT_FALSE(fourth.ok());
+    EXPECT_EQ(fourth.error().code, Code::kUnprocessable);
+    EXPECT_EQ(service_->Invite(*who, me.patient_id, "caregiver", "aidant0@example.fr").error().code,
+              Code::kConflict);
+
+    auto hs = SignIn("aidant0@example.fr", "aidant0@example.fr");
+    ASSERT_TRUE(hs.ok());
+    auto helper = service_->Authenticate(hs->token, client_);
+    ASSERT_TRUE(helper.ok());
+    ASSERT_TRUE(service_->AcceptInvitation(*helper, codes[0]).ok());
+    auto rec = service_->RecordFor(*helper, me.patient_id);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ(rec->relation, "caregiver");
+    // A caregiver cannot invite, list or end others' delegations, nor close the record.
+    EXPECT_EQ(
+        service_->Invite(*helper, me.patient_id, "caregiver", "aidant3@example.fr").error().code,
+        Code::kForbidden);
+    EXPECT_EQ(service_->Delegations(*helper, me.patient_id).error().code, Code::kForbidden);
+    auto list = service_->Delegations(*who, me.patient_id);
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->size(), 3U);
+    std::string other_id;
+    for (const auto& d : *list)
+        if (d.delegate_account != helper->account_id) other_id = d.id;
+    EXPECT_EQ(service_->EndDelegation(*helper, me.patient_id, other_id).error().code,
+              Code::kForbidden);
+    // The patient ends it: access stops at once.
+    std::string mine;
+    for (const auto& d : *list)
+        if (d.delegate_account == helper->account_id) mine = d.id;
+    ASSERT_TRUE(service_->EndDelegation(*who, me.patient_id, mine).ok());
+    EXPECT_EQ(service_->RecordFor(*helper, me.patient_id).error().code, Code::kForbidden);
+}
+
+TEST_P(AuthTest, ClosureNeedsAFreshIdentityCheckEndsEverythingAndCanBeUndone) {
+    Account me = ActivePatient("moi@example.fr", "2500275123456");
+    Account helper = ActivePatient("aidant@example.fr", "1700275123450");
+    auto ms = SignIn("moi@example.fr", "moi@example.fr");
+    auto other = SignIn("moi@example.fr", "moi@example.fr", true);
+    auto hs = SignIn("aidant@example.fr", "aidant@example.fr");
+    ASSERT_TRUE(ms.ok() && other.ok() && hs.ok());
+    auto who = service_->Authenticate(ms->token, client_);
+    auto h = service_->Authenticate(hs->token, client_);
+    ASSERT_TRUE(who.ok() && h.ok());
+    ClearOutbox();
+    ASSERT_TRUE(service_->Invite(*who, me.patient_id, "caregiver", "aidant@example.fr").ok());
+    ASSERT_TRUE(service_->AcceptInvitation(*h, LastCode("aidant@example.fr")).ok());
+
+    // Ten minutes after login the session is no longer fresh enough.
+    clock_.AdvanceForTest(10 * 60 * kSecond);
+    who = service_->Authenticate(ms->token, client_);
+    ASSERT_TRUE(who.ok());
+    EXPECT_EQ(service_->Close(*who).error().code, Code::kForbidden);
+    EXPECT_EQ(service_->Close(*h).error().code, Code::kForbidden) << "a caregiver cannot close";
+    ClearOutbox();
+    auto re = service_->StartReauth(*who, kPassword, client_);
+    ASSERT_TRUE(re.ok());
+    ASSERT_TRUE(
+        service_->FinishReauth(*who, re->challenge, LastCode("moi@example.fr"), client_).ok());
+    who = service_->Authenticate(ms->token, client_);
+    ASSERT_TRUE(who.ok());
+    ClearOutbox();
+    ASSERT_TRUE(service_->Close(*who).ok());
+    auto acc = service_->GetAccount(me.id);
+    ASSERT_TRUE(acc.ok());
+    EXPECT_EQ(acc->status, "closed");
+    EXPECT_GT(acc->purge_at, clock_.NowMicros() + 9LL * 365 * 24 * 3600 * kSecond);
+    EXPECT_FALSE(service_->Authenticate(ms->token, client_).ok()) << "every session ends";
+    EXPECT_FALSE(service_->Authenticate(other->token, client_).ok());
+    EXPECT_EQ(service_->RecordFor(*h, me.patient_id).error().code, Code::kForbidden)
+        << "and every delegation";
+    EXPECT_EQ(OutboxCount("moi@example.fr"), 1) << "the person is told";
+    // The trusted device no longer skips the code.
+    ClientInfo device = client_;
+    device.device_token = other->device_token;
+    auto login = service_->Login("moi@example.fr", kPassword, device);
+    ASSERT_TRUE(login.ok());
+    EXPECT_FALSE(login->session.has_value());
+
+    // The holder signs in to the archive and reopens it.
+    auto back = SignIn("moi@example.fr", "moi@example.fr");
+    ASSERT_TRUE(back.ok());
+    auto again = service_->Authenticate(back->token, client_);
+    ASSERT_TRUE(again.ok());
+    ASSERT_TRUE(service_->Reopen(*again).ok());
+    EXPECT_EQ(service_->GetAccount(me.id)->status, "active");
+}
+
+TEST_P(AuthTest, DeletionPurgesTheRecordAtTheDeadlineAndNotBefore) {
+    options_.deletion_delay_days = 90;
+    Rebuild();
+    Account me = ActivePatient("moi@example.fr", "2500275123456");
+    // A record row for this patient, sealed with their key.
+    store::PutRequest put;
+    put.resource.type = "Observation";
+    put.resource.id = "obs-" + NewUuid();
+    put.resource.version = 1;
+    put.resource.patient_id = me.patient_id;
+    put.resource.json = R"({"resourceType":"Observation","id":")" + put.resource.id + R"("})";
+    ASSERT_TRUE(store_->Write([&](store::WriteTxn& txn) { return txn.Put(put); }).ok());
+    auto s = SignIn("moi@example.fr", "moi@example.fr");
+    ASSERT_TRUE(s.ok());
+    auto who = service_->Authenticate(s->token, client_);
+    ASSERT_TRUE(who.ok());
+    ASSERT_TRUE(service_->RequestDeletion(*who).ok());
+    EXPECT_EQ(service_->PurgeDue().value(), 0);
+    auto present =
+        Rows("SELECT COUNT(*) FROM resources WHERE patient_id = '" + me.patient_id + "'");
+    EXPECT_EQ(AsInt(present[0][0]), 1);
+    clock_.AdvanceForTest(91LL * 24 * 3600 * kSecond);
+    EXPECT_EQ(service_->PurgeDue().value(), 1);
+    auto gone = Rows("SELECT COUNT(*) FROM resources WHERE patient_id = '" + me.patient_id + "'");
+    EXPECT_EQ(AsInt(gone[0][0]), 0);
+    auto key = Rows("SELECT COUNT(*) FROM patient_keys WHERE patient_id = '" + me.patient_id + "'");
+    EXPECT_EQ(AsInt(key[0][0]), 0) << "the key is destroyed";
+    EXPECT_EQ(service_->GetAccount(me.id)->status, "deleted");
+    ClearOutbox();
+    ASSERT_TRUE(service_->Login("moi@example.fr", kPassword, client_).ok());
+    EXPECT_EQ(OutboxCount(), 0) << "no login into a deleted account";
+    // Only an admin purges at once.
+    Account other = ActivePatient("autre@example.fr", "1920275123456");
+    Principal advisor;
+    advisor.kind = "advisor";
+    EXPECT_EQ(service_->PurgeNow(other.id, advisor).error().code, Code::kForbidden);
+    Principal admin;
+    admin.kind = "admin";
+    EXPECT_EQ(service_->PurgeNow(other.id, admin).error().code, Code::kUnprocessable)
+        << "an open account is never purged";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, AuthTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& param_info) { return param_info.param; });
 
