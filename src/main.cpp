@@ -173,6 +173,9 @@ void AddNotifyFlags(CLI::App* cmd, NotifyFlags& f) {
 
 notify::DispatcherOptions DispatcherFor(const NotifyFlags& f, const fs::path& data) {
     notify::DispatcherOptions d;
+    // One-time codes are awaited by a person at the screen: look for new rows often (one
+    // indexed query on an idle server).
+    d.poll_interval = std::chrono::milliseconds(250);
     const fs::path outbox = data / "outbox";
     if (f.smtp_url.empty()) {
         d.email = notify::MakeFileTransport(outbox);
@@ -210,6 +213,7 @@ struct ServeFlags {
     int idle_minutes = 15;
     int session_hours = 12;
     bool secure_cookies = false;
+    int auth_attempts_per_minute = 60;
     NotifyFlags notify;
 };
 
@@ -283,6 +287,7 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     auth::AuthOptions ao;
     ao.idle_timeout = std::chrono::minutes(f.idle_minutes);
     ao.absolute_timeout = std::chrono::hours(f.session_hours);
+    ao.attempts_per_ip_per_minute = f.auth_attempts_per_minute;
     ao.portal_url = PortalUrl(f, "http://" + host_for_url + ":" + std::to_string(so.port));
     auth::AuthService auth(**store, clock, auth_key, ao);
     std::vector<admin::DemoAccount> demo_accounts;
@@ -453,6 +458,13 @@ int main(int argc, char** argv) {
                      "A session ends this long after login")
         ->envname("CARNET_SESSION_MAX_HOURS")
         ->check(CLI::Range(1, 24 * 7))
+        ->capture_default_str();
+    serve
+        ->add_option("--auth-attempts-per-minute", svf.auth_attempts_per_minute,
+                     "Login, code, activation and reset attempts accepted per client address per "
+                     "minute (raise it behind a NAT or proxy shared by many people)")
+        ->envname("CARNET_AUTH_ATTEMPTS_PER_MINUTE")
+        ->check(CLI::Range(1, 100000))
         ->capture_default_str();
     serve
         ->add_flag("--secure-cookies", svf.secure_cookies,

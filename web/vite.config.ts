@@ -1,9 +1,19 @@
 import { defineConfig } from 'vite';
 
-// The C++ server (`carnet serve`) serves dist/ at "/" and the FHIR API at "/fhir".
-// In development, Vite serves the app and forwards /fhir to a locally running server.
+// The C++ server (`carnet serve`) serves dist/ at "/", the FHIR API at "/fhir" and the identity
+// API at "/auth", "/directory" and "/admin" (docs/AUTH-API.md). In development, Vite serves the
+// app and forwards those to a locally running server (or tests/e2e/mock-server.mjs).
 declare const process: { env: Record<string, string | undefined> };
 const api = process.env.CARNET_API ?? 'http://127.0.0.1:8080';
+// The session cookie is set without a Domain, so it belongs to the dev server's origin: the
+// browser sees one origin for the app and the API, as in production.
+const target = { target: api, changeOrigin: true };
+const proxy = {
+  '^/fhir(/|$)': target,
+  '^/auth(/|$)': target,
+  '^/directory(/|$)': target,
+  '^/admin(/|$)': target,
+};
 
 export default defineConfig({
   base: '/',
@@ -17,13 +27,9 @@ export default defineConfig({
   },
   server: {
     host: '127.0.0.1',
-    proxy: {
-      '/fhir': { target: api, changeOrigin: true },
-    },
+    proxy,
   },
   preview: {
-    proxy: {
-      '/fhir': { target: api, changeOrigin: true },
-    },
+    proxy,
   },
 });

@@ -461,6 +461,11 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
                              false,
                              "code d'activation dans l'outbox (activation@carnet.localhost)"));
     }
+    if (adults.size() >= 4) {
+        CARNET_CHECK(patient(adults[3], "1880575056005", "opposition@carnet.localhost",
+                             "Pour essayer l'opposition", false,
+                             "code d'activation dans l'outbox (opposition@carnet.localhost)"));
+    }
     if (minors.empty() && adults.size() >= 2) {
         // Synthea's sample has no living child: the demo gets one, child of the "Parent".
         Candidate child;

@@ -1,11 +1,24 @@
 #!/usr/bin/env node
 // A tiny stand-in for `carnet serve`, for front-end work while the C++ server grows.
 // No dependencies. Serves web/dist with SPA fallback (paths without a dot → index.html) under
-// the same strict CSP as the real server, and answers the FHIR R4 calls the portal makes with
-// searchset Bundles built from a few Synthea patient files.
+// the same strict CSP as the real server, answers the FHIR R4 calls the portal makes with
+// searchset Bundles built from a few Synthea patient files, and implements the identity API of
+// docs/AUTH-API.md (/auth, /directory, /admin) in memory, with the same cookies and CSRF rule.
+// /fhir needs a session (401 without one), as on the real server.
 //
 //   node mock-server.mjs                     # http://127.0.0.1:8090, 4 patients
 //   PORT=9000 MOCK_PATIENTS=all node mock-server.mjs
+//
+// Demo accounts (password "Carnet-demo-2026!" for the active ones):
+//   patient       marie.martin@demo.carnet.fr   (or INS 285037512345688), codes by e-mail
+//   professional  paul.durand@demo.carnet.fr    (or RPPS 10001234565)
+//   advisor       conseil.demo
+//   admin         admin.demo
+//   pending patients (activation / opposition): INS 179021305432127 code K7M2-P9QX-4TRD,
+//                                               INS 292056908812361 code W3HN-8CVB-2ZPE
+// Every code sent is printed on the console and written to the outbox folder as the real
+// server's file transport does: one .eml per e-mail (the body says "… est : 123456"), one
+// .sms.txt per SMS, plus last-code.txt holding the last code alone.
 //
 // Environment:
 //   PORT               port to listen on (default 8090; 0 = any free port, printed on start)
@@ -16,6 +29,8 @@
 //   MOCK_PATIENTS      how many patient files to load, or "all" (default 4)
 //   MOCK_DELAY_MS      delay every FHIR answer (to look at loading states)
 //   MOCK_FAIL          comma-separated resource types whose searches answer 500 + OperationOutcome
+//   CARNET_OUTBOX      where sent codes are written (default: $MOCK_OUTBOX, then
+//                      tests/e2e/artifacts/mock-outbox)
 //
 // Supported FHIR interactions (the portal's needs, nothing more):
 //   GET /fhir/metadata
@@ -25,6 +40,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -166,7 +182,25 @@ function fhir(req, url) {
     return outcome(405, 'not-supported', `Method ${req.method} is not supported by the mock`);
   }
   const parts = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean);
-  if (parts.length === 1 && parts[0] === 'metadata') {
+  const isMetadata = parts.length === 1 && parts[0] === 'metadata';
+  if (!isMetadata) {
+    // Records need a session; operators never read content; a patient reads their own record.
+    const who = authenticate(req);
+    if (who.error) return who.error;
+    const a = who.account;
+    if (a.kind === 'advisor' || a.kind === 'admin') {
+      return outcome(403, 'forbidden', "les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+    }
+    if (a.kind === 'patient') {
+      const [type, id] = parts;
+      const own = a.patient_id;
+      const asked = id
+        ? type === 'Patient' ? id : patientOf(store.get(type)?.get(id) ?? {})
+        : type === 'Patient' ? url.searchParams.get('_id') : idOf(url.searchParams.get('patient') ?? url.searchParams.get('subject'));
+      if (!own || asked !== own) return outcome(403, 'forbidden', 'Ce dossier ne vous est pas accessible.');
+    }
+  }
+  if (isMetadata) {
     return [200, {
       resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'],
       software: { name: 'Carnet mock server (tests/e2e/mock-server.mjs)' },
@@ -182,6 +216,839 @@ function fhir(req, url) {
     return r ? [200, r] : outcome(404, 'not-found', `${type}/${id} was not found`);
   }
   return search(type, url.searchParams, base);
+}
+
+// ---------- Identity: /auth, /directory, /admin (docs/AUTH-API.md) ----------
+// In memory, lost at restart. Same shapes, statuses, cookies and CSRF rule as the real server;
+// no Argon2 or hashing (it is a mock), but nothing here ever returns a code or a password.
+const OUTBOX = path.resolve(process.env.CARNET_OUTBOX || process.env.MOCK_OUTBOX || path.join(here, 'artifacts', 'mock-outbox'));
+const DEMO_PASSWORD = 'Carnet-demo-2026!';
+const SESSION_COOKIE = 'carnet_session';
+const DEVICE_COOKIE = 'carnet_device';
+const IDLE_US = 15 * 60 * 1e6;
+const ABSOLUTE_US = 12 * 3600 * 1e6;
+const CODE_TTL_US = 10 * 60 * 1e6;
+const DEVICE_TTL_S = 30 * 24 * 3600;
+const COMMON_PASSWORDS = new Set(['motdepasse123', 'motdepasse1234', 'password1234', 'password12345', '123456789012', 'azertyuiop12', 'azertyuiopqs', 'carnetcarnet', 'soleil123456', 'bonjour12345']);
+const COMMON_WORDS = new Set(['motdepasse', 'password', 'azerty', 'azertyuiop', 'soleil', 'bonjour', 'carnet', 'qwerty', 'doudou', 'chouchou']);
+const PROFESSIONS = [
+  ['medecin', 'Médecin'],
+  ['pharmacien', 'Pharmacien'],
+  ['infirmier', 'Infirmier'],
+  ['sage-femme', 'Sage-femme'],
+  ['chirurgien-dentiste', 'Chirurgien-dentiste'],
+  ['masseur-kinesitherapeute', 'Masseur-kinésithérapeute'],
+  ['pedicure-podologue', 'Pédicure-podologue'],
+  ['orthophoniste', 'Orthophoniste'],
+  ['orthoptiste', 'Orthoptiste'],
+  ['social', 'Professionnel du social ou du médico-social'],
+];
+
+const nowUs = () => Date.now() * 1000;
+const token = (bytes = 32) => crypto.randomBytes(bytes).toString('base64url');
+
+/** id → account */
+const accounts = new Map();
+/** challenge token → { accountId, purpose, channel, destination, code, expires, tries, sends, dead, data } */
+const challenges = new Map();
+/** session token → { handle, accountId, csrf, createdAt, lastSeen, method, ip, ua, authTime } */
+const sessions = new Map();
+/** device token → { handle, accountId, label, createdAt, lastUsed, expiresAt } */
+const devices = new Map();
+/** normalised login → { failures, lockedUntil (µs) } */
+const throttles = new Map();
+/** account id → [{ at, actor_kind, action, detail }] */
+const events = new Map();
+
+function fold(s) {
+  return String(s ?? '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+}
+
+function normalizeIns(text) {
+  const s = String(text ?? '').replace(/[\s.-]/g, '').toUpperCase();
+  if (!/^[1-478]\d{4}(\d{2}|2A|2B)\d{8}$/.test(s)) return undefined;
+  const digits = s.slice(0, 13).replace(/^(\d{5})2A/, '$119').replace(/^(\d{5})2B/, '$118');
+  const key = 97 - Number(BigInt(digits) % 97n);
+  return key === Number(s.slice(13)) ? s : undefined;
+}
+
+function isValidRpps(text) {
+  if (!/^\d{11}$/.test(text)) return false;
+  let sum = 0;
+  for (let i = 0; i < 11; i++) {
+    let d = Number(text[10 - i]);
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+function normalizeEmail(text) {
+  const s = String(text ?? '').trim();
+  const m = /^([^\s@]+)@([^\s@]+\.[^\s@]+)$/.exec(s);
+  return m ? `${m[1]}@${m[2].toLowerCase()}` : undefined;
+}
+
+function normalizePhone(text) {
+  let s = String(text ?? '').replace(/[\s.()-]/g, '');
+  if (/^0[1-9]\d{8}$/.test(s)) s = `+33${s.slice(1)}`;
+  return /^\+\d{8,15}$/.test(s) ? s : undefined;
+}
+
+/** "m•••@d•••.fr" / "•• •• •• •• 42", as auth::MaskDestination does. */
+function mask(channel, address) {
+  if (!address) return '';
+  if (channel === 'sms') return `•• •• •• •• ${address.slice(-2)}`;
+  const [local, domain = ''] = address.split('@');
+  const dot = domain.lastIndexOf('.');
+  const tld = dot >= 0 ? domain.slice(dot) : '';
+  return `${local[0] ?? ''}•••@${domain[0] ?? ''}•••${tld}`;
+}
+
+function normalizeActivationCode(text) {
+  return String(text ?? '').replace(/[-\s]/g, '').toUpperCase().replace(/O/g, '0').replace(/[IL]/g, '1');
+}
+
+function newActivationCode() {
+  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let out = '';
+  for (let i = 0; i < 12; i++) {
+    if (i && i % 4 === 0) out += '-';
+    out += alphabet[crypto.randomInt(32)];
+  }
+  return out;
+}
+
+function passwordProblem(password, login) {
+  const p = String(password ?? '');
+  if ([...p].length < 12) return 'Le mot de passe doit comporter au moins 12 caractères.';
+  if ([...p].length > 128) return 'Le mot de passe ne peut pas dépasser 128 caractères.';
+  // "motdepasse123", "Azerty2024!": a common word padded with digits and punctuation.
+  const core = p.toLowerCase().replace(/[\d\W_]+$/u, '');
+  if (COMMON_PASSWORDS.has(p.toLowerCase()) || COMMON_WORDS.has(core)) return 'Ce mot de passe est trop courant. Choisissez-en un autre.';
+  if (login && login.length >= 4 && p.toLowerCase().includes(String(login).toLowerCase())) {
+    return 'Le mot de passe ne doit pas contenir votre identifiant.';
+  }
+  return undefined;
+}
+
+// ---- TOTP (RFC 6238: HMAC-SHA1, 30 s, 6 digits), so that a real authenticator app works ----
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+function base32Encode(buf) {
+  let bits = 0, value = 0, out = '';
+  for (const byte of buf) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}
+function base32Decode(text) {
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = B32.indexOf(c);
+    if (i < 0) continue;
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+function totpCode(secretBase32, unixSeconds = Date.now() / 1000) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = crypto.createHmac('sha1', base32Decode(secretBase32)).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  const n = ((mac[off] & 0x7f) << 24) | (mac[off + 1] << 16) | (mac[off + 2] << 8) | mac[off + 3];
+  return String(n % 1_000_000).padStart(6, '0');
+}
+function totpOk(secret, code) {
+  const now = Date.now() / 1000;
+  return [-30, 0, 30].some((d) => totpCode(secret, now + d) === code);
+}
+
+// ---- accounts ----
+function displayName(a) {
+  if (a.kind === 'professional') return `Dr ${a.given} ${a.family}`.trim();
+  return `${a.given ?? ''} ${a.family ?? ''}`.trim() || a.login || a.id;
+}
+
+function addAccount(fields) {
+  const a = {
+    id: fields.id ?? `acc-${crypto.randomUUID()}`,
+    kind: 'patient', status: 'active', login: '', ins: '', rpps: '', patient_id: '',
+    given: '', family: '', birth_date: '', profession: '', specialty: '', organisation: '',
+    email: '', phone: '', email_verified: false, phone_verified: false, second_factor: 'email',
+    password: '', totp_enabled: false, totp_secret: '', totp_pending: '',
+    activation_code: '', activation_tries: 0,
+    created_at: nowUs() - 90 * 24 * 3600 * 1e6, activated_at: 0, closed_at: 0,
+    ...fields,
+  };
+  if (a.status === 'active' && !a.activated_at) a.activated_at = a.created_at + 3600 * 1e6;
+  accounts.set(a.id, a);
+  return a;
+}
+
+function record(a, actorKind, action, detail = '', at = nowUs()) {
+  const list = events.get(a.id) ?? [];
+  list.push({ at, actor_kind: actorKind, action, detail });
+  events.set(a.id, list);
+}
+
+function seedAccounts() {
+  // Marie Martin's record is the first female Synthea patient, renamed so that the portal's
+  // greeting and her record's heading agree.
+  const patients = [...store.get('Patient').values()];
+  const marieRecord = patients.find((p) => p.gender === 'female') ?? patients[0];
+  if (marieRecord) marieRecord.name = [{ use: 'official', family: 'Martin', given: ['Marie'] }];
+  const others = patients.filter((p) => p !== marieRecord);
+  const day = 24 * 3600 * 1e6;
+  const marie = addAccount({
+    id: 'acc-marie-martin', kind: 'patient', login: 'marie.martin@demo.carnet.fr', ins: '285037512345688',
+    patient_id: marieRecord?.id ?? '', given: 'Marie', family: 'Martin', birth_date: marieRecord?.birthDate ?? '1985-03-12',
+    email: 'marie.martin@demo.carnet.fr', email_verified: true, phone: '+33612345642', phone_verified: false,
+    password: DEMO_PASSWORD, created_at: nowUs() - 120 * day,
+  });
+  record(marie, 'admin', 'account.created', '', marie.created_at);
+  record(marie, 'advisor', 'operator.resend-activation', '', marie.created_at + 20 * day);
+  record(marie, 'patient', 'activation', 'e-mail', marie.created_at + 21 * day);
+  marie.activated_at = marie.created_at + 21 * day;
+  record(marie, 'patient', 'login', 'code par e-mail', marie.created_at + 40 * day);
+  record(marie, 'patient', 'password.change', '', marie.created_at + 41 * day);
+  addAccount({
+    id: 'acc-lucas-bernard', kind: 'patient', status: 'pending', ins: '179021305432127', patient_id: others[0]?.id ?? '',
+    given: 'Lucas', family: 'Bernard', birth_date: '1979-02-13', activation_code: 'K7M2-P9QX-4TRD',
+  });
+  addAccount({
+    id: 'acc-chloe-petit', kind: 'patient', status: 'pending', ins: '292056908812361', patient_id: others[1]?.id ?? '',
+    given: 'Chloé', family: 'Petit', birth_date: '1992-05-21', activation_code: 'W3HN-8CVB-2ZPE',
+  });
+  const pros = [
+    ['acc-paul-durand', '10001234565', 'Paul', 'Durand', 'medecin', 'Médecine générale', 'Cabinet médical du Parc, Lyon', 'paul.durand@demo.carnet.fr'],
+    ['acc-sophie-lefevre', '10002345675', 'Sophie', 'Lefèvre', 'pharmacien', '', 'Pharmacie des Tilleuls, Nantes', ''],
+    ['acc-karim-haddad', '10003456786', 'Karim', 'Haddad', 'infirmier', 'Soins à domicile', 'Cabinet infirmier Saint-Michel, Bordeaux', ''],
+    ['acc-julie-moreau', '10004567896', 'Julie', 'Moreau', 'sage-femme', '', 'Maternité Sainte-Anne, Lille', ''],
+    ['acc-thomas-garnier', '10005678916', 'Thomas', 'Garnier', 'masseur-kinesitherapeute', 'Rééducation du sport', 'Centre Kiné Bellevue, Rennes', ''],
+    ['acc-ines-roux', '10006789126', 'Inès', 'Roux', 'medecin', 'Cardiologie', 'Hôpital Nord, Marseille', ''],
+  ];
+  for (const [id, rpps, given, family, profession, specialty, organisation, email] of pros) {
+    const a = addAccount({
+      id, kind: 'professional', rpps, given, family, profession, specialty, organisation,
+      login: email, email, email_verified: !!email, status: email ? 'active' : 'pending',
+      password: email ? DEMO_PASSWORD : '', activation_code: email ? '' : newActivationCode(),
+    });
+    record(a, 'admin', 'account.created', '', a.created_at);
+  }
+  const staff = [
+    ['acc-conseil', 'advisor', 'conseil.demo', 'Camille', 'Leroy', 'conseil@demo.carnet.fr'],
+    ['acc-admin', 'admin', 'admin.demo', 'Alex', 'Dupuis', 'admin@demo.carnet.fr'],
+  ];
+  for (const [id, kind, login, given, family, email] of staff) {
+    addAccount({ id, kind, login, given, family, email, email_verified: true, password: DEMO_PASSWORD });
+  }
+  fs.mkdirSync(OUTBOX, { recursive: true, mode: 0o700 });
+  console.log(`mock-server: ${accounts.size} accounts; codes go to ${OUTBOX}`);
+}
+
+function findByLogin(login) {
+  const raw = String(login ?? '').trim();
+  if (!raw) return undefined;
+  const ins = normalizeIns(raw);
+  const l = raw.toLowerCase();
+  for (const a of accounts.values()) {
+    if (ins && a.ins === ins) return a;
+    if (/^\d{11}$/.test(raw) && a.rpps === raw) return a;
+    if (a.login && a.login.toLowerCase() === l) return a;
+    if (a.email && a.email.toLowerCase() === l && a.status !== 'pending') return a;
+  }
+  return undefined;
+}
+
+function accountJson(a, full) {
+  const o = { id: a.id, kind: a.kind, status: a.status, display_name: displayName(a), given: a.given, family: a.family };
+  if (a.kind === 'patient') Object.assign(o, { patient_id: a.patient_id, ins: a.ins, birth_date: a.birth_date });
+  if (a.kind === 'professional') Object.assign(o, { rpps: a.rpps, profession: a.profession, specialty: a.specialty, organisation: a.organisation });
+  if (a.login) o.login = a.login;
+  if (full) {
+    Object.assign(o, {
+      email: a.email, email_verified: a.email_verified, phone: a.phone, phone_verified: a.phone_verified,
+      second_factor: a.second_factor, totp_enabled: a.totp_enabled, created_at: a.created_at, activated_at: a.activated_at,
+    });
+  }
+  return o;
+}
+
+function directoryJson(a) {
+  return {
+    id: a.id, rpps: a.rpps, display_name: displayName(a), profession: a.profession,
+    profession_label: PROFESSIONS.find(([c]) => c === a.profession)?.[1] ?? a.profession,
+    specialty: a.specialty, organisation: a.organisation,
+  };
+}
+
+function operatorJson(a) {
+  return {
+    ...accountJson(a, false),
+    email: a.email ? mask('email', a.email) : '', email_verified: a.email_verified,
+    phone: a.phone ? mask('sms', a.phone) : '', phone_verified: a.phone_verified,
+    second_factor: a.second_factor, created_at: a.created_at, activated_at: a.activated_at, closed_at: a.closed_at,
+    locked_until: lockedUntil(a) || null,
+  };
+}
+
+function loginsOf(a) {
+  return [a.login, a.ins, a.rpps, a.email].filter(Boolean).map((s) => s.toLowerCase());
+}
+
+function lockedUntil(a) {
+  let until = 0;
+  for (const l of loginsOf(a)) until = Math.max(until, throttles.get(l)?.lockedUntil ?? 0);
+  return until > nowUs() ? until : 0;
+}
+
+// ---- outbox: what the real server's file transport writes ----
+const TEMPLATES = {
+  login_code: ['Votre code de connexion Carnet', (c) => `Bonjour,\n\nVotre code de connexion à Carnet est : ${c}\n\nIl est valable 10 minutes et ne sert qu'une fois. Ne le communiquez à personne, pas même à un conseiller Carnet.\n\nSi vous n'avez pas demandé à vous connecter, ignorez ce message et changez votre mot de passe.`, (c) => `Carnet : votre code de connexion est ${c} (valable 10 min). Ne le communiquez a personne.`],
+  contact_code: ['Confirmez votre adresse de contact Carnet', (c) => `Bonjour,\n\nPour confirmer cette adresse de contact dans Carnet, saisissez le code : ${c}\n\nIl est valable 10 minutes.\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.`, (c) => `Carnet : code de confirmation ${c} (valable 10 min).`],
+  reset_code: ['Réinitialisation de votre mot de passe Carnet', (c) => `Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Carnet a été demandée. Votre code est : ${c}\n\nIl est valable 10 minutes. Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.`, (c) => `Carnet : code de reinitialisation ${c} (valable 10 min).`],
+  activation_code: ['Activez votre espace Carnet', (c, url) => `Bonjour,\n\nVotre espace de santé Carnet a été créé. Pour l'activer, rendez-vous sur ${url} et saisissez le code d'activation : ${c}\n\nVous pouvez aussi vous opposer à sa création depuis la même page, sans justification.`, (c, url) => `Carnet : votre code d'activation est ${c}. Rendez-vous sur ${url}`],
+};
+const FOOTER = "\n\n--\nCe message automatique vous est envoyé par Carnet, votre espace de santé.\nNe répondez pas à ce message. Carnet ne vous demandera jamais votre mot de passe ni vos codes.";
+
+function encodeHeader(text) {
+  if (/^[\x00-\x7f]*$/.test(text)) return text;
+  return `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
+}
+
+function deliver(channel, destination, template, code, purpose) {
+  const [subject, mail, sms] = TEMPLATES[template];
+  const url = `http://${HOST}:${PORT}/activation`;
+  const id = crypto.randomUUID();
+  const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
+  fs.mkdirSync(OUTBOX, { recursive: true, mode: 0o700 });
+  let file;
+  if (channel === 'email') {
+    const body = mail(code, url) + FOOTER;
+    const text = [
+      'From: Carnet <no-reply@carnet.localhost>',
+      `To: <${destination}>`,
+      `Subject: ${encodeHeader(subject)}`,
+      `Date: ${new Date().toUTCString().replace(/GMT$/, '+0000')}`,
+      `Message-ID: <${id}@carnet>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=UTF-8',
+      'Content-Transfer-Encoding: 8bit',
+      'Auto-Submitted: auto-generated',
+      '',
+      body.replace(/\r?\n/g, '\r\n'),
+      '',
+    ].join('\r\n');
+    file = path.join(OUTBOX, `${stamp}-${id}.eml`);
+    fs.writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  } else {
+    file = path.join(OUTBOX, `${stamp}-${id}.sms.txt`);
+    fs.writeFileSync(`${file}.tmp`, `To: ${destination}\n\n${sms(code, url)}\n`, { mode: 0o600 });
+  }
+  fs.renameSync(`${file}.tmp`, file);
+  fs.writeFileSync(path.join(OUTBOX, 'last-code.txt'), `${code}\n`, { mode: 0o600 });
+  console.log(`mock-server: ${purpose} code ${code} → ${destination} (${path.basename(file)})`);
+}
+
+// ---- challenges and sessions ----
+const PURPOSE_TEMPLATE = { login: 'login_code', activation: 'contact_code', contact: 'contact_code', reset: 'reset_code', reauth: 'login_code' };
+
+function issueChallenge(a, purpose, channel, destination, data = {}) {
+  const c = {
+    token: token(), accountId: a?.id, purpose, channel, destination,
+    code: String(crypto.randomInt(1_000_000)).padStart(6, '0'),
+    expires: nowUs() + CODE_TTL_US, tries: 0, sends: 0, dead: !a, data,
+  };
+  challenges.set(c.token, c);
+  if (!c.dead && channel !== 'totp') {
+    c.sends++;
+    deliver(channel, destination, PURPOSE_TEMPLATE[purpose], c.code, purpose);
+  }
+  return { challenge: c.token, channel, to: channel === 'totp' ? '' : mask(channel, destination) };
+}
+
+/** The live challenge if `code` completes it; undefined otherwise (and the try is counted). */
+function consume(tokenValue, purpose, code) {
+  const c = challenges.get(String(tokenValue ?? ''));
+  if (!c || c.purpose !== purpose || c.dead || c.expires < nowUs() || c.tries >= 5) return undefined;
+  const a = accounts.get(c.accountId);
+  const good = c.channel === 'totp' && purpose === 'login' ? totpOk(a?.totp_secret ?? '', String(code ?? '')) : String(code ?? '') === c.code;
+  if (!good) {
+    c.tries++;
+    return undefined;
+  }
+  challenges.delete(c.token);
+  return c;
+}
+
+function openSession(req, a, method, trustDevice) {
+  const s = {
+    token: token(), handle: token(9), accountId: a.id, csrf: token(24), createdAt: nowUs(), lastSeen: nowUs(),
+    method, ip: req.socket.remoteAddress ?? '', ua: String(req.headers['user-agent'] ?? ''), authTime: nowUs(),
+  };
+  sessions.set(s.token, s);
+  const cookies = [cookieLine(SESSION_COOKIE, s.token, '/')];
+  if (trustDevice) {
+    const d = {
+      token: token(), handle: token(9), accountId: a.id, label: s.ua, createdAt: nowUs(), lastUsed: nowUs(),
+      expiresAt: nowUs() + DEVICE_TTL_S * 1e6,
+    };
+    devices.set(d.token, d);
+    cookies.push(cookieLine(DEVICE_COOKIE, d.token, '/auth', DEVICE_TTL_S));
+  }
+  return { body: { access_token: s.token, token_type: 'Bearer', expires_in: Math.floor(ABSOLUTE_US / 1e6), csrf_token: s.csrf }, cookies };
+}
+
+function cookieLine(name, value, cookiePath, maxAge) {
+  let line = `${name}=${value}; HttpOnly; SameSite=Strict; Path=${cookiePath}`;
+  if (maxAge !== undefined) line += `; Max-Age=${maxAge}`;
+  return line;
+}
+
+function cookies(req) {
+  const out = {};
+  for (const part of String(req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function endSessions(accountId, keepToken) {
+  for (const [t, s] of sessions) if (s.accountId === accountId && t !== keepToken) sessions.delete(t);
+}
+
+/** { account, session, token } or { error: [status, OperationOutcome] } — with the CSRF rule. */
+function authenticate(req) {
+  const auth = String(req.headers.authorization ?? '');
+  const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+  const t = bearer || cookies(req)[SESSION_COOKIE] || '';
+  const s = t && sessions.get(t);
+  const now = nowUs();
+  if (!s || now - s.lastSeen > IDLE_US || now - s.createdAt > ABSOLUTE_US) {
+    if (s) sessions.delete(t);
+    return { error: outcome(401, 'login', 'authentification requise') };
+  }
+  const a = accounts.get(s.accountId);
+  if (!a || !(a.status === 'active' || (a.status === 'closed' && a.kind === 'patient'))) {
+    return { error: outcome(401, 'login', 'authentification requise') };
+  }
+  if (!bearer && !['GET', 'HEAD', 'OPTIONS'].includes(req.method) && req.headers['x-csrf-token'] !== s.csrf) {
+    return { error: outcome(403, 'forbidden', 'jeton CSRF absent ou invalide (en-tête X-CSRF-Token)') };
+  }
+  s.lastSeen = now;
+  return { account: a, session: s, token: t };
+}
+
+function invalid(message, expression) {
+  const [status, body] = outcome(400, 'invalid', message);
+  if (expression) body.issue[0].expression = [expression];
+  return [status, body];
+}
+
+function tooMany(seconds, message = 'Trop de tentatives : réessayez plus tard.') {
+  const [status, body] = outcome(429, 'throttled', message);
+  return [status, body, { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) }];
+}
+
+const unauthorized = (m = 'Code incorrect ou expiré.') => outcome(401, 'login', m);
+
+// ---- the routes ----
+function readBody(req) {
+  return new Promise((resolve) => {
+    let size = 0;
+    const chunks = [];
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= 65536) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > 65536) return resolve({ tooLarge: true });
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (!text) return resolve({ value: {} });
+      try {
+        const value = JSON.parse(text);
+        resolve(value && typeof value === 'object' && !Array.isArray(value) ? { value } : { bad: true });
+      } catch {
+        resolve({ bad: true });
+      }
+    });
+  });
+}
+
+async function identity(req, res, url) {
+  let result;
+  try {
+    const body = ['POST', 'PUT', 'PATCH'].includes(req.method) ? await readBody(req) : { value: {} };
+    if (body.tooLarge) result = outcome(413, 'too-costly', 'corps de requête trop volumineux');
+    else if (body.bad) result = invalid('corps JSON invalide');
+    else result = route(req, url, body.value);
+  } catch (err) {
+    console.error('mock-server:', err);
+    result = outcome(500, 'exception', 'erreur interne du serveur');
+  }
+  const [status, payload, headers = {}] = result;
+  if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
+  const extra = { 'Cache-Control': 'no-store', ...headers };
+  if (status === 204 || payload === undefined) {
+    res.writeHead(status, { 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', ...extra });
+    res.end();
+    return;
+  }
+  const type = payload?.resourceType === 'OperationOutcome' ? FHIR_JSON : 'application/json; charset=utf-8';
+  send(res, status, type, JSON.stringify(payload), extra);
+}
+
+function noContent(headers) {
+  return [204, undefined, headers];
+}
+
+function json(status, body, headers) {
+  return [status, body, headers];
+}
+
+function withCookies(result, cookieLines) {
+  const [status, body, headers = {}] = result;
+  return [status, body, { ...headers, 'Set-Cookie': cookieLines }];
+}
+
+function route(req, url, b) {
+  const p = url.pathname.replace(/\/+$/, '');
+  const m = req.method;
+  const str = (k) => (typeof b[k] === 'string' ? b[k] : '');
+
+  // ---- public ----
+  if (m === 'POST' && p === '/auth/login') {
+    const login = str('login').trim();
+    const key = login.toLowerCase();
+    const t = throttles.get(key);
+    if (t && t.lockedUntil > nowUs()) return tooMany((t.lockedUntil - nowUs()) / 1e6);
+    const a = findByLogin(login);
+    const ok = a && a.password && a.password === str('password') && (a.status === 'active' || (a.status === 'closed' && a.kind === 'patient'));
+    if (!ok) {
+      const th = throttles.get(key) ?? { failures: 0, lockedUntil: 0 };
+      th.failures++;
+      throttles.set(key, th);
+      if (th.failures >= 5) {
+        const wait = Math.min(60 * 2 ** (th.failures - 5), 900);
+        th.lockedUntil = nowUs() + wait * 1e6;
+        return tooMany(wait);
+      }
+      // The same shape as a real challenge; no code will ever complete it.
+      const channel = a?.second_factor === 'sms' ? 'sms' : 'email';
+      const dest = a ? (channel === 'sms' ? a.phone : a.email) : normalizeEmail(login) ?? 'x@carnet.invalid';
+      return json(200, issueChallenge(undefined, 'login', channel, dest));
+    }
+    throttles.delete(key);
+    const device = devices.get(cookies(req)[DEVICE_COOKIE] ?? '');
+    if (device && device.accountId === a.id && device.expiresAt > nowUs()) {
+      device.lastUsed = nowUs();
+      record(a, a.kind, 'login', 'appareil de confiance');
+      const s = openSession(req, a, 'password+trusted-device', false);
+      return withCookies(json(200, { ...s.body, channel: 'trusted-device' }), s.cookies);
+    }
+    if (a.totp_enabled && a.second_factor === 'totp') return json(200, issueChallenge(a, 'login', 'totp', ''));
+    const channel = a.second_factor === 'sms' && a.phone_verified ? 'sms' : 'email';
+    return json(200, issueChallenge(a, 'login', channel, channel === 'sms' ? a.phone : a.email));
+  }
+  if (m === 'POST' && p === '/auth/verify') {
+    const c = consume(str('challenge'), 'login', str('code'));
+    const a = c && accounts.get(c.accountId);
+    if (!a) return unauthorized();
+    record(a, a.kind, 'login', c.channel === 'totp' ? 'application' : c.channel === 'sms' ? 'code par SMS' : 'code par e-mail');
+    const s = openSession(req, a, `password+${c.channel}`, b.trust_device === true);
+    return withCookies(json(200, s.body), s.cookies);
+  }
+  if (m === 'POST' && p === '/auth/resend') {
+    const c = challenges.get(str('challenge'));
+    if (!c || c.dead || c.channel === 'totp') return noContent(); // nothing to tell
+    if (c.expires < nowUs()) return unauthorized();
+    if (c.sends >= 5) return tooMany(600, "Trop d'envois de code : réessayez plus tard.");
+    c.sends++;
+    c.expires = nowUs() + CODE_TTL_US;
+    deliver(c.channel, c.destination, PURPOSE_TEMPLATE[c.purpose], c.code, `${c.purpose} (renvoi)`);
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/logout') {
+    const t = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || cookies(req)[SESSION_COOKIE] || '';
+    const s = sessions.get(t);
+    if (s && !req.headers.authorization && req.headers['x-csrf-token'] !== s.csrf) {
+      return outcome(403, 'forbidden', 'jeton CSRF absent ou invalide (en-tête X-CSRF-Token)');
+    }
+    sessions.delete(t);
+    return noContent({ 'Set-Cookie': cookieLine(SESSION_COOKIE, '', '/', 0) });
+  }
+  if (m === 'POST' && p === '/auth/activate') {
+    const a = findByLogin(str('login'));
+    const code = normalizeActivationCode(str('activation_code'));
+    if (!a || a.status !== 'pending' || !a.activation_code || a.activation_tries >= 5 || normalizeActivationCode(a.activation_code) !== code) {
+      if (a && a.status === 'pending') a.activation_tries++;
+      return unauthorized("Identifiant ou code d'activation incorrect.");
+    }
+    const problem = passwordProblem(str('password'), a.login);
+    if (problem) return invalid(problem, 'password');
+    const channel = str('channel') === 'sms' ? 'sms' : 'email';
+    const address = channel === 'sms' ? normalizePhone(str('address')) : normalizeEmail(str('address'));
+    if (!address) return invalid(channel === 'sms' ? 'numéro de téléphone invalide' : 'adresse e-mail invalide', 'address');
+    return json(200, issueChallenge(a, 'activation', channel, address, { password: str('password'), channel, address }));
+  }
+  if (m === 'POST' && p === '/auth/activate/confirm') {
+    const c = consume(str('challenge'), 'activation', str('code'));
+    const a = c && accounts.get(c.accountId);
+    if (!a || a.status !== 'pending') return unauthorized();
+    Object.assign(a, { status: 'active', password: c.data.password, activation_code: '', activated_at: nowUs(), second_factor: c.data.channel });
+    if (c.data.channel === 'sms') Object.assign(a, { phone: c.data.address, phone_verified: true });
+    else Object.assign(a, { email: c.data.address, email_verified: true });
+    if (!a.login && a.kind === 'patient' && c.data.channel === 'email') a.login = c.data.address;
+    record(a, a.kind, 'activation', c.data.channel === 'sms' ? 'SMS' : 'e-mail');
+    const s = openSession(req, a, `password+${c.data.channel}`, false);
+    return withCookies(json(200, s.body), s.cookies);
+  }
+  if (m === 'POST' && p === '/auth/oppose') {
+    const a = findByLogin(str('login'));
+    if (!a || a.status !== 'pending' || a.activation_tries >= 5 || normalizeActivationCode(a.activation_code) !== normalizeActivationCode(str('activation_code'))) {
+      if (a && a.status === 'pending') a.activation_tries++;
+      return unauthorized("Identifiant ou code d'activation incorrect.");
+    }
+    Object.assign(a, { status: 'opposed', activation_code: '', patient_id: '' });
+    record(a, a.kind, 'opposition');
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/reset') {
+    const a = findByLogin(str('login'));
+    if (a && a.status === 'active' && (a.email_verified || a.phone_verified)) {
+      const channel = a.second_factor === 'sms' && a.phone_verified ? 'sms' : a.email_verified ? 'email' : 'sms';
+      return json(200, issueChallenge(a, 'reset', channel, channel === 'sms' ? a.phone : a.email));
+    }
+    return json(200, issueChallenge(undefined, 'reset', 'email', normalizeEmail(str('login')) ?? 'x@carnet.invalid'));
+  }
+  if (m === 'POST' && p === '/auth/reset/confirm') {
+    const ch = challenges.get(str('challenge'));
+    const a = ch && accounts.get(ch.accountId);
+    // The password is checked before the code is spent, so a weak one can be corrected.
+    const problem = passwordProblem(str('password'), a?.login);
+    if (problem && ch && !ch.dead && ch.code === str('code')) return invalid(problem, 'password');
+    const c = consume(str('challenge'), 'reset', str('code'));
+    if (!c || !a) return unauthorized();
+    a.password = str('password');
+    endSessions(a.id);
+    for (const [t, d] of devices) if (d.accountId === a.id) devices.delete(t);
+    for (const l of loginsOf(a)) throttles.delete(l);
+    record(a, a.kind, 'password.reset');
+    return noContent();
+  }
+
+  // ---- signed in ----
+  const who = authenticate(req);
+  if (who.error) return who.error;
+  const a = who.account;
+  const s = who.session;
+
+  if (m === 'GET' && p === '/auth/session') {
+    const records = a.kind === 'patient' && a.patient_id ? [{ patient_id: a.patient_id, display_name: displayName(a), relation: 'self' }] : [];
+    return json(200, { account: accountJson(a, false), csrf_token: s.csrf, method: s.method, auth_time: s.authTime, records });
+  }
+  if (m === 'GET' && p === '/auth/me') return json(200, accountJson(a, true));
+  if (m === 'POST' && p === '/auth/me/password') {
+    if (str('current') !== a.password) return unauthorized('Mot de passe actuel incorrect.');
+    const problem = passwordProblem(str('password'), a.login);
+    if (problem) return invalid(problem, 'password');
+    a.password = str('password');
+    endSessions(a.id, who.token);
+    record(a, a.kind, 'password.change');
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/me/contact') {
+    const channel = str('channel') === 'sms' ? 'sms' : 'email';
+    const address = channel === 'sms' ? normalizePhone(str('address')) : normalizeEmail(str('address'));
+    if (!address) return invalid(channel === 'sms' ? 'numéro de téléphone invalide' : 'adresse e-mail invalide', 'address');
+    return json(200, issueChallenge(a, 'contact', channel, address, { channel, address }));
+  }
+  if (m === 'POST' && p === '/auth/me/contact/confirm') {
+    const c = consume(str('challenge'), 'contact', str('code'));
+    if (!c || c.accountId !== a.id) return unauthorized();
+    if (c.data.channel === 'sms') Object.assign(a, { phone: c.data.address, phone_verified: true });
+    else Object.assign(a, { email: c.data.address, email_verified: true });
+    record(a, a.kind, c.data.channel === 'sms' ? 'contact.phone' : 'contact.email');
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/me/second-factor') {
+    const channel = str('channel');
+    if (channel !== 'email' && channel !== 'sms') return invalid('canal inconnu', 'channel');
+    if (channel === 'email' ? !a.email_verified : !a.phone_verified) {
+      return invalid("Confirmez d'abord cette adresse de contact.", 'channel');
+    }
+    a.second_factor = channel;
+    record(a, a.kind, `second-factor.${channel}`);
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/me/totp') {
+    a.totp_pending = base32Encode(crypto.randomBytes(20));
+    const label = encodeURIComponent(`Carnet:${a.login || a.email || a.id}`);
+    return json(200, { secret: a.totp_pending, otpauth_uri: `otpauth://totp/${label}?secret=${a.totp_pending}&issuer=Carnet&algorithm=SHA1&digits=6&period=30` });
+  }
+  if (m === 'POST' && p === '/auth/me/totp/confirm') {
+    if (!a.totp_pending || !totpOk(a.totp_pending, str('code'))) return unauthorized();
+    Object.assign(a, { totp_secret: a.totp_pending, totp_pending: '', totp_enabled: true, second_factor: 'totp' });
+    record(a, a.kind, 'second-factor.totp');
+    return noContent();
+  }
+  if (m === 'POST' && p === '/auth/me/totp/disable') {
+    if (str('password') !== a.password) return unauthorized('Mot de passe incorrect.');
+    const fallback = a.email_verified ? 'email' : 'sms';
+    Object.assign(a, { totp_enabled: false, totp_secret: '', second_factor: fallback });
+    record(a, a.kind, `second-factor.${fallback}`);
+    return noContent();
+  }
+  if (m === 'GET' && p === '/auth/me/sessions') {
+    const list = [...sessions.entries()]
+      .filter(([, x]) => x.accountId === a.id)
+      .map(([t, x]) => ({
+        handle: x.handle, method: x.method, ip: x.ip, user_agent: x.ua, created_at: x.createdAt,
+        last_seen_at: x.lastSeen, expires_at: x.createdAt + ABSOLUTE_US, current: t === who.token,
+      }));
+    return json(200, list);
+  }
+  let mm = /^\/auth\/me\/sessions\/([^/]+)$/.exec(p);
+  if (m === 'DELETE' && mm) {
+    for (const [t, x] of sessions) if (x.accountId === a.id && x.handle === decodeURIComponent(mm[1])) sessions.delete(t);
+    return noContent();
+  }
+  if (m === 'GET' && p === '/auth/me/devices') {
+    const list = [...devices.values()]
+      .filter((d) => d.accountId === a.id && d.expiresAt > nowUs())
+      .map((d) => ({ handle: d.handle, label: d.label, created_at: d.createdAt, last_used_at: d.lastUsed, expires_at: d.expiresAt }));
+    return json(200, list);
+  }
+  mm = /^\/auth\/me\/devices\/([^/]+)$/.exec(p);
+  if (m === 'DELETE' && mm) {
+    for (const [t, d] of devices) if (d.accountId === a.id && d.handle === decodeURIComponent(mm[1])) devices.delete(t);
+    return noContent();
+  }
+  if (m === 'GET' && p === '/auth/me/history') {
+    return json(200, [...(events.get(a.id) ?? [])].sort((x, y) => y.at - x.at));
+  }
+  if (m === 'POST' && p === '/auth/reauth') {
+    if (str('password') !== a.password) return unauthorized('Mot de passe incorrect.');
+    const channel = a.second_factor === 'sms' && a.phone_verified ? 'sms' : 'email';
+    return json(200, issueChallenge(a, 'reauth', channel, channel === 'sms' ? a.phone : a.email));
+  }
+  if (m === 'POST' && p === '/auth/reauth/confirm') {
+    const c = consume(str('challenge'), 'reauth', str('code'));
+    if (!c || c.accountId !== a.id) return unauthorized();
+    s.authTime = nowUs();
+    return noContent();
+  }
+
+  // ---- directory: any signed-in person ----
+  if (m === 'GET' && p === '/directory/professions') {
+    return json(200, PROFESSIONS.map(([code, label]) => ({ code, label })));
+  }
+  if (m === 'GET' && p === '/directory/professionals') {
+    const q = fold(url.searchParams.get('q') ?? '').trim();
+    const profession = url.searchParams.get('profession') ?? '';
+    const list = [...accounts.values()].filter((x) =>
+      x.kind === 'professional' && x.status !== 'deleted' &&
+      (!profession || x.profession === profession) &&
+      (!q || x.rpps.startsWith(q) || [x.given, x.family, `${x.given} ${x.family}`, `${x.family} ${x.given}`].some((n) => fold(n).startsWith(q))),
+    );
+    list.sort((x, y) => fold(x.family).localeCompare(fold(y.family)));
+    return json(200, list.slice(0, 50).map(directoryJson));
+  }
+
+  // ---- operators ----
+  if (p.startsWith('/admin/')) {
+    const isOperator = a.kind === 'advisor' || a.kind === 'admin';
+    const adminOnly = p === '/admin/professionals' || p === '/admin/staff';
+    if (adminOnly ? a.kind !== 'admin' : !isOperator) {
+      return outcome(403, 'forbidden', adminOnly ? 'réservé aux administrateurs' : 'réservé aux conseillers et administrateurs');
+    }
+  }
+  if (m === 'GET' && p === '/admin/accounts') {
+    const q = fold(url.searchParams.get('q') ?? '').replace(/\s/g, '');
+    const kind = url.searchParams.get('kind') ?? '';
+    const list = [...accounts.values()].filter((x) =>
+      (!kind || x.kind === kind) &&
+      (!q || [x.given, x.family, `${x.given}${x.family}`, `${x.family}${x.given}`, x.ins, x.rpps, x.login].some((n) => n && fold(n).replace(/\s/g, '').startsWith(q))),
+    );
+    list.sort((x, y) => fold(x.family).localeCompare(fold(y.family)));
+    return json(200, list.slice(0, 50).map(operatorJson));
+  }
+  mm = /^\/admin\/accounts\/([^/]+)(?:\/(resend-activation|unlock))?$/.exec(p);
+  if (mm) {
+    const target = accounts.get(decodeURIComponent(mm[1]));
+    if (!target) return outcome(404, 'not-found', 'compte introuvable');
+    if (m === 'GET' && !mm[2]) {
+      return json(200, { ...operatorJson(target), history: [...(events.get(target.id) ?? [])].sort((x, y) => y.at - x.at).slice(0, 50) });
+    }
+    if (m === 'POST' && mm[2] === 'resend-activation') {
+      if (target.status !== 'pending') return invalid("Ce compte est déjà activé : il n'a pas besoin de code d'activation.");
+      target.activation_code = newActivationCode();
+      target.activation_tries = 0;
+      const dest = target.email || target.phone;
+      if (dest) deliver(target.email ? 'email' : 'sms', dest, 'activation_code', target.activation_code, 'activation');
+      else console.log(`mock-server: new activation code for ${target.id}: ${target.activation_code} (no contact: printed for the letter)`);
+      record(target, a.kind, 'operator.resend-activation', displayName(a));
+      return noContent();
+    }
+    if (m === 'POST' && mm[2] === 'unlock') {
+      for (const l of loginsOf(target)) throttles.delete(l);
+      for (const [t, c] of challenges) if (c.accountId === target.id) challenges.delete(t);
+      record(target, a.kind, 'operator.unlock', displayName(a));
+      return noContent();
+    }
+  }
+  if (m === 'POST' && p === '/admin/professionals') {
+    const rpps = str('rpps').replace(/\s/g, '');
+    if (!isValidRpps(rpps)) return invalid('numéro RPPS invalide', 'rpps');
+    if (!PROFESSIONS.some(([c]) => c === str('profession'))) return invalid(`profession inconnue: ${str('profession').slice(0, 40)}`, 'profession');
+    if (!str('family').trim()) return invalid('le nom de famille est requis', 'family');
+    const email = str('email') ? normalizeEmail(str('email')) : '';
+    if (email === undefined) return invalid('adresse e-mail invalide', 'email');
+    const existing = [...accounts.values()].find((x) => x.rpps === rpps);
+    if (existing) return json(200, { account: directoryJson(existing), existed: true });
+    const created = addAccount({
+      kind: 'professional', status: 'pending', rpps, given: str('given').trim(), family: str('family').trim(),
+      profession: str('profession'), specialty: str('specialty').trim(), organisation: str('organisation').trim(),
+      email: email ?? '', activation_code: newActivationCode(), created_at: nowUs(),
+    });
+    record(created, 'admin', 'account.created');
+    if (created.email) deliver('email', created.email, 'activation_code', created.activation_code, 'activation');
+    return json(201, { account: directoryJson(created), existed: false });
+  }
+  if (m === 'POST' && p === '/admin/staff') {
+    const kind = str('kind');
+    if (kind !== 'advisor' && kind !== 'admin') return invalid('rôle inconnu', 'kind');
+    const login = str('login').trim().toLowerCase();
+    if (!/^[a-z0-9._-]{3,64}$/.test(login)) return invalid("nom d'utilisateur invalide", 'login');
+    const email = str('email') ? normalizeEmail(str('email')) : '';
+    if (email === undefined) return invalid('adresse e-mail invalide', 'email');
+    const existing = [...accounts.values()].find((x) => x.login === login);
+    if (existing) return json(200, { account: operatorJson(existing), existed: true });
+    const created = addAccount({
+      kind, status: 'pending', login, given: str('given').trim(), family: str('family').trim(), email: email ?? '',
+      activation_code: newActivationCode(), created_at: nowUs(),
+    });
+    record(created, 'admin', 'account.created');
+    return json(201, { account: operatorJson(created), existed: false, activation_code: created.activation_code });
+  }
+
+  return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
 }
 
 // ---------- Static files ----------
@@ -220,9 +1087,14 @@ function send(res, status, type, body, extra = {}) {
 }
 
 load();
+seedAccounts();
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (/^\/(auth|directory|admin)(\/|$)/.test(url.pathname)) {
+    void identity(req, res, url);
+    return;
+  }
   if (url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')) {
     const [status, body] = fhir(req, url);
     const reply = () => send(res, status, FHIR_JSON, req.method === 'HEAD' ? '' : JSON.stringify(body));

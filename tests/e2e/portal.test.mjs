@@ -4,8 +4,18 @@
 //
 // CARNET_URL points at a running server with the demo data loaded (the real `carnet serve`,
 // or mock-server.mjs during front-end work). Screenshots go to tests/e2e/artifacts/.
+//
+// Signing in needs the one-time code the server sends: it is read from the outbox folder the
+// server writes its mail to (one .eml per message; the code follows "est : " or "code : "):
+//   CARNET_OUTBOX      that folder (default: artifacts/mock-outbox, where the mock writes; for
+//                      `carnet serve`, DATA/outbox)
+//   CARNET_LOGIN, CARNET_PASSWORD             the demo patient (default: the mock's Marie Martin)
+//   CARNET_ADMIN_LOGIN, CARNET_ADMIN_PASSWORD an admin (default: the mock's admin.demo)
+//   CARNET_OPPOSE      "INS:activation code" of a pending patient to refuse the service with
+//                      (default: the mock's; empty to skip that step)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,28 +24,27 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
 const BASE = (process.env.CARNET_URL ?? '').replace(/\/+$/, '');
+const OUTBOX = path.resolve(process.env.CARNET_OUTBOX || path.join(ARTIFACTS, 'mock-outbox'));
+const LOGIN = process.env.CARNET_LOGIN || 'marie.martin@demo.carnet.fr';
+const PASSWORD = process.env.CARNET_PASSWORD || 'Carnet-demo-2026!';
+const ADMIN_LOGIN = process.env.CARNET_ADMIN_LOGIN || 'admin.demo';
+const ADMIN_PASSWORD = process.env.CARNET_ADMIN_PASSWORD || PASSWORD;
+const OPPOSE = process.env.CARNET_OPPOSE ?? '292056908812361:W3HN-8CVB-2ZPE';
+/** "INS:activation code" of a patient still to activate (the real server's demo has one). */
+const ACTIVATE = process.env.CARNET_ACTIVATE ?? '';
+const ACTIVATE_EMAIL = process.env.CARNET_ACTIVATE_EMAIL || 'activation@carnet.localhost';
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 20_000;
 
 let browser;
-/** The first patient the server lists, as the page will show it. */
-let expected;
 
 before(async () => {
   assert.ok(BASE, 'CARNET_URL must be set (e.g. CARNET_URL=http://127.0.0.1:8090)');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-
+  // Records are no longer public: without a session the server answers 401.
   const res = await fetch(`${BASE}/fhir/Patient?_count=1`, { headers: { Accept: 'application/fhir+json' } });
-  assert.equal(res.status, 200, `GET /fhir/Patient?_count=1 answered ${res.status}`);
-  const bundle = await res.json();
-  assert.equal(bundle.resourceType, 'Bundle');
-  const patient = bundle.entry?.[0]?.resource;
-  assert.ok(patient?.id, 'the server holds no patient: load the demo data first');
-  const name = patient.name?.find((n) => n.use === 'official') ?? patient.name?.[0];
-  assert.ok(name?.family, 'the first patient has no family name');
-  expected = { id: patient.id, family: name.family };
-
+  assert.equal(res.status, 401, `GET /fhir/Patient without a session answered ${res.status}`);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -47,14 +56,75 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh page at the given size, French browser, collecting console errors. */
-async function openPage(viewport) {
+// ---------- the outbox ----------
+
+/** The text body of an .eml file (headers dropped; 8bit or quoted-printable). */
+export function emlBody(text) {
+  const sep = text.search(/\r?\n\r?\n/);
+  const head = sep >= 0 ? text.slice(0, sep) : '';
+  let body = sep >= 0 ? text.slice(sep).replace(/^\r?\n\r?\n/, '') : text;
+  if (/^Content-Transfer-Encoding:\s*quoted-printable/im.test(head)) {
+    body = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  }
+  return body;
+}
+
+/** The 6-digit code of a Carnet message: after "est : " (login, reset), else after "code : ". */
+export function codeIn(body) {
+  const m = /est\s*:\s*(\d{6})\b/.exec(body) ?? /code\s*:\s*(\d{6})\b/i.exec(body);
+  return m?.[1];
+}
+
+/**
+ * The code of the newest .eml in CARNET_OUTBOX written at or after `sinceMs`, waiting for it
+ * up to 15 s (the server writes the file, then renames it into place).
+ */
+/** Messages whose code a test already used: a newer action never reads an older code. */
+const consumed = new Set();
+
+async function readCode(sinceMs, { to } = {}) {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    let newest;
+    for (const name of fs.existsSync(OUTBOX) ? fs.readdirSync(OUTBOX) : []) {
+      if (!name.endsWith('.eml') || consumed.has(name)) continue;
+      const file = path.join(OUTBOX, name);
+      const { mtimeMs } = fs.statSync(file);
+      if (mtimeMs < sinceMs - 1000) continue;
+      if (!newest || mtimeMs > newest.mtimeMs || (mtimeMs === newest.mtimeMs && name > newest.name)) newest = { file, name, mtimeMs };
+    }
+    if (newest) {
+      const text = fs.readFileSync(newest.file, 'utf8');
+      const recipient = /^To:\s*<?([^>\r\n]+)>?/im.exec(text)?.[1];
+      const code = codeIn(emlBody(text));
+      if (code && (!to || recipient === to)) {
+        consumed.add(newest.name);
+        return code;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`no code in ${OUTBOX} since ${new Date(sinceMs).toISOString()}`);
+}
+
+// ---------- helpers ----------
+
+/**
+ * A fresh page at the given size, French browser, collecting console errors. The browser logs
+ * every 4xx itself; those listed in `allow` (by URL) are part of the scenario: GET /auth/session
+ * answers 401 whenever nobody is signed in.
+ */
+async function openPage(viewport, allow = []) {
   const context = await browser.newContext({ viewport, locale: 'fr-FR', timezoneId: 'Europe/Paris', deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
+  const allowed = [/\/auth\/session$/, ...allow];
   const errors = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+    if (msg.type() !== 'error') return;
+    const url = msg.location()?.url ?? '';
+    if (/Failed to load resource/.test(msg.text()) && allowed.some((re) => re.test(url.split('?')[0]))) return;
+    errors.push(`console: ${msg.text()} (${url})`);
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
   return { context, page, errors };
@@ -70,142 +140,284 @@ async function h1(page) {
   return (await page.getByRole('heading', { level: 1 }).first().innerText()).trim();
 }
 
-/** Opens the first patient's record from the list and checks the sections a person sees. */
-async function openRecord(page) {
-  const card = page.locator(`a.patient-card[data-patient-id="${expected.id}"]`);
-  await card.waitFor();
-  assert.match(await card.innerText(), new RegExp(escape(expected.family)));
-  await card.click();
-  await page.waitForURL(`**/patient/demo/${expected.id}`);
-  await page.getByRole('heading', { level: 1, name: new RegExp(escape(expected.family)) }).waitFor();
+/** Fills the login form and sends it; returns when the code step (or the next page) shows. */
+async function submitCredentials(page, login, password) {
+  await page.getByLabel('Identifiant', { exact: true }).fill(login);
+  await page.getByLabel('Mot de passe', { exact: true }).fill(password);
+  const since = Date.now();
+  await page.getByRole('button', { name: 'Continuer' }).click();
+  return since;
+}
 
-  // Every section is there, each with a heading a person reads (no FHIR jargon).
+/** The whole login on /connexion: identifier, password, the code from the outbox. */
+async function signIn(page, { login = LOGIN, password = PASSWORD, trust = false } = {}) {
+  await page.getByRole('heading', { level: 1, name: 'Se connecter' }).waitFor();
+  const since = await submitCredentials(page, login, password);
+  await page.getByRole('heading', { name: 'Saisissez votre code' }).waitFor();
+  const code = await readCode(since);
+  await page.getByLabel('Code à 6 chiffres').fill(code);
+  if (trust) await page.getByLabel('Faire confiance à cet appareil pendant 30 jours').check();
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.waitForURL((url) => url.pathname !== '/connexion');
+}
+
+/** Waits until the address is exactly this path (and query). */
+async function waitPath(page, expected) {
+  await page.waitForURL((url) => url.pathname + url.search === expected);
+}
+
+async function signOut(page) {
+  await page.getByRole('banner').getByRole('button', { name: 'Se déconnecter' }).click();
+  await waitPath(page, '/connexion');
+  await page.getByRole('heading', { level: 1, name: 'Se connecter' }).waitFor();
+}
+
+/** The signed-in patient's record, as the page will show it (read with the page's cookies). */
+async function ownPatient(page) {
+  const session = await (await page.request.get(`${BASE}/auth/session`)).json();
+  const id = session.account.patient_id;
+  assert.ok(id, 'the demo patient has a record');
+  const res = await page.request.get(`${BASE}/fhir/Patient/${encodeURIComponent(id)}`, { headers: { Accept: 'application/fhir+json' } });
+  assert.equal(res.status(), 200);
+  const patient = await res.json();
+  const name = patient.name?.find((n) => n.use === 'official') ?? patient.name?.[0];
+  return { id, family: name?.family ?? '' };
+}
+
+/** The record page: every section with a heading a person reads, and some measurements. */
+async function checkRecord(page) {
+  const expected = await ownPatient(page);
+  await page.waitForURL('**/patient/dossier');
+  await page.getByRole('heading', { level: 1, name: new RegExp(escape(expected.family)) }).waitFor();
   const types = ['Observation', 'Condition', 'Immunization', 'Encounter', 'MedicationRequest', 'DocumentReference'];
   for (const type of types) await page.locator(`section[data-type="${type}"]`).waitFor();
-
   const obs = page.locator('section[data-type="Observation"]');
   await obs.locator('.count:not([data-count=""])').waitFor();
   const count = Number((await obs.locator('.count').getAttribute('data-count')) ?? 'NaN');
   assert.ok(count > 0, `Observation count should be > 0, got ${count}`);
   await obs.locator('.item').first().waitFor();
-  // Wait until no section is still loading.
   await page.waitForFunction(() => document.querySelectorAll('[aria-busy="true"]').length === 0);
+  const sub = await obs.locator('.record-section__sub').innerText();
+  assert.match(sub, /au total/);
   return count;
 }
 
-test('phone: header, navigation, demo patients and a record, in French', { timeout: 90_000 }, async () => {
-  const { context, page, errors } = await openPage(PHONE);
-  try {
-    await page.goto(`${BASE}/`);
-    await page.waitForURL('**/patient/demo');
-    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
-
-    // What a person sees at the top of every page.
-    const header = page.getByRole('banner');
-    await header.getByRole('link', { name: /Carnet/ }).waitFor();
-    const spaces = page.getByRole('navigation', { name: 'Espaces' });
-    for (const name of ['Patient', 'Professionnel', 'Opérateur']) {
-      await spaces.getByRole('link', { name }).waitFor();
+/** RFC 6238 code for a base32 secret, as an authenticator app computes it. */
+function totp(secretBase32) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, value = 0;
+  const bytes = [];
+  for (const c of secretBase32.replace(/[\s=]/g, '').toUpperCase()) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
     }
-    assert.equal(await spaces.getByRole('link', { name: 'Patient' }).getAttribute('aria-current'), 'true');
-    await header.getByRole('button', { name: 'English' }).waitFor();
-    assert.equal(await h1(page), 'Patients de démonstration');
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const mac = crypto.createHmac('sha1', Buffer.from(bytes)).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  const n = ((mac[off] & 0x7f) << 24) | (mac[off + 1] << 16) | (mac[off + 2] << 8) | mac[off + 3];
+  return String(n % 1_000_000).padStart(6, '0');
+}
+
+// ---------- the tests ----------
+
+test('outbox parsing: the code of a login mail and of a contact mail', () => {
+  const login = 'From: Carnet <no-reply@carnet.localhost>\r\nTo: <a@b.fr>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nBonjour,\r\n\r\nVotre code de connexion à Carnet est : 042817\r\n\r\nIl est valable 10 minutes.\r\n';
+  assert.equal(codeIn(emlBody(login)), '042817');
+  const contact = 'To: <a@b.fr>\n\nPour confirmer cette adresse, saisissez le code : 731002\n\nIl est valable 10 minutes.';
+  assert.equal(codeIn(emlBody(contact)), '731002');
+  const qp = 'Content-Transfer-Encoding: quoted-printable\r\n\r\nVotre code de connexion =C3=A0 Carnet est : 555=\r\n111\r\n';
+  assert.equal(codeIn(emlBody(qp)), '555111');
+});
+
+test('phone: login with a code, the patient home, the own record, logout, then pages are guarded', { timeout: 120_000 }, async () => {
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/verify$/]);
+  try {
+    // Signed out, the portal opens on the login page.
+    await page.goto(`${BASE}/`);
+    await waitPath(page, '/connexion');
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.equal(await h1(page), 'Se connecter');
+    await page.getByRole('banner').getByRole('link', { name: /Carnet/ }).waitFor();
+    await page.getByRole('banner').getByRole('button', { name: 'English' }).waitFor();
+    assert.equal(await page.getByRole('banner').getByRole('button', { name: 'Se déconnecter' }).count(), 0);
 
     // The skip link is the first thing the keyboard reaches, and it leads to the content.
     await page.keyboard.press('Tab');
     const skip = page.getByRole('link', { name: 'Aller au contenu principal' });
     assert.ok(await skip.evaluate((el) => el === document.activeElement), 'skip link should be focused first');
-    assert.ok(await skip.isVisible(), 'skip link should be visible when focused');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.activeElement?.id === 'main');
 
-    // The list, with the server's first patient.
-    await page.getByRole('list', { name: 'Liste des patients' }).waitFor();
-    await page.getByText(/\d+ patients?/).first().waitFor();
-    await page.locator(`a.patient-card[data-patient-id="${expected.id}"]`).waitFor();
-    await shot(page, 'demo-patients-phone');
+    // The ways in for people without a password yet.
+    await page.getByRole('link', { name: 'Activer mon espace' }).waitFor();
+    await page.getByRole('link', { name: 'M’opposer à la création de mon espace' }).waitFor();
+    await page.getByRole('link', { name: 'Mot de passe oublié ?' }).waitFor();
 
-    const count = await openRecord(page);
-    const sub = await page.locator('section[data-type="Observation"] .record-section__sub').innerText();
-    assert.match(sub, /au total/);
-    assert.ok(sub.replace(/\D/g, '').startsWith(String(count)), `"${sub}" should show ${count}`);
-    await shot(page, 'patient-record-phone');
+    // Empty form: messages tied to their fields.
+    await page.getByRole('button', { name: 'Continuer' }).click();
+    const id = page.getByLabel('Identifiant', { exact: true });
+    assert.equal(await id.getAttribute('aria-invalid'), 'true');
+    const described = (await id.getAttribute('aria-describedby')) ?? '';
+    const errorId = described.split(' ').find((x) => x.endsWith('-error'));
+    assert.ok(errorId, 'the error is tied to the field');
+    assert.equal((await page.locator(`#${errorId}`).innerText()).trim(), 'Saisissez votre identifiant.');
+    assert.ok(await id.evaluate((el) => el === document.activeElement), 'focus moves to the first field in error');
 
-    // A visible way back.
-    await page.getByRole('link', { name: 'Retour à la liste des patients' }).click();
-    await page.waitForURL('**/patient/demo');
-    await page.getByRole('heading', { level: 1, name: 'Patients de démonstration' }).waitFor();
+    // Show / hide the password.
+    const password = page.getByLabel('Mot de passe', { exact: true });
+    await password.fill(PASSWORD);
+    await page.getByRole('button', { name: 'Afficher le mot de passe' }).click();
+    assert.equal(await password.getAttribute('type'), 'text');
+    await page.getByRole('button', { name: 'Masquer le mot de passe' }).click();
+    assert.equal(await password.getAttribute('type'), 'password');
+    await shot(page, 'login-phone');
 
-    // The space menu is a disclosure on phones; its pages show the designed "coming soon" state.
-    const menu = page.getByRole('button', { name: /Menu/ });
-    assert.equal(await menu.getAttribute('aria-expanded'), 'false');
-    await menu.click();
-    assert.equal(await menu.getAttribute('aria-expanded'), 'true');
+    // The code step, on the same page.
+    const since = await submitCredentials(page, LOGIN, PASSWORD);
+    await page.getByRole('heading', { name: 'Saisissez votre code' }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/connexion');
+    await page.getByText(/^Un code a été envoyé à .+\.$/).waitFor();
+    const codeInput = page.getByLabel('Code à 6 chiffres');
+    assert.equal(await codeInput.getAttribute('autocomplete'), 'one-time-code');
+    assert.equal(await codeInput.getAttribute('inputmode'), 'numeric');
+    assert.ok(await page.getByRole('button', { name: 'Renvoyer le code' }).isDisabled(), 'resend waits 30 s');
+    await page.getByText(/Vous pourrez demander un nouveau code dans \d+ secondes?\./).waitFor();
+    await page.getByLabel('Faire confiance à cet appareil pendant 30 jours').waitFor();
+    await shot(page, 'login-code-phone');
+
+    // A wrong code: said clearly, next to the field.
+    const code = await readCode(since);
+    await codeInput.fill(code === '000000' ? '111111' : '000000');
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.getByText('Code incorrect ou expiré. Vérifiez-le, ou demandez un nouveau code.').waitFor();
+    assert.equal(await codeInput.getAttribute('aria-invalid'), 'true');
+
+    // The right one: the patient home.
+    await codeInput.fill(code);
+    await page.getByRole('button', { name: 'Se connecter' }).click();
+    await page.waitForURL('**/patient');
+    const session = await (await page.request.get(`${BASE}/auth/session`)).json();
+    const name = session.account.display_name;
+    await page.getByRole('heading', { level: 1, name: `Bonjour ${name}` }).waitFor();
+    await page.getByRole('banner').getByText(name).waitFor();
+    await page.getByRole('banner').getByRole('button', { name: 'Se déconnecter' }).waitFor();
+    // The public demo list is gone from the navigation.
+    await page.getByRole('button', { name: /Menu/ }).click();
     const spaceNav = page.getByRole('navigation', { name: 'Pages de l’espace Patient' });
-    for (const name of ['Accueil', 'Profil médical', 'Documents', 'Messagerie', 'Services', 'Confidentialité', 'Historique des accès', 'Compte']) {
-      await spaceNav.getByRole('link', { name, exact: true }).waitFor();
+    for (const label of ['Accueil', 'Mon dossier', 'Profil médical', 'Annuaire des professionnels', 'Compte']) {
+      await spaceNav.getByRole('link', { name: label, exact: true }).waitFor();
     }
-    await spaceNav.getByRole('link', { name: 'Confidentialité', exact: true }).click();
-    await page.getByRole('heading', { level: 1, name: 'Confidentialité' }).waitFor();
-    await page.getByText('Bientôt disponible').waitFor();
-    await page.getByRole('link', { name: 'Retour à l’accueil de l’espace Patient' }).waitFor();
-    await shot(page, 'placeholder-phone');
-
-    // The patient home: the four areas as tiles.
-    await page.getByRole('link', { name: 'Retour à l’accueil de l’espace Patient' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Bienvenue sur Carnet' }).waitFor();
+    assert.equal(await spaceNav.getByRole('link', { name: 'Patients de démonstration' }).count(), 0);
+    await page.getByRole('button', { name: /Menu/ }).click();
     await shot(page, 'patient-home-phone');
 
+    // The own record.
+    await page.getByRole('link', { name: /^Mon dossier/ }).first().click();
+    await checkRecord(page);
+    await shot(page, 'patient-record-phone');
+    await page.getByRole('link', { name: 'Retour à l’accueil' }).click();
+    await page.waitForURL('**/patient');
+
+    // A page still in preparation says so.
+    await page.goto(`${BASE}/patient/confidentialite`);
+    await page.getByRole('heading', { level: 1, name: 'Confidentialité' }).waitFor();
+    await page.getByText('Bientôt disponible').waitFor();
+
+    // Logout, then the record is guarded: back to the login page, with the way back kept.
+    await signOut(page);
+    await page.goto(`${BASE}/patient/dossier`);
+    await waitPath(page, '/connexion?retour=%2Fpatient%2Fdossier');
+    await page.getByText('Connectez-vous pour accéder à cette page. Vous y reviendrez ensuite.').waitFor();
+    const fhir = await page.request.get(`${BASE}/fhir/Patient/${encodeURIComponent(session.account.patient_id)}`);
+    assert.equal(fhir.status(), 401, 'the record is not readable after logout');
+    await shot(page, 'login-return-phone');
+
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();
   }
 });
 
-test('desktop: sidebar, spaces, language switch to English and back', { timeout: 90_000 }, async () => {
-  const { context, page, errors } = await openPage(DESKTOP);
+test('desktop: return path, account page, directory, trusted device, English', { timeout: 120_000 }, async () => {
+  const { context, page, errors } = await openPage(DESKTOP, [/\/auth\/me\/password$/]);
   try {
-    await page.goto(`${BASE}/patient/demo`);
-    await page.locator(`a.patient-card[data-patient-id="${expected.id}"]`).waitFor();
+    await page.goto(`${BASE}/patient/compte`);
+    await waitPath(page, '/connexion?retour=%2Fpatient%2Fcompte');
+    await shot(page, 'login-desktop');
+    await signIn(page, { trust: true });
+    await page.waitForURL('**/patient/compte');
+    await page.getByRole('heading', { level: 1, name: 'Mon compte' }).waitFor();
+
     const sidebar = page.getByRole('navigation', { name: 'Pages de l’espace Patient' });
-    assert.ok(await sidebar.getByRole('link', { name: 'Profil médical' }).isVisible(), 'sidebar visible on desktop');
-    assert.equal(
-      await sidebar.getByRole('link', { name: 'Patients de démonstration' }).getAttribute('aria-current'),
-      'page',
-    );
-    await shot(page, 'demo-patients-desktop');
+    assert.ok(await sidebar.getByRole('link', { name: 'Mon dossier' }).isVisible(), 'sidebar visible on desktop');
+    assert.equal(await sidebar.getByRole('link', { name: 'Compte' }).getAttribute('aria-current'), 'page');
 
-    await openRecord(page);
-    await shot(page, 'patient-record-desktop');
+    // Each section, in plain words.
+    for (const title of ['Identité', 'Coordonnées', 'Double authentification', 'Mot de passe', 'Sessions ouvertes', 'Appareils de confiance', 'Historique du compte']) {
+      await page.getByRole('heading', { level: 2, name: title }).waitFor();
+    }
+    const identity = page.locator('#identite');
+    await identity.getByText('INS', { exact: true }).waitFor();
+    await identity.getByText(/^\d \d{2} \d{2} \w{2} \d{3} \d{3} \d{2}$/).waitFor();
+    await page.locator('#coordonnees').getByText('Vérifiée').first().waitFor();
+    await page.locator('#sessions').getByText('Cette session').waitFor();
+    await page.locator('#appareils li.row').first().waitFor(); // the device just trusted
+    await page.locator('#historique').getByText('Connexion au compte').first().waitFor();
+    assert.equal(await page.locator('#historique [data-action]').filter({ hasText: /^login$/ }).count(), 0, 'no action codes shown');
+    await page.waitForFunction(() => document.querySelectorAll('[aria-busy="true"], .state--loading').length === 0);
+    await shot(page, 'account-desktop');
 
-    // Switch to English: heading, <html lang>, navigation and sections follow.
+    // Password change: a common password is refused, with the server's message under the field.
+    const pwSection = page.locator('#mot-de-passe');
+    await pwSection.getByLabel('Mot de passe actuel').fill(PASSWORD);
+    await pwSection.getByLabel('Nouveau mot de passe', { exact: true }).fill('motdepasse123');
+    await pwSection.getByRole('button', { name: 'Changer le mot de passe' }).click();
+    await pwSection.getByText(/trop courant/).waitFor();
+    assert.equal(await pwSection.getByLabel('Nouveau mot de passe', { exact: true }).getAttribute('aria-invalid'), 'true');
+
+    // The directory.
+    await sidebar.getByRole('link', { name: 'Annuaire des professionnels' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Annuaire des professionnels' }).waitFor();
+    await page.getByRole('combobox', { name: /^Profession/ }).selectOption({ label: 'Médecin' });
+    await page.getByRole('button', { name: 'Rechercher' }).click();
+    await page.getByText(/\d+ professionnels? trouvés?/).waitFor();
+    const firstCard = page.locator('.cards .card').first();
+    await firstCard.waitFor();
+    assert.match(await firstCard.innerText(), /Médecin/);
+    assert.match(await firstCard.innerText(), /RPPS/);
+    await shot(page, 'directory-desktop');
+
+    // English, and back.
     await page.getByRole('button', { name: 'English' }).click();
     await page.waitForFunction(() => document.documentElement.lang === 'en');
-    await page.getByRole('navigation', { name: 'Spaces' }).getByRole('link', { name: 'Professional' }).waitFor();
-    await page.getByRole('heading', { level: 2, name: 'Measurements and results' }).waitFor();
-    await page.getByRole('link', { name: 'Back to the patient list' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Demo patients' }).waitFor();
-    assert.equal(await h1(page), 'Demo patients');
-    await page.locator(`a.patient-card[data-patient-id="${expected.id}"]`).waitFor();
-    await shot(page, 'demo-patients-en-desktop');
-
-    // The other spaces.
-    await page.getByRole('navigation', { name: 'Spaces' }).getByRole('link', { name: 'Operator' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Authorization grid' }).waitFor();
-    for (const name of ['Directory', 'Catalogue', 'Support']) {
-      await page.getByRole('navigation', { name: 'Operator space pages' }).getByRole('link', { name }).waitFor();
-    }
-
-    // The choice is remembered; back to French.
-    await page.reload();
-    await page.getByRole('heading', { level: 1, name: 'Authorization grid' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Directory of professionals' }).waitFor();
+    await page.getByRole('banner').getByRole('button', { name: 'Sign out' }).waitFor();
     await page.getByRole('button', { name: 'Français' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Grille d’autorisations' }).waitFor();
-    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
-    await shot(page, 'operator-grid-desktop');
+    await page.getByRole('heading', { level: 1, name: 'Annuaire des professionnels' }).waitFor();
 
-    await page.getByRole('navigation', { name: 'Espaces' }).getByRole('link', { name: 'Professionnel' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Rechercher un patient' }).waitFor();
+    // Operator pages are not for a patient: login page with a notice.
+    await page.goto(`${BASE}/operateur`);
+    await waitPath(page, '/connexion?retour=%2Foperateur');
+    await page.getByText(/ne donne pas accès à cette page/).waitFor();
+
+    // Trusted device: after logout, the password alone signs in (no code step).
+    await page.goto(`${BASE}/patient`);
+    await signOut(page);
+    await submitCredentials(page, LOGIN, PASSWORD);
+    await page.waitForURL('**/patient');
+    await page.getByRole('heading', { level: 1, name: /^Bonjour / }).waitFor();
+
+    // Remove the trusted device again.
+    await page.goto(`${BASE}/patient/compte`);
+    const devicesSection = page.locator('#appareils');
+    await devicesSection.getByRole('button', { name: /^Retirer/ }).first().click();
+    await devicesSection.getByText(/Aucun appareil de confiance/).waitFor();
+    await signOut(page);
 
     assert.deepEqual(errors, [], 'no console error');
   } finally {
@@ -213,21 +425,291 @@ test('desktop: sidebar, spaces, language switch to English and back', { timeout:
   }
 });
 
-test('an unknown patient shows the designed error state with the server’s diagnostics', { timeout: 60_000 }, async () => {
+test('phone: authenticator app on the account page (QR code, key by groups of 4), then off', { timeout: 90_000 }, async () => {
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/me\/totp\/confirm$/]);
+  try {
+    await page.goto(`${BASE}/patient/compte`);
+    await signIn(page);
+    await page.waitForURL('**/patient/compte');
+    const factor = page.locator('#double-authentification');
+    await factor.getByText(/Vos codes arrivent par e-mail/).waitFor();
+    await factor.getByRole('button', { name: 'Utiliser une application d’authentification' }).click();
+    const secretEl = factor.getByTestId('totp-secret');
+    await secretEl.waitFor();
+    const grouped = (await secretEl.innerText()).trim();
+    assert.match(grouped, /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/, `secret grouped by 4: ${grouped}`);
+    await factor.getByRole('img', { name: 'Code QR à scanner avec votre application d’authentification' }).waitFor();
+    assert.match((await factor.getByRole('link', { name: 'Ouvrir dans l’application de cet appareil' }).getAttribute('href')) ?? '', /^otpauth:\/\/totp\//);
+    await shot(page, 'account-totp-phone');
+
+    await factor.getByLabel('Code affiché par l’application').fill('000000' === totp(grouped) ? '111111' : '000000');
+    await factor.getByRole('button', { name: 'Activer l’application' }).click();
+    await factor.getByText('Code incorrect ou expiré. Vérifiez-le, ou demandez un nouveau code.').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/patient/compte', 'a wrong code does not sign out');
+
+    await factor.getByLabel('Code affiché par l’application').fill(totp(grouped));
+    await factor.getByRole('button', { name: 'Activer l’application' }).click();
+    await factor.getByText('Votre application d’authentification est activée.').waitFor();
+    await factor.getByText('Vos codes viennent de votre application d’authentification.').waitFor();
+
+    // Off again (with the password), back to codes by e-mail.
+    await factor.getByLabel('Votre mot de passe, pour désactiver l’application').fill(PASSWORD);
+    await factor.getByRole('button', { name: 'Désactiver l’application' }).click();
+    await factor.getByText(/Vos codes arrivent par e-mail/).waitFor();
+    await page.locator('#historique').getByText('Codes de connexion par application d’authentification').first().waitFor();
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('a section that fails shows the designed error state; an ended session leads to the login page', { timeout: 60_000 }, async () => {
   const { context, page } = await openPage(PHONE);
   try {
-    // The browser logs the 404 itself: console errors are expected here.
-    await page.goto(`${BASE}/patient/demo/inexistant-0000`);
-    const alert = page.getByRole('alert');
+    await page.goto(`${BASE}/connexion`);
+    await signIn(page);
+    await page.route(/\/fhir\/Condition\?/, (route) =>
+      route.fulfill({
+        status: 500,
+        contentType: 'application/fhir+json',
+        body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'Panne simulée par le test' }] }),
+      }),
+    );
+    await page.goto(`${BASE}/patient/dossier`);
+    const section = page.locator('section[data-type="Condition"]');
+    const alert = section.getByRole('alert');
     await alert.waitFor();
-    await alert.getByRole('heading', { name: 'Impossible de charger ces informations' }).waitFor();
-    // FHIR errors arrive as OperationOutcome: its diagnostics are shown to the person.
-    await alert.getByText('Détail donné par le serveur :').waitFor();
-    assert.ok((await alert.locator('.state__diagnostics li').count()) > 0, 'diagnostics listed');
-    // A missing record is not worth retrying: no retry button for a 404.
-    assert.equal(await alert.getByRole('button', { name: 'Réessayer' }).count(), 0);
-    await page.getByRole('link', { name: 'Retour à la liste des patients' }).waitFor();
+    await alert.getByText('Cette rubrique n’a pas pu être chargée.').waitFor();
+    await alert.getByText('Panne simulée par le test').waitFor();
+    await alert.getByRole('button', { name: 'Réessayer' }).waitFor();
     await shot(page, 'error-phone');
+
+    // The session ends on the server side (here: its cookie is gone): the next request answers
+    // 401 and the portal goes to the login page, keeping the page to come back to.
+    await page.unroute(/\/fhir\/Condition\?/);
+    await page.getByRole('link', { name: 'Retour à l’accueil' }).click();
+    await page.waitForURL('**/patient');
+    await context.clearCookies();
+    await page.getByRole('link', { name: /^Mon dossier/ }).first().click();
+    await waitPath(page, '/connexion?retour=%2Fpatient%2Fdossier');
+    await page.getByRole('heading', { level: 1, name: 'Se connecter' }).waitFor();
+    assert.equal(await page.getByRole('banner').getByRole('button', { name: 'Se déconnecter' }).count(), 0);
+  } finally {
+    await context.close();
+  }
+});
+
+test('operator console: find an account, its state and history, unlock; add an advisor who activates', { timeout: 150_000 }, async () => {
+  const { context, page, errors } = await openPage(DESKTOP);
+  const login = `conseil.e2e.${Date.now().toString(36)}`;
+  let activationCode;
+  try {
+    await page.goto(`${BASE}/operateur`);
+    await waitPath(page, '/connexion?retour=%2Foperateur');
+    await signIn(page, { login: ADMIN_LOGIN, password: ADMIN_PASSWORD });
+    await page.waitForURL('**/operateur');
+    await page.getByRole('heading', { level: 1, name: 'Comptes' }).waitFor();
+    await page.getByText('Cette console ne montre jamais de contenu médical : seulement l’état des comptes.').waitFor();
+
+    await page.getByLabel('Type de compte').selectOption('patient');
+    await page.getByRole('button', { name: 'Rechercher' }).click();
+    await page.getByText(/\d+ comptes? trouvés?/).waitFor();
+    await shot(page, 'operator-accounts-desktop');
+    await page.locator('a.card').filter({ hasText: 'Actif' }).first().click();
+    await page.waitForURL('**/operateur/comptes/**');
+    await page.getByRole('heading', { level: 2, name: 'État du compte' }).waitFor();
+    await page.getByText('Actif', { exact: true }).first().waitFor();
+    await page.getByRole('heading', { level: 2, name: 'Historique du compte' }).waitFor();
+    // No medical content: the record's sections are nowhere here.
+    assert.equal(await page.locator('section[data-type]').count(), 0);
+    await page.getByRole('button', { name: 'Débloquer' }).click();
+    await page.getByText('Compte débloqué par l’assistance').first().waitFor();
+    await shot(page, 'operator-account-desktop');
+    await page.getByRole('link', { name: 'Retour à la recherche de comptes' }).click();
+    await waitPath(page, '/operateur?kind=patient');
+
+    // An admin adds an advisor: the activation code is shown once.
+    await page.getByRole('navigation', { name: 'Pages de l’espace Opérateur' }).getByRole('link', { name: 'Nouveau compte' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Nouveau compte' }).waitFor();
+    const staff = page.locator('section[aria-labelledby="new-staff"]');
+    await staff.getByLabel('Nom d’utilisateur').fill(login);
+    await staff.getByLabel('Prénom').fill('Claire');
+    await staff.getByLabel('Nom', { exact: true }).fill('Testeuse');
+    await staff.getByLabel('Adresse e-mail').fill(`${login}@demo.carnet.fr`);
+    await staff.getByRole('button', { name: 'Créer le compte' }).click();
+    const codeEl = staff.getByTestId('activation-code');
+    await codeEl.waitFor();
+    activationCode = (await codeEl.innerText()).trim();
+    assert.match(activationCode, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    await staff.getByText('Ce code ne sera plus jamais affiché.', { exact: false }).waitFor();
+    await shot(page, 'operator-new-desktop');
+
+    // The professional form checks the RPPS before sending.
+    const pro = page.locator('section[aria-labelledby="new-pro"]');
+    await pro.getByLabel('Numéro RPPS').fill('12345678901');
+    await pro.getByRole('button', { name: 'Ajouter le professionnel' }).click();
+    await pro.getByText('Ce numéro RPPS n’est pas valide : vérifiez les 11 chiffres.').waitFor();
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+
+  // The new advisor activates the account on a phone, then lands in the operator space.
+  const phone = await openPage(PHONE);
+  try {
+    const p = phone.page;
+    await p.goto(`${BASE}/activation`);
+    await p.getByRole('heading', { level: 1, name: 'Activer mon espace' }).waitFor();
+    await p.getByLabel('Votre INS ou votre identifiant').fill(login);
+    await p.getByLabel('Code d’activation').fill(activationCode.toLowerCase());
+    await p.getByLabel('Choisissez votre mot de passe').fill('court');
+    await p.getByLabel('Adresse e-mail').fill(`${login}@demo.carnet.fr`);
+    await p.getByRole('button', { name: 'Activer mon espace' }).click();
+    await p.getByText('Le mot de passe doit comporter au moins 12 caractères.').first().waitFor();
+    await p.getByText('Au moins 12 caractères, et pas un mot de passe courant.', { exact: false }).waitFor();
+    await shot(p, 'activation-phone');
+    await p.getByLabel('Choisissez votre mot de passe').fill('une phrase assez longue 2026');
+    const since = Date.now();
+    await p.getByRole('button', { name: 'Activer mon espace' }).click();
+    await p.getByRole('heading', { name: 'Confirmez votre adresse' }).waitFor();
+    const code = await readCode(since, { to: `${login}@demo.carnet.fr` });
+    await p.getByLabel('Code à 6 chiffres').fill(code);
+    await p.getByRole('button', { name: 'Activer mon espace' }).click();
+    await p.waitForURL('**/operateur');
+    await p.getByRole('heading', { level: 1, name: 'Comptes' }).waitFor();
+    // An advisor does not create accounts.
+    await p.getByRole('button', { name: /Menu/ }).click();
+    assert.equal(await p.getByRole('navigation', { name: 'Pages de l’espace Opérateur' }).getByRole('link', { name: 'Nouveau compte' }).count(), 0);
+    await signOut(p);
+
+    // Forgotten password for that account: code + new password, then sign in with it.
+    await p.goto(`${BASE}/mot-de-passe-oublie`);
+    await p.getByLabel('Identifiant', { exact: true }).fill(login);
+    const since2 = Date.now();
+    await p.getByRole('button', { name: 'Recevoir un code' }).click();
+    await p.getByRole('heading', { name: 'Choisissez un nouveau mot de passe' }).waitFor();
+    await p.getByLabel('Code à 6 chiffres').fill(await readCode(since2, { to: `${login}@demo.carnet.fr` }));
+    await p.getByLabel('Nouveau mot de passe', { exact: true }).fill('une autre phrase encore plus longue');
+    await shot(p, 'reset-phone');
+    await p.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
+    await p.getByRole('heading', { level: 1, name: 'Votre mot de passe a été modifié' }).waitFor();
+    await p.getByRole('link', { name: 'Se connecter' }).click();
+    await signIn(p, { login, password: 'une autre phrase encore plus longue' });
+    await p.waitForURL('**/operateur');
+    await signOut(p);
+    assert.deepEqual(phone.errors, [], 'no console error');
+  } finally {
+    await phone.context.close();
+  }
+});
+
+/** A bearer token for API checks (the code read from the outbox like a person would). */
+async function apiSignIn(login, password) {
+  const since = Date.now();
+  const post = (url, body) => fetch(`${BASE}${url}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = await (await post('/auth/login', { login, password })).json();
+  if (answer.access_token) return answer.access_token;
+  const code = await readCode(since);
+  const session = await (await post('/auth/verify', { challenge: answer.challenge, code })).json();
+  assert.ok(session.access_token, `API sign-in of ${login}`);
+  return session.access_token;
+}
+
+test('phone: opposition needs the explicit confirmation, then says what happened', { timeout: 60_000 }, async (t) => {
+  const { context, page, errors } = await openPage(PHONE);
+  try {
+    await page.goto(`${BASE}/opposition`);
+    await page.getByRole('heading', { level: 1, name: 'M’opposer à la création de mon espace' }).waitFor();
+    await page.getByText('Votre espace Carnet ne sera pas créé : aucun dossier ne sera conservé à votre nom.').waitFor();
+    const [ins, code] = OPPOSE ? OPPOSE.split(':') : ['285037512345688', 'XXXX-XXXX-XXXX'];
+    await page.getByLabel('Votre INS ou votre identifiant').fill(ins);
+    await page.getByLabel('Code d’activation').fill(code);
+    await page.getByRole('button', { name: 'Confirmer mon opposition' }).click();
+    await page.getByText('Cochez la case pour confirmer que vous avez compris les conséquences.').waitFor();
+    await shot(page, 'opposition-phone');
+    if (!OPPOSE) return;
+    // The refusal is final: on a server where an earlier run already used it, stop here.
+    const token = await apiSignIn(ADMIN_LOGIN, ADMIN_PASSWORD);
+    const found = await (await fetch(`${BASE}/admin/accounts?q=${encodeURIComponent(ins)}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+    const account = found.find((x) => x.ins === ins);
+    if (account?.status !== 'pending') {
+      t.diagnostic(`account ${ins} is ${account?.status ?? 'unknown'}: restart the mock to replay the opposition`);
+      return;
+    }
+    await page.getByLabel('Je comprends que mon espace ne sera pas créé et qu’aucun dossier ne sera conservé.').check();
+    await page.getByRole('button', { name: 'Confirmer mon opposition' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Votre opposition est enregistrée' }).waitFor();
+    await page.getByText('Aucun dossier Carnet n’est conservé à votre nom.').waitFor();
+    await shot(page, 'opposition-done-phone');
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone: a patient activates with the letter’s code, confirms the address, sees the home page, logs out and back in', { timeout: 90_000 }, async (t) => {
+  if (!ACTIVATE) {
+    t.skip('CARNET_ACTIVATE (INS:code) not set');
+    return;
+  }
+  const [ins, activationCode] = ACTIVATE.split(':');
+  const password = 'Ma phrase secrète de 2026';
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/activate$/]);
+  try {
+    await page.goto(`${BASE}/activation`);
+    await page.getByRole('heading', { level: 1, name: 'Activer mon espace' }).waitFor();
+    // A wrong code first: refused, nothing created.
+    await page.getByLabel('Votre INS ou votre identifiant').fill(ins);
+    await page.getByLabel('Code d’activation').fill('AAAA-BBBB-CCCC');
+    await page.getByLabel('Choisissez votre mot de passe').fill(password);
+    await page.getByLabel('Adresse e-mail').fill(ACTIVATE_EMAIL);
+    await page.getByRole('button', { name: 'Activer mon espace' }).click();
+    await page.getByRole('alert').filter({ hasText: 'code d’activation est incorrect' }).waitFor();
+    await page.getByLabel('Code d’activation').fill(activationCode);
+    const since = Date.now();
+    await page.getByRole('button', { name: 'Activer mon espace' }).click();
+    await page.getByRole('heading', { name: 'Confirmez votre adresse' }).waitFor();
+    await page.getByLabel('Code à 6 chiffres').fill(await readCode(since, { to: ACTIVATE_EMAIL }));
+    await page.getByRole('button', { name: 'Activer mon espace' }).click();
+    await page.waitForURL('**/patient');
+    await page.getByRole('heading', { level: 1, name: /^Bonjour/ }).waitFor();
+    await shot(page, 'activated-home-phone');
+    await signOut(page);
+    // The e-mail confirmed at activation is now the identifier.
+    await page.goto(`${BASE}/connexion`);
+    await signIn(page, { login: ACTIVATE_EMAIL, password });
+    await page.waitForURL('**/patient');
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+// Last: it throttles an identifier (the server may throttle the address too).
+test('too many attempts: the wait is given in words', { timeout: 60_000 }, async () => {
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/login$/]);
+  try {
+    await page.goto(`${BASE}/connexion`);
+    const unknown = `personne.${Date.now().toString(36)}@exemple.fr`;
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) {
+        const other = page.getByRole('button', { name: 'Utiliser un autre identifiant' });
+        if (await other.count()) await other.click();
+      }
+      await submitCredentials(page, unknown, 'pas le bon mot de passe');
+      const done = await Promise.race([
+        page.getByRole('heading', { name: 'Saisissez votre code' }).waitFor().then(() => 'code', () => 'gone'),
+        page.getByText(/Trop de tentatives\. Réessayez dans \d+ (secondes?|minutes?)\./).waitFor().then(() => 'throttled', () => 'gone'),
+      ]);
+      if (done === 'throttled') break;
+      assert.ok(i < 5, 'throttled by the 6th try');
+    }
+    await page.getByRole('alert').filter({ hasText: 'Trop de tentatives' }).waitFor();
+    await shot(page, 'login-throttled-phone');
+    assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();
   }

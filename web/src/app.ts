@@ -1,10 +1,17 @@
 // The application shell (header, space tabs, space menu, main, footer) and the history router.
 // The server falls back to index.html for paths without a dot, so deep links work.
+//
+// Pages are guarded by the session (session.ts): a page of a space needs the matching
+// account kind, otherwise the login page opens with the path to return to (?retour=…).
 import { h, icon, ICONS, mount } from './dom';
 import { applyLang, getLang, onLangChange, setLang, t, type Lang } from './i18n';
-import { LANDING, match, PAGES, SPACES, spaceById, type PageDef } from './routes';
+import { accessOf, accountPathFor, allowed, loginPath, LOGIN_PATH, match, PAGES, SPACES, spaceById, type PageDef, type SpaceId } from './routes';
 import { renderNotFound, renderPlaceholder } from './pages/placeholder';
 import { loadingState } from './components/states';
+import { auth, type Session } from './api/auth';
+import { onUnauthorized } from './api/hooks';
+import { clearSession, homeFor, loadSession } from './session';
+import { setNavigator } from './navigation';
 
 let root: HTMLElement;
 let controller: AbortController | undefined;
@@ -14,6 +21,8 @@ let navSeq = 0;
 export function startApp(el: HTMLElement): void {
   root = el;
   applyLang();
+  setNavigator(navigate);
+  onUnauthorized(sessionEnded);
   document.addEventListener('click', onLinkClick);
   window.addEventListener('popstate', () => {
     // Fragment-only changes (skip link, in-page anchors) keep the current page.
@@ -21,6 +30,7 @@ export function startApp(el: HTMLElement): void {
     void render({ focus: true });
   });
   onLangChange((lang) => void render({ focus: false, refocusLang: lang }));
+  mount(root, loadingState(t('state.loading')));
   void render({ focus: false });
 }
 
@@ -29,6 +39,13 @@ export function navigate(path: string, { replace = false } = {}): void {
   if (replace) history.replaceState(null, '', path);
   else history.pushState(null, '', path);
   void render({ focus: true });
+}
+
+/** The server answered 401 on a route that needs a session: back to the login page. */
+function sessionEnded(): void {
+  if (location.pathname === LOGIN_PATH) return;
+  clearSession();
+  navigate(loginPath(location.pathname + location.search), { replace: true });
 }
 
 function onLinkClick(ev: MouseEvent): void {
@@ -55,21 +72,29 @@ interface RenderOptions {
 
 async function render(opts: RenderOptions): Promise<void> {
   const seq = ++navSeq;
+  const session = await loadSession();
+  if (seq !== navSeq) return; // navigated again meanwhile
   if (location.pathname === '/' || location.pathname === '') {
-    history.replaceState(null, '', LANDING + location.search + location.hash);
+    history.replaceState(null, '', homeFor(session) + location.search + location.hash);
+  }
+  let m = match(location.pathname);
+  if (m && !allowed(accessOf(m.page), session)) {
+    // Not signed in, or not with the right kind of account: log in, then come back here.
+    history.replaceState(null, '', loginPath(location.pathname + location.search));
+    m = match(location.pathname);
   }
   renderedPath = location.pathname;
   controller?.abort();
   controller = new AbortController();
-  const m = match(location.pathname);
   const page = m?.page;
 
   const main = h('main', { id: 'main', class: 'main', tabindex: '-1' });
+  const nav = page?.space && session ? spaceNav(page, page.space, session) : null;
   mount(
     root,
     h('a', { class: 'skip-link', href: '#main' }, t('app.skip')),
-    header(page),
-    h('div', { class: 'layout' }, page ? spaceNav(page) : null, main),
+    header(page, session),
+    h('div', { class: ['layout', !nav && 'layout--single'] }, nav, main),
     footer(),
   );
   document.title = page ? `${t(page.title)} — ${t('app.titleSuffix')}` : `${t('notFound.title')} — ${t('app.titleSuffix')}`;
@@ -81,8 +106,8 @@ async function render(opts: RenderOptions): Promise<void> {
     window.scrollTo(0, 0);
   }
 
-  if (!page) {
-    renderNotFound(main);
+  if (!m || !page) {
+    renderNotFound(main, session);
     return;
   }
   if (!page.render) {
@@ -93,12 +118,28 @@ async function render(opts: RenderOptions): Promise<void> {
   const renderer = await page.render();
   if (seq !== navSeq) return; // navigated away meanwhile
   main.replaceChildren();
-  renderer(main, { params: m.params, signal: controller.signal, page });
+  renderer(main, { params: m.params, signal: controller.signal, page, session });
 }
 
-function header(page: PageDef | undefined): HTMLElement {
+async function logout(button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  try {
+    await auth.logout();
+  } catch {
+    /* the cookie may already be gone: signed out either way on this side */
+  }
+  clearSession();
+  navigate(LOGIN_PATH);
+}
+
+function header(page: PageDef | undefined, session: Session | null): HTMLElement {
   const other: Lang = getLang() === 'fr' ? 'en' : 'fr';
   const current = page?.space;
+  // The spaces this person may use; tabs only when there is a choice to make.
+  const spaces = session ? SPACES.filter((s) => allowed(s.access, session)) : [];
+  const accountHref = accountPathFor(session);
+  const logoutButton = h('button', { type: 'button', class: 'button button--secondary button--small user-bar__logout' }, t('auth.logout'));
+  logoutButton.addEventListener('click', () => void logout(logoutButton));
   return h(
     'header',
     { class: 'site-header' },
@@ -130,37 +171,51 @@ function header(page: PageDef | undefined): HTMLElement {
           t(other === 'en' ? 'lang.en' : 'lang.fr'),
         ),
       ),
+      session &&
+        h(
+          'div',
+          { class: 'user-bar' },
+          h('p', { class: 'user-bar__who' },
+            icon(ICONS.account),
+            h('span', { class: 'visually-hidden' }, t('auth.signedInAs')),
+            accountHref
+              ? h('a', { class: 'user-bar__name', href: accountHref, 'data-testid': 'user-name' }, session.account.display_name)
+              : h('span', { class: 'user-bar__name', 'data-testid': 'user-name' }, session.account.display_name),
+          ),
+          logoutButton,
+        ),
     ),
-    h(
-      'nav',
-      { class: 'space-tabs', 'aria-label': t('nav.spaces') },
+    spaces.length > 1 &&
       h(
-        'ul',
-        { class: 'space-tabs__list', role: 'list' },
-        SPACES.map((s) =>
-          h(
-            'li',
-            null,
+        'nav',
+        { class: 'space-tabs', 'aria-label': t('nav.spaces') },
+        h(
+          'ul',
+          { class: 'space-tabs__list', role: 'list' },
+          spaces.map((s) =>
             h(
-              'a',
-              {
-                class: ['space-tabs__link', s.id === current && 'is-active'],
-                href: s.home,
-                'aria-current': s.id === current ? 'true' : null,
-              },
-              icon(ICONS[s.icon]),
-              h('span', null, t(s.label)),
+              'li',
+              null,
+              h(
+                'a',
+                {
+                  class: ['space-tabs__link', s.id === current && 'is-active'],
+                  href: s.home,
+                  'aria-current': s.id === current ? 'true' : null,
+                },
+                icon(ICONS[s.icon]),
+                h('span', null, t(s.label)),
+              ),
             ),
           ),
         ),
       ),
-    ),
   );
 }
 
-function spaceNav(page: PageDef): HTMLElement {
-  const space = spaceById(page.space);
-  const items = PAGES.filter((p) => p.space === page.space && p.inNav);
+function spaceNav(page: PageDef, spaceId: SpaceId, session: Session): HTMLElement {
+  const space = spaceById(spaceId);
+  const items = PAGES.filter((p) => p.space === spaceId && p.inNav && allowed(accessOf(p), session));
   const activeId = page.inNav ? page.id : page.parent;
   const active = items.find((p) => p.id === activeId);
   const listId = 'space-nav-list';
@@ -197,7 +252,7 @@ function spaceNav(page: PageDef): HTMLElement {
           h(
             'a',
             {
-              class: ['space-nav__link', p.id === activeId && 'is-active', p.id === 'patient.demo' && 'is-demo'],
+              class: ['space-nav__link', p.id === activeId && 'is-active', p.id.endsWith('.account') && 'is-separated'],
               href: p.path,
               'aria-current': p.id === page.id ? 'page' : p.id === activeId ? 'true' : null,
             },

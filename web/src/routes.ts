@@ -2,21 +2,32 @@
 // "bientôt disponible" state; later issues give each one its real content.
 import type { IconName } from './dom';
 import type { MessageKey } from './i18n';
+import type { Session } from './api/auth';
+import { isOperator, isPatientSession } from './session';
 
 export type SpaceId = 'patient' | 'pro' | 'operator';
+
+/**
+ * Who may open a page: anyone (the identity pages), a patient session (or someone acting for
+ * a record), a professional, an operator (advisor or admin), an admin only.
+ */
+export type Access = 'public' | 'patient' | 'professional' | 'operator' | 'admin';
 
 export interface PageContext {
   params: Record<string, string>;
   /** Aborted when the person navigates away: pass it to fetches. */
   signal: AbortSignal;
   page: PageDef;
+  /** Who is signed in (null on public pages when nobody is). */
+  session: Session | null;
 }
 
 export type Renderer = (main: HTMLElement, ctx: PageContext) => void;
 
 export interface PageDef {
   id: string;
-  space: SpaceId;
+  /** The space the page belongs to; none for the public identity pages. */
+  space?: SpaceId;
   /** Path pattern; ":name" segments become params. */
   path: string;
   title: MessageKey;
@@ -26,6 +37,8 @@ export interface PageDef {
   inNav: boolean;
   /** Where the "back" link goes (a page id); space home pages have none. */
   parent?: string;
+  /** Default: the space's (patient → patient, pro → professional, operator → operator). */
+  access?: Access;
   render?: () => Promise<Renderer>;
 }
 
@@ -34,46 +47,107 @@ export interface SpaceDef {
   label: MessageKey;
   home: string;
   icon: IconName;
+  access: Access;
 }
 
 export const SPACES: SpaceDef[] = [
-  { id: 'patient', label: 'space.patient', home: '/patient', icon: 'account' },
-  { id: 'pro', label: 'space.pro', home: '/pro', icon: 'people' },
-  { id: 'operator', label: 'space.operator', home: '/operateur', icon: 'grid' },
+  { id: 'patient', label: 'space.patient', home: '/patient', icon: 'account', access: 'patient' },
+  { id: 'pro', label: 'space.pro', home: '/pro', icon: 'people', access: 'professional' },
+  { id: 'operator', label: 'space.operator', home: '/operateur', icon: 'grid', access: 'operator' },
 ];
 
-const demoList = () => import('./pages/demo-patients').then((m) => m.renderDemoPatients);
-const demoRecord = () => import('./pages/demo-patient').then((m) => m.renderDemoPatient);
+const patientRecord = () => import('./pages/demo-patient').then((m) => m.renderOwnRecord);
 const patientHome = () => import('./pages/patient-home').then((m) => m.renderPatientHome);
+const login = () => import('./pages/login').then((m) => m.renderLogin);
+const activation = () => import('./pages/activation').then((m) => m.renderActivation);
+const opposition = () => import('./pages/opposition').then((m) => m.renderOpposition);
+const reset = () => import('./pages/reset').then((m) => m.renderReset);
+const account = () => import('./pages/account').then((m) => m.renderAccount);
+const directory = () => import('./pages/directory').then((m) => m.renderDirectory);
+const opAccounts = () => import('./pages/operator-accounts').then((m) => m.renderAccountSearch);
+const opAccount = () => import('./pages/operator-accounts').then((m) => m.renderAccountDetail);
+const opNew = () => import('./pages/operator-new').then((m) => m.renderNewAccounts);
 
 export const PAGES: PageDef[] = [
+  // Identity (public)
+  { id: 'login', path: '/connexion', title: 'page.login', icon: 'key', inNav: false, access: 'public', render: login },
+  { id: 'activation', path: '/activation', title: 'page.activation', icon: 'key', inNav: false, access: 'public', render: activation },
+  { id: 'opposition', path: '/opposition', title: 'page.opposition', icon: 'privacy', inNav: false, access: 'public', render: opposition },
+  { id: 'reset', path: '/mot-de-passe-oublie', title: 'page.reset', icon: 'key', inNav: false, access: 'public', render: reset },
+
   // Patient
   { id: 'patient.home', space: 'patient', path: '/patient', title: 'page.patient.home', desc: 'page.patient.home.desc', icon: 'home', inNav: true, render: patientHome },
+  { id: 'patient.record', space: 'patient', path: '/patient/dossier', title: 'page.patient.record', desc: 'page.patient.record.desc', icon: 'document', inNav: true, parent: 'patient.home', render: patientRecord },
   { id: 'patient.profile', space: 'patient', path: '/patient/profil', title: 'page.patient.profile', desc: 'page.patient.profile.desc', icon: 'profile', inNav: true, parent: 'patient.home' },
   { id: 'patient.documents', space: 'patient', path: '/patient/documents', title: 'page.patient.documents', desc: 'page.patient.documents.desc', icon: 'documents', inNav: true, parent: 'patient.home' },
   { id: 'patient.messages', space: 'patient', path: '/patient/messagerie', title: 'page.patient.messages', desc: 'page.patient.messages.desc', icon: 'messages', inNav: true, parent: 'patient.home' },
   { id: 'patient.services', space: 'patient', path: '/patient/services', title: 'page.patient.services', desc: 'page.patient.services.desc', icon: 'services', inNav: true, parent: 'patient.home' },
   { id: 'patient.privacy', space: 'patient', path: '/patient/confidentialite', title: 'page.patient.privacy', desc: 'page.patient.privacy.desc', icon: 'privacy', inNav: true, parent: 'patient.home' },
   { id: 'patient.accessLog', space: 'patient', path: '/patient/historique', title: 'page.patient.accessLog', desc: 'page.patient.accessLog.desc', icon: 'history', inNav: true, parent: 'patient.home' },
-  { id: 'patient.account', space: 'patient', path: '/patient/compte', title: 'page.patient.account', desc: 'page.patient.account.desc', icon: 'account', inNav: true, parent: 'patient.home' },
-  { id: 'patient.demo', space: 'patient', path: '/patient/demo', title: 'page.patient.demo', desc: 'page.patient.demo.desc', icon: 'people', inNav: true, parent: 'patient.home', render: demoList },
-  { id: 'patient.demoRecord', space: 'patient', path: '/patient/demo/:id', title: 'page.patient.demo', icon: 'people', inNav: false, parent: 'patient.demo', render: demoRecord },
+  { id: 'patient.directory', space: 'patient', path: '/patient/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'patient.home', render: directory },
+  { id: 'patient.account', space: 'patient', path: '/patient/compte', title: 'page.patient.account', desc: 'page.patient.account.desc', icon: 'account', inNav: true, parent: 'patient.home', render: account },
 
   // Professional
   { id: 'pro.search', space: 'pro', path: '/pro', title: 'page.pro.search', desc: 'page.pro.search.desc', icon: 'search', inNav: true },
   { id: 'pro.code', space: 'pro', path: '/pro/code', title: 'page.pro.code', desc: 'page.pro.code.desc', icon: 'key', inNav: true, parent: 'pro.search' },
   { id: 'pro.messages', space: 'pro', path: '/pro/messagerie', title: 'page.pro.messages', desc: 'page.pro.messages.desc', icon: 'messages', inNav: true, parent: 'pro.search' },
   { id: 'pro.emergency', space: 'pro', path: '/pro/urgence', title: 'page.pro.emergency', desc: 'page.pro.emergency.desc', icon: 'emergency', inNav: true, parent: 'pro.search' },
+  { id: 'pro.directory', space: 'pro', path: '/pro/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'pro.search', render: directory },
+  { id: 'pro.account', space: 'pro', path: '/pro/compte', title: 'page.pro.account', desc: 'page.pro.account.desc', icon: 'account', inNav: true, parent: 'pro.search', render: account },
 
-  // Operator
-  { id: 'operator.grid', space: 'operator', path: '/operateur', title: 'page.operator.grid', desc: 'page.operator.grid.desc', icon: 'grid', inNav: true },
-  { id: 'operator.directory', space: 'operator', path: '/operateur/annuaire', title: 'page.operator.directory', desc: 'page.operator.directory.desc', icon: 'directory', inNav: true, parent: 'operator.grid' },
-  { id: 'operator.catalogue', space: 'operator', path: '/operateur/catalogue', title: 'page.operator.catalogue', desc: 'page.operator.catalogue.desc', icon: 'catalogue', inNav: true, parent: 'operator.grid' },
-  { id: 'operator.support', space: 'operator', path: '/operateur/support', title: 'page.operator.support', desc: 'page.operator.support.desc', icon: 'support', inNav: true, parent: 'operator.grid' },
+  // Operator: advisors see the accounts; admins also the forms and the directory tools.
+  { id: 'operator.accounts', space: 'operator', path: '/operateur', title: 'page.operator.accounts', desc: 'page.operator.accounts.desc', icon: 'support', inNav: true, render: opAccounts },
+  { id: 'operator.account', space: 'operator', path: '/operateur/comptes/:id', title: 'page.operator.account', icon: 'account', inNav: false, parent: 'operator.accounts', render: opAccount },
+  { id: 'operator.new', space: 'operator', path: '/operateur/nouveau-compte', title: 'page.operator.new', desc: 'page.operator.new.desc', icon: 'people', inNav: true, parent: 'operator.accounts', access: 'admin', render: opNew },
+  { id: 'operator.grid', space: 'operator', path: '/operateur/grille', title: 'page.operator.grid', desc: 'page.operator.grid.desc', icon: 'grid', inNav: true, parent: 'operator.accounts', access: 'admin' },
+  { id: 'operator.directory', space: 'operator', path: '/operateur/annuaire', title: 'page.operator.directory', desc: 'page.operator.directory.desc', icon: 'directory', inNav: true, parent: 'operator.accounts', access: 'admin' },
+  { id: 'operator.catalogue', space: 'operator', path: '/operateur/catalogue', title: 'page.operator.catalogue', desc: 'page.operator.catalogue.desc', icon: 'catalogue', inNav: true, parent: 'operator.accounts', access: 'admin' },
 ];
 
-/** The landing page for now: the demo patients. */
-export const LANDING = '/patient/demo';
+export const LOGIN_PATH = '/connexion';
+
+/** Who may open the page. */
+export function accessOf(page: PageDef): Access {
+  if (page.access) return page.access;
+  return page.space ? spaceById(page.space).access : 'public';
+}
+
+export function allowed(access: Access, session: Session | null): boolean {
+  switch (access) {
+    case 'public':
+      return true;
+    case 'patient':
+      return isPatientSession(session);
+    case 'professional':
+      return session?.account.kind === 'professional';
+    case 'operator':
+      return isOperator(session?.account.kind);
+    case 'admin':
+      return session?.account.kind === 'admin';
+  }
+}
+
+/** A path that is safe to return to after login: same origin, a page of the portal, not public. */
+export function safeReturn(path: string | null | undefined): string | undefined {
+  if (!path || !path.startsWith('/') || path.startsWith('//') || path.includes('\\')) return undefined;
+  const m = match(new URL(path, location.origin).pathname);
+  if (!m || accessOf(m.page) === 'public') return undefined;
+  return path;
+}
+
+/** The person's account page, if their space has one (patients and professionals). */
+export function accountPathFor(session: Session | null): string | undefined {
+  if (!session) return undefined;
+  if (isPatientSession(session)) return pathFor('patient.account');
+  if (session.account.kind === 'professional') return pathFor('pro.account');
+  return undefined;
+}
+
+/** The login page, remembering where to come back to. */
+export function loginPath(returnTo?: string): string {
+  const back = safeReturn(returnTo);
+  return back ? `${LOGIN_PATH}?retour=${encodeURIComponent(back)}` : LOGIN_PATH;
+}
 
 export function pageById(id: string): PageDef | undefined {
   return PAGES.find((p) => p.id === id);
@@ -118,4 +192,10 @@ export function pathFor(id: string, params: Record<string, string> = {}): string
   const page = pageById(id);
   if (!page) return '/';
   return page.path.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? ''));
+}
+
+/** Whether this session may open the page at `path` (a path with an optional query). */
+export function canOpen(path: string, session: Session | null): boolean {
+  const m = match(new URL(path, location.origin).pathname);
+  return !!m && allowed(accessOf(m.page), session);
 }

@@ -7,8 +7,13 @@
 //
 // Errors surface as FhirError, carrying the HTTP status and the server's OperationOutcome
 // (whose diagnostics the pages show), or status 0 for a network failure.
+//
+// The portal is authenticated by its session cookie (sent with `credentials: 'same-origin'`);
+// a 401 means the session has ended: the shell is told (api/hooks.ts) and goes to the login
+// page, keeping the path to come back to.
 
 import type { Bundle, OperationOutcome, Resource, ResourceMap, ResourceType } from './fhir-types';
+import { notifyUnauthorized } from './hooks';
 
 export type * from './fhir-types';
 
@@ -26,6 +31,8 @@ export interface FhirClientOptions {
   headers?: Record<string, string>;
   /** fetch implementation (tests may inject one). */
   fetch?: typeof fetch;
+  /** Called on a 401 answer (default: tell the shell through api/hooks.ts). */
+  onUnauthorized?: () => void;
 }
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -101,11 +108,13 @@ export class FhirClient {
   readonly baseUrl: string;
   private readonly headers: Record<string, string>;
   private readonly fetchImpl: typeof fetch;
+  private readonly unauthorized: () => void;
 
   constructor(options: FhirClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? '/fhir').replace(/\/+$/, '');
     this.headers = options.headers ?? {};
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.unauthorized = options.onUnauthorized ?? notifyUnauthorized;
   }
 
   /** GET [base]/[type]/[id] */
@@ -163,6 +172,7 @@ export class FhirClient {
     }
     const outcome = isOutcome(body) ? body : undefined;
     if (!res.ok) {
+      if (res.status === 401) this.unauthorized();
       throw new FhirError('http', res.status, `HTTP ${res.status} ${res.statusText}`.trim(), outcome);
     }
     if (body === undefined || typeof body !== 'object' || body === null) {
@@ -172,7 +182,7 @@ export class FhirClient {
   }
 }
 
-function isOutcome(body: unknown): body is OperationOutcome {
+export function isOutcome(body: unknown): body is OperationOutcome {
   return (
     typeof body === 'object' &&
     body !== null &&

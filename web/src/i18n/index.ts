@@ -108,3 +108,16 @@ export function ageFrom(birthDate: string | undefined, at?: string): number | un
   if (end.getMonth() + 1 < m || (end.getMonth() + 1 === m && end.getDate() < d)) age--;
   return age >= 0 ? age : undefined;
 }
+
+/** A moment of the identity API (microseconds since the epoch) in words; '' when absent. */
+export function formatMicros(us: number | null | undefined, withTime = true): string {
+  if (us === null || us === undefined || !Number.isFinite(us) || us <= 0) return '';
+  const date = new Date(Math.floor(us / 1000));
+  return new Intl.DateTimeFormat(locale(), withTime ? { dateStyle: 'long', timeStyle: 'short' } : { dateStyle: 'long' }).format(date);
+}
+
+/** ISO form of the same moment, for <time datetime>. */
+export function isoMicros(us: number | null | undefined): string | undefined {
+  if (us === null || us === undefined || !Number.isFinite(us) || us <= 0) return undefined;
+  return new Date(Math.floor(us / 1000)).toISOString();
+}

@@ -1,15 +1,17 @@
-// One demo patient's record: what it holds, by type, with counts and the most recent items.
+// The signed-in patient's own record ("/patient/dossier"): what it holds, by type, with counts
+// and the most recent items. The record is the session's (`patient_id`), never one from the
+// address: the server decides what this session may read, the portal only asks for its own.
 //   GET /fhir/Patient/{id}
 //   GET /fhir/{Type}?patient={id}&_count=20&_sort={sort}   (the most recent items)
 //   GET /fhir/{Type}?patient={id}&_summary=count            (Bundle.total)
 import { h, icon, ICONS, mount, type IconName } from '../dom';
 import { entries, fhir, type Bundle, type Patient, type Resource } from '../api/fhir';
-import { formatDate, formatNumber, t, tn } from '../i18n';
+import { ageFrom, formatDate, formatNumber, t, tn } from '../i18n';
 import { cached, invalidate } from '../cache';
-import { backLink, errorState, loadingState } from '../components/states';
+import { backLink, emptyState, errorState, loadingState } from '../components/states';
 import { byDateDesc, genderLabel, initials, itemView, patientName, RECORD_TYPES, type ItemView, type RecordType } from '../fhir-display';
 import { pathFor, type PageContext, type Renderer } from '../routes';
-import { patientFacts } from './demo-patients';
+import { recordIdOf } from '../session';
 
 const RECENT = 20;
 const VISIBLE = 5;
@@ -60,11 +62,36 @@ function loadSection(type: RecordType, id: string): Promise<SectionData> {
   });
 }
 
-export const renderDemoPatient: Renderer = (main, ctx) => {
-  const id = ctx.params.id ?? '';
+/** "12 mars 1985 · 39 ans · Femme" */
+export function patientFacts(p: Patient): string[] {
+  const facts: string[] = [];
+  if (p.birthDate) {
+    facts.push(formatDate(p.birthDate));
+    const age = ageFrom(p.birthDate, p.deceasedDateTime);
+    if (age !== undefined && !p.deceasedDateTime && !p.deceasedBoolean) facts.push(tn('demo.age', age));
+  } else {
+    facts.push(t('demo.unknownBirth'));
+  }
+  facts.push(genderLabel(p.gender));
+  if (p.deceasedDateTime) facts.push(t('demo.deceasedOn', { date: formatDate(p.deceasedDateTime) }));
+  else if (p.deceasedBoolean) facts.push(t('demo.deceased'));
+  return facts;
+}
+
+export const renderOwnRecord: Renderer = (main, ctx) => {
+  const id = recordIdOf(ctx.session);
+  main.append(backLink(pathFor('patient.home'), t('record.back')));
+  if (!id) {
+    main.append(h('h1', { id: 'page-title' }, t('page.patient.record')), emptyState(t('record.none.title'), t('record.none.text'), 'document'));
+    return;
+  }
+  renderRecord(main, id, ctx);
+};
+
+function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
   const head = h('div', { class: 'record-head' });
   const body = h('div', { class: 'record-body' });
-  main.append(backLink(pathFor('patient.demo'), t('record.back')), head, body);
+  main.append(head, body);
 
   const load = () => {
     mount(head, loadingState(t('record.loading')));
@@ -94,7 +121,7 @@ export const renderDemoPatient: Renderer = (main, ctx) => {
       });
   };
   load();
-};
+}
 
 function patientHeader(p: Patient): HTMLElement {
   const name = patientName(p);
@@ -105,7 +132,7 @@ function patientHeader(p: Patient): HTMLElement {
     h(
       'div',
       { class: 'patient-head__body' },
-      h('p', { class: 'eyebrow' }, t('page.patient.demo')),
+      h('p', { class: 'eyebrow' }, t('record.eyebrow')),
       h('h1', { id: 'page-title', class: 'patient-head__name' }, name),
       h(
         'dl',

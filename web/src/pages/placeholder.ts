@@ -3,13 +3,14 @@ import { h, icon, ICONS } from '../dom';
 import { t } from '../i18n';
 import { backLink } from '../components/states';
 import { spaceById, type PageDef } from '../routes';
+import type { Session } from '../api/auth';
+import { homeFor } from '../session';
 
 export function renderPlaceholder(main: HTMLElement, page: PageDef): void {
-  const space = spaceById(page.space);
-  const spaceName = t(space.label);
+  const space = page.space ? spaceById(page.space) : undefined;
   main.append(
-    page.parent
-      ? backLink(space.home, t('soon.back', { space: spaceName }))
+    space && page.parent
+      ? backLink(space.home, t('soon.back', { space: t(space.label) }))
       : backLink('/', t('notFound.back')),
     h(
       'section',
@@ -23,7 +24,7 @@ export function renderPlaceholder(main: HTMLElement, page: PageDef): void {
   );
 }
 
-export function renderNotFound(main: HTMLElement): void {
+export function renderNotFound(main: HTMLElement, session: Session | null): void {
   main.append(
     h(
       'section',
@@ -31,7 +32,7 @@ export function renderNotFound(main: HTMLElement): void {
       h('div', { class: 'soon__icon' }, icon(ICONS.alert)),
       h('h1', { id: 'page-title', class: 'soon__title' }, t('notFound.title')),
       h('p', { class: 'soon__desc' }, t('notFound.text')),
-      h('a', { class: 'button', href: '/' }, t('notFound.back')),
+      h('a', { class: 'button', href: homeFor(session) }, t('notFound.back')),
     ),
   );
 }
