@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "auth/service.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "crypto/crypto.hpp"
@@ -496,6 +497,61 @@ TEST_F(SmtpTest, TheOneTimeCodeArrivesInARealMail) {
     EXPECT_NE(mails[0].find("jeanne.martin@example.org"), std::string::npos);
     EXPECT_NE(mails[0].find("Message-ID: <m1@carnet>"), std::string::npos);
     EXPECT_NE(mails[0].find("Votre code de connexion"), std::string::npos);  // 8bit UTF-8 body
+}
+
+TEST_F(SmtpTest, ALoginCodeTravelsFromTheOutboxThroughRealSmtpAndOpensASession) {
+    // The whole path: AuthService writes the challenge and its outbox row in one
+    // transaction, the dispatcher delivers it over SMTP, the code read from the mail that
+    // arrived completes the login.
+    crypto::Init();
+    store::StoreOptions so;
+    so.data_dir = dir_ / "store";
+    auto opened = store::OpenStore(so, crypto::MasterKey::FromKeyForTest(crypto::NewKey()));
+    ASSERT_TRUE(opened.ok());
+    auto store = std::move(opened).value();
+    SystemClock clock;
+    auth::AuthOptions ao;
+    ao.password_cost = {1, 1024 * 1024};
+    auth::AuthService auth(*store, clock, std::string(32, 'm'), ao);
+    auth::NewPatient p;
+    p.ins = "285057512345623";
+    p.family = "Martin";
+    p.birth_date = "1985-05-12";
+    auto created = auth.CreatePatient(p, "test");
+    ASSERT_TRUE(created.ok()) << created.error().Summary();
+    ASSERT_TRUE(auth.SetPasswordForSetup(created->account.id, "Velo-rouge-sur-la-colline",
+                                         "jeanne.martin@example.org", "")
+                    .ok());
+    DispatcherOptions d;
+    d.email = MakeSmtpTransport(Options("off"));
+    Dispatcher dispatcher(*store, std::move(d));
+    auto login = auth.Login("jeanne.martin@example.org", "Velo-rouge-sur-la-colline",
+                            {"127.0.0.1", "test", ""});
+    ASSERT_TRUE(login.ok()) << login.error().Summary();
+    auto sent = dispatcher.RunOnce(clock.NowMicros());
+    ASSERT_TRUE(sent.ok());
+    EXPECT_EQ(sent->sent, 1);
+    std::vector<std::string> mails;
+    for (int i = 0; i < 100 && mails.empty(); ++i) {
+        mails = sink_->Mails();
+        if (mails.empty()) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_EQ(mails.size(), 1U);
+    auto at = mails[0].find("est : ");
+    ASSERT_NE(at, std::string::npos) << mails[0];
+    const std::string code = mails[0].substr(at + 6, 6);
+    // The delivered row keeps no code.
+    auto reader = store->OpenReader();
+    auto rows = (*reader)->Query("SELECT params, status FROM outbox");
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), 1U);
+    EXPECT_EQ(store::AsText((*rows)[0][1]), "sent");
+    EXPECT_EQ(store::AsText((*rows)[0][0]).find(code), std::string::npos);
+    reader->reset();
+    auto session = auth.Verify(login->challenge.challenge, code, false, {"127.0.0.1", "test", ""});
+    ASSERT_TRUE(session.ok()) << session.error().Summary();
+    EXPECT_TRUE(auth.Authenticate(session->token, {"127.0.0.1", "test", ""}).ok());
+    store->Close();
 }
 
 TEST_F(SmtpTest, RequiredStartTlsRefusesToSendInClear) {
