@@ -137,6 +137,33 @@ std::string RppsFrom(const std::string& base10) {
 
 }  // namespace
 
+namespace {
+
+/// A CSV file with a header row: cells by column name (case-insensitive).
+struct CsvTable {
+    std::vector<std::vector<std::string>> rows;  // rows[0] is the header
+    std::map<std::string, size_t> columns;
+
+    static Result<CsvTable> Parse(std::string_view text,
+                                  std::initializer_list<const char*> required) {
+        CsvTable t;
+        t.rows = ParseCsv(text);
+        if (t.rows.empty()) return Error::Invalid("empty file");
+        for (size_t i = 0; i < t.rows[0].size(); ++i) t.columns[Lower(t.rows[0][i])] = i;
+        for (const char* needed : required) {
+            if (!t.columns.count(needed))
+                return Error::Invalid(std::string("CSV header lacks the column ") + needed);
+        }
+        return t;
+    }
+    [[nodiscard]] std::string Cell(const std::vector<std::string>& row, const char* name) const {
+        auto it = columns.find(name);
+        return it == columns.end() || it->second >= row.size() ? std::string() : row[it->second];
+    }
+};
+
+}  // namespace
+
 std::vector<std::vector<std::string>> ParseCsv(std::string_view text) {
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> row;
@@ -265,17 +292,10 @@ Result<ImportSummary> ImportPatients(auth::AuthService& auth, api::FhirService& 
         }
         return summary;
     }
-    auto rows = ParseCsv(text);
-    if (rows.empty()) return Error::Invalid("empty file");
-    std::map<std::string, size_t> col;
-    for (size_t i = 0; i < rows[0].size(); ++i) col[Lower(rows[0][i])] = i;
-    for (const char* needed : {"ins", "family", "birth_date"}) {
-        if (!col.count(needed))
-            return Error::Invalid(std::string("CSV header lacks the column ") + needed);
-    }
+    CARNET_TRY(CsvTable table, CsvTable::Parse(text, {"ins", "family", "birth_date"}));
+    const auto& rows = table.rows;
     auto cell = [&](const std::vector<std::string>& row, const char* name) {
-        auto it = col.find(name);
-        return it == col.end() || it->second >= row.size() ? std::string() : row[it->second];
+        return table.Cell(row, name);
     };
     for (size_t i = 1; i < rows.size(); ++i) {
         auth::NewPatient p;
@@ -372,17 +392,10 @@ Result<ImportSummary> ImportProfessionals(auth::AuthService& auth, const fs::pat
         for (const auto& id : order) one("Practitioner " + id.substr(0, 64), by_id[id]);
         return summary;
     }
-    auto rows = ParseCsv(text);
-    if (rows.empty()) return Error::Invalid("empty file");
-    std::map<std::string, size_t> col;
-    for (size_t i = 0; i < rows[0].size(); ++i) col[Lower(rows[0][i])] = i;
-    for (const char* needed : {"rpps", "family", "profession"}) {
-        if (!col.count(needed))
-            return Error::Invalid(std::string("CSV header lacks the column ") + needed);
-    }
+    CARNET_TRY(CsvTable table, CsvTable::Parse(text, {"rpps", "family", "profession"}));
+    const auto& rows = table.rows;
     auto cell = [&](const std::vector<std::string>& row, const char* name) {
-        auto it = col.find(name);
-        return it == col.end() || it->second >= row.size() ? std::string() : row[it->second];
+        return table.Cell(row, name);
     };
     for (size_t i = 1; i < rows.size(); ++i) {
         auth::NewProfessional p;

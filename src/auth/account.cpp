@@ -39,6 +39,45 @@ Result<std::optional<Account>> AuthService::FindByLogin(const std::string& login
     return std::optional<Account>(rec->account);
 }
 
+// ---- client certificates --------------------------------------------------------------
+
+Result<Principal> AuthService::PrincipalForCertificate(const std::string& professional_id) {
+    if (!IsValidRpps(professional_id)) return Unauthenticated("identifiant de carte invalide");
+    CARNET_TRY(auto reader, store_.OpenReader());
+    CARNET_TRY(auto rec, LoadAccount(*reader, "rpps = ?", {professional_id}));
+    // A professional imported into the directory may use the card before activating a
+    // password; a closed or deleted account may not.
+    if (!rec || rec->account.kind != kProfessional ||
+        (rec->account.status != kActive && rec->account.status != kPending)) {
+        return Unauthenticated("cette carte ne correspond à aucun professionnel de l'annuaire");
+    }
+    const Account& a = rec->account;
+    Principal p;
+    p.account_id = a.id;
+    p.kind = a.kind;
+    p.rpps = a.rpps;
+    p.profession = a.profession;
+    p.specialty = a.specialty;
+    p.display_name = a.DisplayName();
+    p.method = "certificate";
+    p.auth_time_us = clock_.NowMicros();  // the card proved it in this very handshake
+    return p;
+}
+
+Result<IssuedSession> AuthService::CertificateLogin(const std::string& professional_id,
+                                                    const ClientInfo& client) {
+    CARNET_CHECK(CheckIpThrottle(client.ip));
+    CARNET_TRY(Principal p, PrincipalForCertificate(professional_id));
+    IssuedSession issued;
+    CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
+        CARNET_TRY(auto rec, LoadAccount(txn, "id = ?", {p.account_id}));
+        if (!rec) return Unauthenticated();
+        CARNET_TRY(issued, OpenSession(txn, rec->account, "certificate", false, client));
+        return RecordEvent(txn, p.account_id, p.account_id, p.kind, "login", "carte");
+    }));
+    return issued;
+}
+
 // ---- re-authentication ----------------------------------------------------------------
 
 Result<Challenge> AuthService::StartReauth(const Principal& who, const std::string& password,
@@ -124,16 +163,7 @@ Status AuthService::ChangePassword(const Principal& who, const std::string& curr
             txn.Exec("UPDATE trusted_devices SET revoked_at = ? WHERE account_id = ? "
                      "AND revoked_at IS NULL",
                      {now, a.id}));
-        std::string to = a.email_verified ? a.email : (a.phone_verified ? a.phone : "");
-        if (!to.empty()) {
-            notify::Notification n;
-            n.channel = a.email_verified ? notify::Channel::kEmail : notify::Channel::kSms;
-            n.recipient = to;
-            n.template_name = "password_changed";
-            n.params = {{"portal_url", options_.portal_url}};
-            n.patient_id = a.kind == kPatient ? a.patient_id : "";
-            CARNET_CHECK(notify::Enqueue(txn, n, now));
-        }
+        CARNET_CHECK(NotifyHolder(txn, a, "password_changed"));
         return RecordEvent(txn, a.id, a.id, a.kind, "password.change");
     });
 }
@@ -387,6 +417,21 @@ Result<std::string> InsertPending(store::WriteTxn& txn, const Account& a, int64_
     return code;
 }
 
+/// The contacts an import gives, normalised (kInvalid names the field at fault).
+Status SetContacts(Account& a, const std::string& email, const std::string& phone) {
+    if (!email.empty()) {
+        auto e = NormalizeEmail(email);
+        if (!e) return Error::Invalid("adresse e-mail invalide", "email");
+        a.email = *e;
+    }
+    if (!phone.empty()) {
+        auto ph = NormalizePhone(phone);
+        if (!ph) return Error::Invalid("numéro de téléphone invalide", "phone");
+        a.phone = *ph;
+    }
+    return Ok();
+}
+
 Status SendActivation(store::WriteTxn& txn, const Account& a, const std::string& code,
                       const std::string& portal_url, int64_t now) {
     if (a.email.empty() && a.phone.empty()) return Ok();
@@ -413,16 +458,7 @@ Result<Created> AuthService::CreatePatient(const NewPatient& p, const std::strin
     a.given = Trim(p.given);
     a.family = Trim(p.family);
     a.birth_date = p.birth_date;
-    if (!p.email.empty()) {
-        auto e = NormalizeEmail(p.email);
-        if (!e) return Error::Invalid("adresse e-mail invalide", "email");
-        a.email = *e;
-    }
-    if (!p.phone.empty()) {
-        auto ph = NormalizePhone(p.phone);
-        if (!ph) return Error::Invalid("numéro de téléphone invalide", "phone");
-        a.phone = *ph;
-    }
+    CARNET_CHECK(SetContacts(a, p.email, p.phone));
     if (!p.patient_id.empty() && !IsValidFhirId(p.patient_id))
         return Error::Invalid("identifiant de dossier invalide", "patient_id");
     Created out;
@@ -471,16 +507,7 @@ Result<Created> AuthService::CreateProfessional(const NewProfessional& p,
     a.profession = p.profession;
     a.specialty = Trim(p.specialty);
     a.organisation = Trim(p.organisation);
-    if (!p.email.empty()) {
-        auto e = NormalizeEmail(p.email);
-        if (!e) return Error::Invalid("adresse e-mail invalide", "email");
-        a.email = *e;
-    }
-    if (!p.phone.empty()) {
-        auto ph = NormalizePhone(p.phone);
-        if (!ph) return Error::Invalid("numéro de téléphone invalide", "phone");
-        a.phone = *ph;
-    }
+    CARNET_CHECK(SetContacts(a, p.email, p.phone));
     Created out;
     int64_t now = clock_.NowMicros();
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
@@ -521,11 +548,7 @@ Result<Created> AuthService::CreateStaff(const NewStaff& s, const std::string& a
     a.login = login;
     a.given = Trim(s.given);
     a.family = Trim(s.family);
-    if (!s.email.empty()) {
-        auto e = NormalizeEmail(s.email);
-        if (!e) return Error::Invalid("adresse e-mail invalide", "email");
-        a.email = *e;
-    }
+    CARNET_CHECK(SetContacts(a, s.email, ""));
     Created out;
     int64_t now = clock_.NowMicros();
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
@@ -592,6 +615,23 @@ Result<std::string> AuthService::ResendActivation(const std::string& account_id,
                            "operator.resend-activation", actor.display_name);
     }));
     return code;
+}
+
+Result<std::pair<int64_t, int64_t>> AuthService::Lockout(const std::string& account_id) {
+    CARNET_TRY(auto a, GetAccount(account_id));
+    CARNET_TRY(auto reader, store_.OpenReader());
+    int64_t until = 0, failures = 0;
+    for (const auto& l : {a.login, a.ins, a.rpps, a.email}) {
+        if (l.empty()) continue;
+        CARNET_TRY(auto rows, reader->Query("SELECT blocked_until, failures FROM login_throttle "
+                                            "WHERE id = ?",
+                                            {Hash("login", Lower(l))}));
+        if (rows.empty()) continue;
+        until = std::max(until, AsInt(rows[0][0]));
+        failures = std::max(failures, AsInt(rows[0][1]));
+    }
+    if (until <= clock_.NowMicros()) until = 0;
+    return std::make_pair(until, failures);
 }
 
 Status AuthService::Unlock(const std::string& account_id, const Principal& actor) {

@@ -305,16 +305,7 @@ Status AuthService::CloseAccount(const Principal& who, int64_t purge_at, const s
             txn.Exec("UPDATE delegations SET status = 'ended', ended_at = ?, invite_hash "
                      "= NULL WHERE delegate_account = ? AND status <> 'ended'",
                      {now, a.id}));
-        std::string to = a.email_verified ? a.email : (a.phone_verified ? a.phone : "");
-        if (!to.empty()) {
-            notify::Notification n;
-            n.channel = a.email_verified ? notify::Channel::kEmail : notify::Channel::kSms;
-            n.recipient = to;
-            n.template_name = template_name;
-            n.params = {{"portal_url", options_.portal_url}};
-            n.patient_id = a.patient_id;
-            CARNET_CHECK(notify::Enqueue(txn, n, now));
-        }
+        CARNET_CHECK(NotifyHolder(txn, a, template_name));
         return RecordEvent(txn, a.id, a.id, a.kind, action);
     });
 }

@@ -319,6 +319,36 @@ Result<Challenge> AuthService::IssueChallenge(
     return Challenge{token, channel, MaskDestination(channel, destination)};
 }
 
+Result<Challenge> AuthService::IssueDecoy(store::WriteTxn& txn, const std::string& purpose,
+                                          const std::string& login) {
+    // Written like a real challenge (same row, same cost), but no code exists for it.
+    const int64_t now = clock_.NowMicros();
+    std::string token = NewToken(32);
+    CARNET_CHECK(txn.Exec(
+        "INSERT INTO challenges(id, account_id, purpose, channel, destination, code_hash, data, "
+        "created_at, expires_at, tries, sends) VALUES (?, NULL, ?, 'email', '', NULL, '', ?, ?, "
+        "0, 0)",
+        {Hash("challenge", token), purpose, now, now + options_.code_ttl.count() * kMicros}));
+    // A stable, plausible mask for this login, so that asking twice looks the same.
+    return Challenge{token, "email", DecoyMask(login)};
+}
+
+Status AuthService::NotifyHolder(store::WriteTxn& txn, const Account& a,
+                                 const std::string& template_name) {
+    // The verified e-mail, else the verified phone; nobody to tell otherwise.
+    const std::string to = a.email_verified ? a.email : (a.phone_verified ? a.phone : "");
+    if (to.empty()) return Ok();
+    notify::Notification n;
+    n.channel = a.email_verified ? notify::Channel::kEmail : notify::Channel::kSms;
+    n.recipient = to;
+    n.template_name = template_name;
+    n.params = {{"portal_url", options_.portal_url}};
+    n.patient_id = a.kind == kPatient ? a.patient_id : "";
+    return notify::Enqueue(txn, n, clock_.NowMicros()).ok()
+               ? Ok()
+               : Status(Error::Internal("cannot queue the notice"));
+}
+
 Result<std::optional<AuthService::LiveChallenge>> AuthService::ConsumeChallenge(
     store::WriteTxn& txn, const std::string& challenge, const std::string& purpose,
     const std::string& code) {
@@ -496,15 +526,7 @@ Result<LoginOutcome> AuthService::Login(const std::string& login, const std::str
                 CARNET_CHECK(txn.Exec("UPDATE login_throttle SET blocked_until = ? WHERE id = ?",
                                       {now + wait * kMicros, throttle_id}));
             }
-            // A decoy challenge, written like a real one: no code exists for it.
-            std::string token = NewToken(32);
-            CARNET_CHECK(txn.Exec(
-                "INSERT INTO challenges(id, account_id, purpose, channel, destination, code_hash, "
-                "data, created_at, expires_at, tries, sends) VALUES (?, NULL, 'login', 'email', "
-                "'', NULL, '', ?, ?, 0, 0)",
-                {Hash("challenge", token), now, now + options_.code_ttl.count() * kMicros}));
-            // A stable, plausible mask for this login, so that asking twice looks the same.
-            out.challenge = Challenge{token, "email", DecoyMask(login)};
+            CARNET_TRY(out.challenge, IssueDecoy(txn, "login", login));
             return Ok();
         }
         const Account& a = rec->account;
@@ -629,7 +651,10 @@ Result<Principal> AuthService::Authenticate(const std::string& token, const Clie
     }
     CARNET_TRY(auto rec, LoadAccount(*reader, "id = ?", {AsText(x[1])}));
     reader.reset();
-    if (!rec || !CanSignIn(rec->account.kind, rec->account.status))
+    // A card session may belong to a professional who has not set a password yet.
+    const bool card_pending = AsText(x[2]) == "certificate" && rec &&
+                              rec->account.kind == kProfessional && rec->account.status == kPending;
+    if (!rec || (!CanSignIn(rec->account.kind, rec->account.status) && !card_pending))
         return Unauthenticated("session absente ou expirée");
     if (now - last_seen >= kTouchEveryUs) {
         CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
@@ -795,7 +820,6 @@ Status AuthService::Oppose(const std::string& login, const std::string& activati
 
 Result<Challenge> AuthService::StartReset(const std::string& login, const ClientInfo& client) {
     CARNET_CHECK(CheckIpThrottle(client.ip));
-    int64_t now = clock_.NowMicros();
     CARNET_TRY(auto reader, store_.OpenReader());
     CARNET_TRY(auto rec, LookupLogin(*reader, login));
     std::string channel, destination;
@@ -818,13 +842,7 @@ Result<Challenge> AuthService::StartReset(const std::string& login, const Client
     Challenge out;
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
         if (channel.empty()) {
-            std::string token = NewToken(32);
-            CARNET_CHECK(txn.Exec(
-                "INSERT INTO challenges(id, account_id, purpose, channel, destination, code_hash, "
-                "data, created_at, expires_at, tries, sends) VALUES (?, NULL, 'reset', 'email', "
-                "'', NULL, '', ?, ?, 0, 0)",
-                {Hash("challenge", token), now, now + options_.code_ttl.count() * kMicros}));
-            out = Challenge{token, "email", DecoyMask(login)};
+            CARNET_TRY(out, IssueDecoy(txn, "reset", login));
             return Ok();
         }
         const Account& a = rec->account;
@@ -857,13 +875,7 @@ Status AuthService::FinishReset(const std::string& challenge, const std::string&
                      "id = ?",
                      {hash, now, a.id}));
         CARNET_CHECK(EndAllSessions(txn, a.id));
-        notify::Notification n;
-        n.channel = live->channel == "sms" ? notify::Channel::kSms : notify::Channel::kEmail;
-        n.recipient = live->destination;
-        n.template_name = "password_changed";
-        n.params = {{"portal_url", options_.portal_url}};
-        n.patient_id = a.kind == kPatient ? a.patient_id : "";
-        CARNET_CHECK(notify::Enqueue(txn, n, now));
+        CARNET_CHECK(NotifyHolder(txn, a, "password_changed"));
         return RecordEvent(txn, a.id, a.id, a.kind, "password.reset");
     }));
     if (denied) return Unauthenticated();

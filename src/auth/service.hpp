@@ -240,6 +240,13 @@ class AuthService {
     /// The principal of a session token, checking revocation, idle and absolute timeouts
     /// and the account state. Touches last_seen (at most once a minute).
     Result<Principal> Authenticate(const std::string& token, const ClientInfo& client);
+    /// A professional proven by a verified client certificate (the smart card): the national
+    /// id it carries must be in the directory, for an account not closed. kUnauthenticated
+    /// otherwise. No session: valid for the request (API clients present the card each time).
+    Result<Principal> PrincipalForCertificate(const std::string& professional_id);
+    /// The portal's way in with the card: a session like Verify's, method "certificate".
+    Result<IssuedSession> CertificateLogin(const std::string& professional_id,
+                                           const ClientInfo& client);
     /// The CSRF value bound to a session token.
     [[nodiscard]] std::string CsrfFor(const std::string& token) const;
 
@@ -346,6 +353,9 @@ class AuthService {
     /// A fresh activation code for a pending account (the old one is void); sent to the
     /// account's contact when it has one. Written to the account history with the actor.
     Result<std::string> ResendActivation(const std::string& account_id, const Principal& actor);
+    /// Until when the person's logins are held back by the failure backoff (0: not held),
+    /// and the count of consecutive failures: what an advisor sees of a lockout.
+    Result<std::pair<int64_t, int64_t>> Lockout(const std::string& account_id);
     /// Clears login throttles and live challenges of a locked-out person (advisor help).
     Status Unlock(const std::string& account_id, const Principal& actor);
     Result<std::optional<Account>> FindByLogin(const std::string& login);
@@ -377,6 +387,12 @@ class AuthService {
                                      const std::string& destination, const std::string& patient_id,
                                      const std::string& data, const std::string& template_name);
     Status CloseAccount(const Principal& who, int64_t purge_at, const std::string& action,
+                        const std::string& template_name);
+    Result<Challenge> IssueDecoy(store::WriteTxn& txn, const std::string& purpose,
+                                 const std::string& login);
+    /// Queues a notice (password changed, account closed…) to the account's verified
+    /// contact in `txn`.
+    Status NotifyHolder(store::WriteTxn& txn, const Account& account,
                         const std::string& template_name);
     struct LiveChallenge;
     Result<std::optional<LiveChallenge>> ConsumeChallenge(store::WriteTxn& txn,
