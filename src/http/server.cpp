@@ -26,8 +26,10 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "http/connection_stream.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
+#include "http/tls.hpp"
 #include "http/types.hpp"
 
 namespace carnet::http {
@@ -208,6 +210,9 @@ struct ServerState {
 
     ServerOptions options;
     Router& router;
+    /// Set by Start() when options.tls.cert_file is; shared by every connection (an SSL
+    /// holds a reference to its SSL_CTX, so the order of destruction does not matter).
+    SslCtxPtr tls_context;
     std::array<RouteStats*, kMethodLabels.size()> unmatched_stats{};
     std::atomic<bool> stopping{false};
 
@@ -228,19 +233,20 @@ struct ServerState {
     void OnAccept(beast::error_code ec, tcp::socket socket);
 };
 
-/// One TCP connection. All its work runs on its strand (the tcp_stream's executor), so it
-/// needs no locks; requests on it are handled one after another, which keeps pipelined
-/// requests in order.
+/// One TCP connection, plain or TLS. All its work runs on its strand (the tcp_stream's
+/// executor), so it needs no locks; requests on it are handled one after another, which
+/// keeps pipelined requests in order.
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
     Connection(ServerState& state, tcp::socket&& socket)
-        : state_(state), stream_(std::move(socket)) {
+        : state_(state), stream_(std::move(socket), state.tls_context.get()) {
         beast::error_code ec;
-        const auto endpoint = stream_.socket().remote_endpoint(ec);
+        const auto endpoint = stream_.Tcp().socket().remote_endpoint(ec);
         if (!ec) remote_addr_ = endpoint.address().to_string();
     }
 
     ~Connection() {
+        if (stream_.IsTls()) KeepSessionResumable(stream_.NativeTls());
         EndInFlight();
         std::lock_guard lock(state_.conns_mu);
         state_.conns.erase(this);
@@ -253,26 +259,54 @@ class Connection : public std::enable_shared_from_this<Connection> {
             state_.conns.emplace(this, weak_from_this());
         }
         net::dispatch(stream_.get_executor(),
-                      beast::bind_front_handler(&Connection::ReadRequest, shared_from_this()));
+                      beast::bind_front_handler(&Connection::Handshake, shared_from_this()));
     }
 
-    /// Graceful stop, posted by Server::Stop(): idle connections close now, busy ones after
-    /// their current response.
+    /// Graceful stop, posted by Server::Stop(): idle connections (and those still in their
+    /// TLS handshake) close now, busy ones after their current response.
     void Shutdown() {
         shutdown_requested_ = true;
-        if (phase_ == Phase::kIdle || phase_ == Phase::kClosing) stream_.cancel();
+        if (phase_ == Phase::kHandshake || phase_ == Phase::kIdle || phase_ == Phase::kClosing) {
+            stream_.Tcp().cancel();
+        }
     }
 
     /// Hard stop after the shutdown deadline.
     void ForceClose() {
         beast::error_code ec;
-        stream_.socket().close(ec);
+        stream_.Tcp().socket().close(ec);
     }
 
     net::any_io_executor Executor() { return stream_.get_executor(); }
 
   private:
-    enum class Phase { kIdle, kReading, kHandling, kWriting, kClosing };
+    enum class Phase { kHandshake, kIdle, kReading, kHandling, kWriting, kClosing };
+
+    /// TLS only: the handshake, bounded by read_timeout like a request (a client that
+    /// connects and stalls, or speaks plain HTTP, is closed). The client certificate is
+    /// examined once here; every request of the connection carries the result.
+    void Handshake() {
+        if (!stream_.IsTls()) {
+            ReadRequest();
+            return;
+        }
+        phase_ = Phase::kHandshake;
+        stream_.Tcp().expires_after(state_.options.read_timeout);
+        stream_.AsyncHandshake(
+            beast::bind_front_handler(&Connection::OnHandshake, shared_from_this()));
+    }
+
+    void OnHandshake(beast::error_code ec) {
+        if (ec) {
+            // Scanners, plain HTTP, timeouts, unsupported versions: not worth a warning.
+            Metrics::Global().Inc("carnet_http_tls_handshake_failures_total");
+            spdlog::debug("http: TLS handshake failed: {}", ec.message());
+            Close();
+            return;
+        }
+        client_cert_ = PeerCertificateOf(stream_.NativeTls());
+        ReadRequest();
+    }
 
     void ReadRequest() {
         if (shutdown_requested_) {
@@ -295,10 +329,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         phase_ = Phase::kIdle;
         if (first_request_) {
             // A fresh connection must send its first request within read_timeout.
-            stream_.expires_after(state_.options.read_timeout);
+            stream_.Tcp().expires_after(state_.options.read_timeout);
             deadline_armed_ = true;
         } else {
-            stream_.expires_after(state_.options.idle_timeout);
+            stream_.Tcp().expires_after(state_.options.idle_timeout);
         }
         stream_.async_read_some(
             buffer_.prepare(kFirstReadBytes),
@@ -318,7 +352,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         phase_ = Phase::kReading;
         // The deadline covers the whole request, header and body: it is not re-armed
         // between reads, so a client trickling bytes cannot hold the connection.
-        if (!deadline_armed_) stream_.expires_after(state_.options.read_timeout);
+        if (!deadline_armed_) stream_.Tcp().expires_after(state_.options.read_timeout);
         deadline_armed_ = true;
         bhttp::async_read_header(
             stream_, buffer_, *parser_,
@@ -410,6 +444,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void BeginRequest() {
         request_ = Request{};
         request_.remote_addr = remote_addr_;
+        request_.tls = stream_.IsTls();
+        request_.client_cert = client_cert_;
         started_ = SteadyClock::now();
         match_ = RouteMatch{};
         if (!in_flight_counted_) {
@@ -568,7 +604,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         head_text_ += "\r\n\r\n";
 
         phase_ = Phase::kWriting;
-        stream_.expires_after(state_.options.write_timeout);
+        stream_.Tcp().expires_after(state_.options.write_timeout);
         const std::array<net::const_buffer, 2> buffers = {net::buffer(head_text_),
                                                           net::buffer(body_)};
         net::async_write(stream_, buffers,
@@ -605,42 +641,61 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void LingeringClose() {
         phase_ = Phase::kClosing;
+        if (stream_.IsTls() && !shutdown_requested_) {
+            // TLS first says it is done (close_notify, RFC 8446 §6.1), so that the client
+            // can tell our end of data from a truncation; the whole tear-down, TLS and TCP,
+            // shares one linger deadline.
+            stream_.Tcp().expires_after(kLingerTimeout);
+            stream_.AsyncShutdown(
+                [self = shared_from_this()](beast::error_code) { self->LingerTcp(false); });
+            return;
+        }
+        LingerTcp(true);
+    }
+
+    /// Half-closes TCP and drops what the client still sends until it closes or the linger
+    /// deadline passes (armed here when `arm_deadline`).
+    void LingerTcp(bool arm_deadline) {
         beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
         if (ec || shutdown_requested_) {
             Close();
             return;
         }
-        stream_.expires_after(kLingerTimeout);
+        if (arm_deadline) stream_.Tcp().expires_after(kLingerTimeout);
         buffer_.clear();
         Drain();
     }
 
     void Drain() {
-        stream_.async_read_some(buffer_.prepare(kDrainBytes),
-                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                                    if (ec) {
-                                        self->Close();
-                                        return;
-                                    }
-                                    self->Drain();
-                                });
+        // From the TCP layer: after our close_notify nothing the client sends is read.
+        stream_.Tcp().async_read_some(
+            buffer_.prepare(kDrainBytes),
+            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                if (ec) {
+                    self->Close();
+                    return;
+                }
+                self->Drain();
+            });
     }
 
     void Close() {
         phase_ = Phase::kClosing;
         beast::error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-        stream_.socket().close(ec);
+        stream_.Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+        stream_.Tcp().socket().close(ec);
     }
 
     ServerState& state_;
-    beast::tcp_stream stream_;
+    ConnectionStream stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::string head_text_;  // status line and headers of the response being written
     std::string body_;       // its content
     std::string remote_addr_;
+    /// TLS: the client certificate, from the handshake.
+    std::optional<ClientCertificate> client_cert_;
 
     Phase phase_ = Phase::kIdle;
     bool first_request_ = true;
@@ -723,6 +778,16 @@ Status Server::Start() {
         return error;
     }
     const tcp::endpoint endpoint(address, state.options.port);
+    const TlsOptions& tls = state.options.tls;
+    if (!tls.cert_file.empty()) {
+        auto context = NewServerTlsContext(tls);
+        if (!context.ok()) return std::move(context).error();
+        state.tls_context = std::move(context).value();
+    } else if (!tls.key_file.empty() || !tls.client_ca_file.empty() || !tls.crl_file.empty()) {
+        // Half a TLS configuration must not silently serve plain HTTP.
+        return Error::Make(Code::kInvalid, "invalid",
+                           "TLS options given without a certificate file");
+    }
     auto fail = [&](const char* step) {
         Error error = Error::Make(Code::kUnavailable, "exception",
                                   std::string(step) + " " + where + " failed: " + ec.message());
@@ -761,8 +826,9 @@ Status Server::Start() {
         });
     }
     impl_->started = true;
-    spdlog::info("http: listening on {}:{} with {} I/O threads and {} workers", state.options.host,
-                 state.port, thread_count, worker_count);
+    spdlog::info("http: listening on {}://{}:{} with {} I/O threads and {} workers",
+                 state.tls_context ? "https" : "http", state.options.host, state.port, thread_count,
+                 worker_count);
     return Ok();
 }
 

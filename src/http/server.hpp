@@ -11,6 +11,32 @@
 ///      (-> 413 before buffering),
 ///   4. the handler inside the error boundary (exception -> generic 500 OperationOutcome),
 ///   5. security headers, X-Request-Id, access log line, metrics.
+///
+/// TLS (ServerOptions::tls, off unless cert_file is set). The listener then speaks HTTPS
+/// only: TLS 1.2 or 1.3 (OpenSSL), ECDHE with AES-GCM or ChaCha20-Poly1305 under TLS 1.2,
+/// no compression, no renegotiation, no stateless session tickets (resumption through the
+/// server's session cache only, for 5 minutes; so that no long-lived ticket key can
+/// decrypt past TLS 1.2 sessions).
+/// The handshake must complete within read_timeout (plain HTTP sent to the port, or a
+/// client that never finishes, is closed); after it, every limit, timeout and the error
+/// boundary above apply unchanged, and each Request carries `tls = true`.
+///   - cert_file: the server certificate in PEM, followed by its intermediates;
+///     key_file: its private key in PEM, unencrypted (empty: read from cert_file).
+///   - client_ca_file (optional): PEM file of the CAs (roots and intermediates) that issue
+///     health professional cards. The server then REQUESTS a client certificate (it sends
+///     these CAs' names) but does not require one: patients use the same listener with
+///     passwords. A presented certificate never fails the handshake; its chain, validity
+///     dates and purpose (TLS client) are checked and the outcome is given to handlers in
+///     Request::client_cert (http/types.hpp), computed once per connection.
+///   - crl_file (optional, needs client_ca_file): PEM file of one or more CRLs. Every
+///     certificate of a client chain is then checked for revocation (the leaf and any
+///     intermediate), so the file must hold a current CRL from each CA of
+///     client_ca_file that issues certificates; a missing or outdated CRL (past its
+///     nextUpdate) makes the client certificate unverified ("unable to get certificate
+///     CRL", "CRL has expired"): revocation fails closed.
+/// Files are read once, by Start(); any problem (unreadable file, key not matching the
+/// certificate, no certificate or CRL in a file) is an error of Start(). A new CRL needs a
+/// restart.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -24,6 +50,19 @@
 namespace carnet::http {
 
 class Router;
+
+/// HTTPS on the listener, with optional client certificates (see the header comment).
+struct TlsOptions {
+    /// PEM: the server certificate, then its intermediates. Empty: plain HTTP, and the other
+    /// fields must be empty too.
+    std::string cert_file;
+    /// PEM, unencrypted private key of cert_file. Empty: the key is in cert_file.
+    std::string key_file;
+    /// PEM: CAs trusted to issue client certificates. Empty: none is requested.
+    std::string client_ca_file;
+    /// PEM: CRLs of those CAs. Empty: no revocation check.
+    std::string crl_file;
+};
 
 struct ServerOptions {
     std::string host = "127.0.0.1";
@@ -51,6 +90,8 @@ struct ServerOptions {
     size_t max_connections = 10000;
     /// One info line per request (request id, method, route template, status, ms, bytes).
     bool access_log = true;
+    /// HTTPS instead of HTTP when tls.cert_file is set.
+    TlsOptions tls;
 };
 
 class Server {

@@ -14,6 +14,33 @@
 
 namespace carnet::http {
 
+/// The X.509 certificate a TLS client presented (the health professional's smart card), as
+/// checked once per connection during the handshake (see TlsOptions in http/server.hpp).
+/// Handlers must look at `verified` before trusting any other field.
+struct ClientCertificate {
+    /// The chain leads to a CA of TlsOptions::client_ca_file, every certificate in it is
+    /// within its validity dates, and (with TlsOptions::crl_file) none is revoked.
+    bool verified = false;
+    /// When not verified: the first reason, in OpenSSL's words ("certificate has expired",
+    /// "certificate revoked", "unable to get local issuer certificate",
+    /// "self-signed certificate", ...). Empty when verified.
+    std::string error;
+    /// Subject distinguished name, one line in RFC 2253 order and escaping, with OpenSSL's
+    /// short attribute names (note "SN" is the surname; the serial number attribute is
+    /// "serialNumber"), UTF-8 kept as is: "CN=Hélène Martin,serialNumber=810001234565,O=…,C=FR".
+    std::string subject;
+    /// Certificate serial number, upper-case hexadecimal without separators ("1001").
+    std::string serial_hex;
+    /// End of validity (notAfter), microseconds since the Unix epoch (UTC).
+    int64_t not_after_us = 0;
+    /// National health professional id (RPPS, 11 digits) from the subject attribute
+    /// serialNumber (OID 2.5.4.5): an 11-digit value as is, a 12-digit value starting with
+    /// '8' (the IGC-Santé identifier-type prefix) without that digit. Empty when the
+    /// attribute is missing, repeated or of another form, and whenever `verified` is false
+    /// (an unverified certificate can claim any id).
+    std::string professional_id;
+};
+
 struct Request {
     std::string method;  // "GET", "POST", …
     std::string path;    // decoded path, no query string
@@ -30,6 +57,11 @@ struct Request {
     std::map<std::string, std::string> params;
     /// The matched route template ("/fhir/{type}/{id}"), for logs and metrics.
     std::string route;
+    /// The request came over TLS (cookies set in the response may then be `Secure`).
+    bool tls = false;
+    /// The client certificate of the connection, when the client presented one (TLS with
+    /// TlsOptions::client_ca_file only). Absent for patients signing in with a password.
+    std::optional<ClientCertificate> client_cert;
 
     [[nodiscard]] std::optional<std::string> Header(const std::string& lower_name) const {
         auto it = headers.find(lower_name);

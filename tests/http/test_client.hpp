@@ -32,6 +32,53 @@ struct HttpReply {
     }
 };
 
+/// Parses one response from the front of `buffer`, calling `fill()` (appends to `buffer`;
+/// false on EOF, error or timeout) until it is complete. `head`: the request was HEAD.
+template <typename Fill>
+std::optional<HttpReply> ReadReply(std::string& buffer, bool head, Fill&& fill) {
+    size_t header_end;
+    while ((header_end = buffer.find("\r\n\r\n")) == std::string::npos) {
+        if (!fill()) return std::nullopt;
+    }
+    HttpReply reply;
+    const std::string head_text = buffer.substr(0, header_end);
+    buffer.erase(0, header_end + 4);
+    size_t line_end = head_text.find("\r\n");
+    const std::string status_line = head_text.substr(0, line_end);
+    if (status_line.size() < 12) return std::nullopt;
+    reply.status = std::stoi(status_line.substr(9, 3));
+    while (line_end != std::string::npos) {
+        const size_t start = line_end + 2;
+        line_end = head_text.find("\r\n", start);
+        const std::string line = head_text.substr(
+            start, line_end == std::string::npos ? std::string::npos : line_end - start);
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.substr(0, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        reply.headers[name] = value;
+    }
+    if (head || reply.status < 200 || reply.status == 204 || reply.status == 304) {
+        return reply;
+    }
+    if (reply.Has("content-length")) {
+        const size_t length = std::stoul(reply.Header("content-length"));
+        while (buffer.size() < length) {
+            if (!fill()) return std::nullopt;
+        }
+        reply.body = buffer.substr(0, length);
+        buffer.erase(0, length);
+    } else {
+        while (fill()) {
+        }
+        reply.body = std::move(buffer);
+        buffer.clear();
+    }
+    return reply;
+}
+
 class RawClient {
   public:
     explicit RawClient(uint16_t port,
@@ -61,47 +108,7 @@ class RawClient {
     /// Reads one response. `head`: the request was HEAD (no body follows). nullopt when the
     /// connection closed or timed out first.
     std::optional<HttpReply> Read(bool head = false) {
-        size_t header_end;
-        while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-            if (!Fill()) return std::nullopt;
-        }
-        HttpReply reply;
-        const std::string head_text = buffer_.substr(0, header_end);
-        buffer_.erase(0, header_end + 4);
-        size_t line_end = head_text.find("\r\n");
-        const std::string status_line = head_text.substr(0, line_end);
-        if (status_line.size() < 12) return std::nullopt;
-        reply.status = std::stoi(status_line.substr(9, 3));
-        while (line_end != std::string::npos) {
-            const size_t start = line_end + 2;
-            line_end = head_text.find("\r\n", start);
-            const std::string line = head_text.substr(
-                start, line_end == std::string::npos ? std::string::npos : line_end - start);
-            const size_t colon = line.find(':');
-            if (colon == std::string::npos) continue;
-            std::string name = line.substr(0, colon);
-            for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            std::string value = line.substr(colon + 1);
-            while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-            reply.headers[name] = value;
-        }
-        if (head || reply.status < 200 || reply.status == 204 || reply.status == 304) {
-            return reply;
-        }
-        if (reply.Has("content-length")) {
-            const size_t length = std::stoul(reply.Header("content-length"));
-            while (buffer_.size() < length) {
-                if (!Fill()) return std::nullopt;
-            }
-            reply.body = buffer_.substr(0, length);
-            buffer_.erase(0, length);
-        } else {
-            while (Fill()) {
-            }
-            reply.body = std::move(buffer_);
-            buffer_.clear();
-        }
-        return reply;
+        return ReadReply(buffer_, head, [this] { return Fill(); });
     }
 
     /// True when the server closed the connection (EOF or reset) before the receive timeout,
