@@ -214,6 +214,7 @@ struct ServeFlags {
     int session_hours = 12;
     bool secure_cookies = false;
     int auth_attempts_per_minute = 60;
+    http::TlsOptions tls;
     NotifyFlags notify;
 };
 
@@ -259,6 +260,8 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 4);
     if (f.workers > 0) so.workers = f.workers;
     so.max_body_bytes = f.max_body_mb * 1024 * 1024;
+    so.tls = f.tls;
+    const bool tls = !f.tls.cert_file.empty();
     so.read_timeout = std::chrono::seconds(f.read_timeout_s);
 
     (void)fhir::Definitions::R4();  // parse the embedded table before serving
@@ -288,7 +291,8 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     ao.idle_timeout = std::chrono::minutes(f.idle_minutes);
     ao.absolute_timeout = std::chrono::hours(f.session_hours);
     ao.attempts_per_ip_per_minute = f.auth_attempts_per_minute;
-    ao.portal_url = PortalUrl(f, "http://" + host_for_url + ":" + std::to_string(so.port));
+    ao.portal_url = PortalUrl(f, std::string(tls ? "https://" : "http://") + host_for_url + ":" +
+                                     std::to_string(so.port));
     auth::AuthService auth(**store, clock, auth_key, ao);
     std::vector<admin::DemoAccount> demo_accounts;
     if (f.demo) {
@@ -297,13 +301,13 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
         demo_accounts = std::move(accounts).value();
     }
     api::AuthRouteOptions aro;
-    aro.secure_cookies = f.secure_cookies;
+    aro.secure_cookies = f.secure_cookies || tls;
     api::Authenticator authenticator(auth, aro);
 
     http::Router router;
     store::Store* store_ptr = store->get();
     http::RegisterOpsRoutes(router, [store_ptr] { return store_ptr->Ping(); });
-    api::RegisterAuthRoutes(router, authenticator);
+    api::RegisterAuthRoutes(router, authenticator, **store, clock);
     api::ApiOptions apio;
     apio.public_base_url = f.public_url;
     apio.fallback_host = f.listen;
@@ -331,7 +335,8 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     }
     auto ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::string url = "http://" + host_for_url + ":" + std::to_string(server.Port());
+    std::string url = std::string(tls ? "https://" : "http://") + host_for_url + ":" +
+                      std::to_string(server.Port());
     std::cout << "Carnet " << CARNET_VERSION << " is ready (" << static_cast<int>(ms)
               << " ms, engine " << (*store)->Engine() << ", " << so.threads << " I/O threads, "
               << so.workers << " workers)\n"
@@ -466,6 +471,25 @@ int main(int argc, char** argv) {
         ->envname("CARNET_AUTH_ATTEMPTS_PER_MINUTE")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
+    serve
+        ->add_option("--tls-cert", svf.tls.cert_file,
+                     "HTTPS: server certificate (PEM, then intermediates); without it, plain HTTP")
+        ->envname("CARNET_TLS_CERT");
+    serve
+        ->add_option("--tls-key", svf.tls.key_file,
+                     "HTTPS: private key (PEM; default: in --tls-cert)")
+        ->envname("CARNET_TLS_KEY");
+    serve
+        ->add_option("--tls-client-ca", svf.tls.client_ca_file,
+                     "CAs issuing professional cards (PEM): a client certificate is then "
+                     "requested, and a verified one carrying a directory RPPS signs the "
+                     "professional in")
+        ->envname("CARNET_TLS_CLIENT_CA");
+    serve
+        ->add_option("--tls-crl", svf.tls.crl_file,
+                     "CRLs of those CAs (PEM); revocation then fails closed when a CRL is "
+                     "missing or out of date")
+        ->envname("CARNET_TLS_CRL");
     serve
         ->add_flag("--secure-cookies", svf.secure_cookies,
                    "Mark cookies Secure (set it when a TLS proxy is in front)")

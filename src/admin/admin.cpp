@@ -474,6 +474,10 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
                              false,
                              "code d'activation dans l'outbox (activation@carnet.localhost)"));
     }
+    if (adults.size() >= 5) {
+        CARNET_CHECK(patient(adults[4], "2950675056006", "fermeture@carnet.localhost",
+                             "Pour essayer la fermeture", true, ""));
+    }
     if (adults.size() >= 4) {
         CARNET_CHECK(patient(adults[3], "1880575056005", "opposition@carnet.localhost",
                              "Pour essayer l'opposition", false,

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/export.hpp"
 #include "fhir/json.hpp"
 
 namespace carnet::api {
@@ -81,18 +82,18 @@ json::object ChallengeJson(const auth::Challenge& c) {
 }
 
 Response SessionResponse(const auth::IssuedSession& s, const AuthRouteOptions& o,
-                         const std::string& channel = {}) {
+                         const std::string& channel = {}, bool tls = false) {
+    const bool secure = o.secure_cookies || tls;
     json::object body{{"access_token", s.token},
                       {"token_type", "Bearer"},
                       {"expires_in", s.expires_in_s},
                       {"csrf_token", s.csrf}};
     if (!channel.empty()) body["channel"] = channel;
     Response r = JsonResponse(200, body);
-    r.With("Set-Cookie",
-           CookieLine(kSessionCookie, s.token, "/", s.expires_in_s, o.secure_cookies));
+    r.With("Set-Cookie", CookieLine(kSessionCookie, s.token, "/", s.expires_in_s, secure));
     if (!s.device_token.empty()) {
-        r.With("Set-Cookie", CookieLine(kDeviceCookie, s.device_token, "/auth", 30LL * 24 * 3600,
-                                        o.secure_cookies));
+        r.With("Set-Cookie",
+               CookieLine(kDeviceCookie, s.device_token, "/auth", 30LL * 24 * 3600, secure));
     }
     return r;
 }
@@ -192,6 +193,46 @@ Response OrError(const Result<T>& r, const std::function<Response(const T&)>& ok
     return ok(r.value());
 }
 
+/// The last value of a query parameter ("" when absent).
+std::string QueryValue(const Request& req, std::string_view name) {
+    std::string value;
+    for (const auto& [k, v] : req.query)
+        if (k == name) value = v;
+    return value;
+}
+
+/// 200 with a JSON array of `to_json(item)`, or the error.
+template <typename T, typename F>
+Response JsonList(const Result<std::vector<T>>& r, F to_json) {
+    if (!r.ok()) return http::ErrorResponse(r.error());
+    json::array out;
+    for (const auto& item : *r) out.push_back(to_json(item));
+    return JsonResponse(200, out);
+}
+
+json::object SessionJson(const auth::SessionInfo& s) {
+    return {{"handle", s.handle},
+            {"method", s.method},
+            {"ip", s.ip},
+            {"user_agent", s.user_agent},
+            {"created_at", s.created_at},
+            {"last_seen_at", s.last_seen_at},
+            {"expires_at", s.expires_at},
+            {"current", s.current}};
+}
+
+json::object DeviceJson(const auth::DeviceInfo& d) {
+    return {{"handle", d.handle},
+            {"label", d.label},
+            {"created_at", d.created_at},
+            {"last_used_at", d.last_used_at},
+            {"expires_at", d.expires_at}};
+}
+
+json::object EventJson(const auth::AccountEvent& e) {
+    return {{"at", e.at}, {"actor_kind", e.actor_kind}, {"action", e.action}, {"detail", e.detail}};
+}
+
 Response StatusResponse(const Status& s) {
     if (!s.ok()) return http::ErrorResponse(s.error());
     return NoContent();
@@ -230,12 +271,43 @@ std::string Authenticator::TokenOf(const Request& req) {
     return Cookie(req, kSessionCookie);
 }
 
+Result<auth::Principal> Authenticator::FromCertificate(const Request& req) const {
+    const http::ClientCertificate& card = *req.client_cert;
+    if (!card.verified) {
+        Error e = Error::Make(Code::kUnauthenticated, "login",
+                              "certificat refusé (" + card.error.substr(0, 120) + ")");
+        return e;
+    }
+    if (card.professional_id.empty()) {
+        return Error::Make(Code::kUnauthenticated, "login",
+                           "ce certificat ne porte pas d'identifiant national de professionnel");
+    }
+    // A browser presents the card with any request to this site, so a page of another site
+    // could make it write: writes with the card alone must come from our own origin (or
+    // from software, which sends no Origin).
+    const bool safe = req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS";
+    if (!safe) {
+        auto site = req.Header("sec-fetch-site").value_or("");
+        auto origin = req.Header("origin").value_or("");
+        auto host = req.Header("host").value_or("");
+        const bool cross_site = !site.empty() && site != "same-origin" && site != "none";
+        const bool foreign_origin = !origin.empty() && origin != "https://" + host;
+        if (cross_site || foreign_origin) {
+            return Error::Make(
+                Code::kForbidden, "forbidden",
+                "requête d'un autre site refusée pour une authentification par carte");
+        }
+    }
+    return auth_.PrincipalForCertificate(card.professional_id);
+}
+
 Result<auth::Principal> Authenticator::Authenticate(const Request& req) const {
     auth::ClientInfo client = ClientOf(req);
     if (auto a = req.Header("authorization"); a && a->rfind("Bearer ", 0) == 0) {
         return auth_.Authenticate(a->substr(7), client);
     }
     std::string cookie = Cookie(req, kSessionCookie);
+    if (cookie.empty() && req.client_cert) return FromCertificate(req);
     if (cookie.empty()) {
         return Error::Make(Code::kUnauthenticated, "login", "authentification requise");
     }
@@ -265,7 +337,8 @@ std::optional<Response> GuardContent(const Authenticator& authenticator, Request
 
 // ---- routes ------------------------------------------------------------------------------
 
-void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator) {
+void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator,
+                        store::Store& store, const Clock& clock) {
     const Authenticator* a = &authenticator;
     auth::AuthService* svc = &authenticator.service();
     const AuthRouteOptions o = authenticator.options();
@@ -284,7 +357,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
             if (!password.ok()) return http::ErrorResponse(password.error());
             auto out = svc->Login(*login, *password, ClientOf(req));
             if (!out.ok()) return http::ErrorResponse(out.error());
-            if (out->session) return SessionResponse(*out->session, o, "trusted-device");
+            if (out->session) return SessionResponse(*out->session, o, "trusted-device", req.tls);
             return JsonResponse(200, ChallengeJson(out->challenge));
         },
         small);
@@ -299,7 +372,24 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
             if (!code.ok()) return http::ErrorResponse(code.error());
             auto s = svc->Verify(*challenge, *code, Flag(*body, "trust_device"), ClientOf(req));
             if (!s.ok()) return http::ErrorResponse(s.error());
-            return SessionResponse(*s, o);
+            return SessionResponse(*s, o, {}, req.tls);
+        },
+        small);
+    // The professional portal's card login: the verified certificate of this TLS connection
+    // opens a session (cookie), so the card is not needed for each request of the page.
+    router.Add(
+        "POST", "/auth/certificate",
+        [a, svc, o](Request& req) {
+            if (!req.client_cert) {
+                return http::ErrorResponse(
+                    Code::kUnauthenticated, "login",
+                    "aucune carte présentée (connexion TLS avec certificat)");
+            }
+            auto who = a->FromCertificate(req);
+            if (!who.ok()) return http::ErrorResponse(who.error());
+            auto s = svc->CertificateLogin(req.client_cert->professional_id, ClientOf(req));
+            if (!s.ok()) return http::ErrorResponse(s.error());
+            return SessionResponse(*s, o, "certificate", req.tls);
         },
         small);
     router.Add(
@@ -349,7 +439,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
             if (!code.ok()) return http::ErrorResponse(code.error());
             auto s = svc->FinishActivation(*challenge, *code, ClientOf(req));
             if (!s.ok()) return http::ErrorResponse(s.error());
-            return SessionResponse(*s, o);
+            return SessionResponse(*s, o, {}, req.tls);
         },
         small);
     router.Add(
@@ -432,13 +522,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                }));
     router.Add("GET", "/auth/records/{patient}/delegations",
                with([svc](Request& req, const auth::Principal& p) {
-                   return OrError<std::vector<auth::Delegation>>(
-                       svc->Delegations(p, req.Param("patient")),
-                       [](const std::vector<auth::Delegation>& list) {
-                           json::array out;
-                           for (const auto& d : list) out.push_back(DelegationJson(d));
-                           return JsonResponse(200, out);
-                       });
+                   return JsonList(svc->Delegations(p, req.Param("patient")), DelegationJson);
                }));
     router.Add("POST", "/auth/records/{patient}/delegations",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
@@ -482,6 +566,20 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                    return r;
                }),
                small);
+    // Everything Carnet holds on the person, as one zip (the holder's own session only).
+    router.Add("GET", "/auth/me/export",
+               with([svc, st = &store, clk = &clock](Request&, const auth::Principal& p) {
+                   auto archive = BuildExport(*st, *svc, p, clk->NowMicros());
+                   if (!archive.ok()) return http::ErrorResponse(archive.error());
+                   Response r;
+                   r.status = 200;
+                   r.content_type = "application/zip";
+                   r.body = std::move(archive->bytes);
+                   r.With("Content-Disposition",
+                          "attachment; filename=\"" + archive->file_name + "\"");
+                   r.With("Cache-Control", "no-store");
+                   return r;
+               }));
     router.Add("POST", "/auth/me/reopen", with([svc](Request&, const auth::Principal& p) {
                    return StatusResponse(svc->Reopen(p));
                }),
@@ -551,56 +649,21 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                }),
                small);
     router.Add("GET", "/auth/me/sessions", with([svc](Request&, const auth::Principal& p) {
-                   return OrError<std::vector<auth::SessionInfo>>(
-                       svc->ListSessions(p), [](const std::vector<auth::SessionInfo>& list) {
-                           json::array out;
-                           for (const auto& s : list) {
-                               out.push_back(json::object{{"handle", s.handle},
-                                                          {"method", s.method},
-                                                          {"ip", s.ip},
-                                                          {"user_agent", s.user_agent},
-                                                          {"created_at", s.created_at},
-                                                          {"last_seen_at", s.last_seen_at},
-                                                          {"expires_at", s.expires_at},
-                                                          {"current", s.current}});
-                           }
-                           return JsonResponse(200, out);
-                       });
+                   return JsonList(svc->ListSessions(p), SessionJson);
                }));
     router.Add("DELETE", "/auth/me/sessions/{handle}",
                with([svc](Request& req, const auth::Principal& p) {
                    return StatusResponse(svc->RevokeSession(p, req.Param("handle")));
                }));
     router.Add("GET", "/auth/me/devices", with([svc](Request&, const auth::Principal& p) {
-                   return OrError<std::vector<auth::DeviceInfo>>(
-                       svc->ListDevices(p), [](const std::vector<auth::DeviceInfo>& list) {
-                           json::array out;
-                           for (const auto& d : list) {
-                               out.push_back(json::object{{"handle", d.handle},
-                                                          {"label", d.label},
-                                                          {"created_at", d.created_at},
-                                                          {"last_used_at", d.last_used_at},
-                                                          {"expires_at", d.expires_at}});
-                           }
-                           return JsonResponse(200, out);
-                       });
+                   return JsonList(svc->ListDevices(p), DeviceJson);
                }));
     router.Add("DELETE", "/auth/me/devices/{handle}",
                with([svc](Request& req, const auth::Principal& p) {
                    return StatusResponse(svc->RevokeDevice(p, req.Param("handle")));
                }));
     router.Add("GET", "/auth/me/history", with([svc](Request&, const auth::Principal& p) {
-                   return OrError<std::vector<auth::AccountEvent>>(
-                       svc->History(p.account_id), [](const std::vector<auth::AccountEvent>& list) {
-                           json::array out;
-                           for (const auto& e : list) {
-                               out.push_back(json::object{{"at", e.at},
-                                                          {"actor_kind", e.actor_kind},
-                                                          {"action", e.action},
-                                                          {"detail", e.detail}});
-                           }
-                           return JsonResponse(200, out);
-                       });
+                   return JsonList(svc->History(p.account_id), EventJson);
                }));
     router.Add("POST", "/auth/reauth",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
@@ -629,18 +692,9 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                    return JsonResponse(200, out);
                }));
     router.Add("GET", "/directory/professionals", with([svc](Request& req, const auth::Principal&) {
-                   std::string q, profession;
-                   for (const auto& [k, v] : req.query) {
-                       if (k == "q") q = v;
-                       if (k == "profession") profession = v;
-                   }
-                   return OrError<std::vector<auth::Account>>(
-                       svc->SearchDirectory(q, profession, 50),
-                       [](const std::vector<auth::Account>& list) {
-                           json::array out;
-                           for (const auto& acc : list) out.push_back(DirectoryJson(acc));
-                           return JsonResponse(200, out);
-                       });
+                   const std::string q = QueryValue(req, "q");
+                   const std::string profession = QueryValue(req, "profession");
+                   return JsonList(svc->SearchDirectory(q, profession, 50), DirectoryJson);
                }));
 
     // Operators.
@@ -656,18 +710,9 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add("GET", "/admin/accounts",
                operators(
                    [svc](Request& req, const auth::Principal&) {
-                       std::string q, kind;
-                       for (const auto& [k, v] : req.query) {
-                           if (k == "q") q = v;
-                           if (k == "kind") kind = v;
-                       }
-                       return OrError<std::vector<auth::Account>>(
-                           svc->SearchAccounts(kind, q, 50),
-                           [](const std::vector<auth::Account>& list) {
-                               json::array out;
-                               for (const auto& acc : list) out.push_back(OperatorAccountJson(acc));
-                               return JsonResponse(200, out);
-                           });
+                       const std::string q = QueryValue(req, "q");
+                       const std::string kind = QueryValue(req, "kind");
+                       return JsonList(svc->SearchAccounts(kind, q, 50), OperatorAccountJson);
                    },
                    false));
     router.Add("GET", "/admin/accounts/{id}",
@@ -676,15 +721,14 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                        auto acc = svc->GetAccount(req.Param("id"));
                        if (!acc.ok()) return http::ErrorResponse(acc.error());
                        json::object view = OperatorAccountJson(*acc);
+                       if (auto lock = svc->Lockout(acc->id); lock.ok()) {
+                           view["locked_until"] = lock->first;
+                           view["failed_logins"] = lock->second;
+                       }
                        auto history = svc->History(acc->id, 50);
                        json::array h;
                        if (history.ok()) {
-                           for (const auto& e : *history) {
-                               h.push_back(json::object{{"at", e.at},
-                                                        {"actor_kind", e.actor_kind},
-                                                        {"action", e.action},
-                                                        {"detail", e.detail}});
-                           }
+                           for (const auto& e : *history) h.push_back(EventJson(e));
                        }
                        view["history"] = std::move(h);
                        return JsonResponse(200, view);

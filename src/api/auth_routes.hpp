@@ -7,7 +7,9 @@
 #include <string>
 
 #include "auth/service.hpp"
+#include "core/clock.hpp"
 #include "http/router.hpp"
+#include "store/store.hpp"
 
 namespace carnet::api {
 
@@ -29,6 +31,10 @@ class Authenticator {
     [[nodiscard]] static std::string TokenOf(const http::Request& request);
     [[nodiscard]] static std::string Cookie(const http::Request& request, std::string_view name);
 
+    /// The professional of a TLS client certificate (Request::client_cert): verified chain,
+    /// a national id, known to the directory; for writes, not from another site.
+    [[nodiscard]] Result<auth::Principal> FromCertificate(const http::Request& request) const;
+
     [[nodiscard]] auth::AuthService& service() const { return auth_; }
     [[nodiscard]] const AuthRouteOptions& options() const { return options_; }
 
@@ -37,7 +43,9 @@ class Authenticator {
     AuthRouteOptions options_;
 };
 
-void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator);
+/// `store` serves the export (GET /auth/me/export); `clock` dates it.
+void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator,
+                        store::Store& store, const Clock& clock);
 
 /// The guard for content routes (FHIR): authenticated, and never an operator (advisors and
 /// admins have no access to health content, whatever else holds). nullopt: go on.
