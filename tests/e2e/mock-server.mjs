@@ -16,6 +16,11 @@
 //   admin         admin.demo
 //   pending patients (activation / opposition): INS 179021305432127 code K7M2-P9QX-4TRD,
 //                                               INS 292056908812361 code W3HN-8CVB-2ZPE
+//   second patient (to invite as caregiver)  camille.lambert@demo.carnet.fr
+//   parent of a minor (Léa, 2016)            dominique.rousseau@demo.carnet.fr
+//   patient for the closure test             claude.fabre@demo.carnet.fr
+// Records reachable by a session (own, represented minors, caregiving) follow the
+// delegations: invitations send a XXXX-XXXX-XXXX code by mail ("… saisissez le code : …").
 // Every code sent is printed on the console and written to the outbox folder as the real
 // server's file transport does: one .eml per e-mail (the body says "… est : 123456"), one
 // .sms.txt per SMS, plus last-code.txt holding the last code alone.
@@ -31,6 +36,8 @@
 //   MOCK_FAIL          comma-separated resource types whose searches answer 500 + OperationOutcome
 //   CARNET_OUTBOX      where sent codes are written (default: $MOCK_OUTBOX, then
 //                      tests/e2e/artifacts/mock-outbox)
+//   MOCK_REAUTH_WINDOW_S  how long after login or POST /auth/reauth/confirm closing, deleting,
+//                      reopening and exporting are allowed (default 300; 0 = always ask)
 //
 // Supported FHIR interactions (the portal's needs, nothing more):
 //   GET /fhir/metadata
@@ -41,6 +48,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -192,12 +200,12 @@ function fhir(req, url) {
       return outcome(403, 'forbidden', "les comptes opérateurs n'ont jamais accès au contenu des dossiers");
     }
     if (a.kind === 'patient') {
+      // One's own record, a represented minor's, or one's as a caregiver (the delegations).
       const [type, id] = parts;
-      const own = a.patient_id;
       const asked = id
         ? type === 'Patient' ? id : patientOf(store.get(type)?.get(id) ?? {})
         : type === 'Patient' ? url.searchParams.get('_id') : idOf(url.searchParams.get('patient') ?? url.searchParams.get('subject'));
-      if (!own || asked !== own) return outcome(403, 'forbidden', 'Ce dossier ne vous est pas accessible.');
+      if (!asked || !recordsOf(a).some((r) => r.patient_id === asked)) return outcome(403, 'forbidden', 'Ce dossier ne vous est pas accessible.');
     }
   }
   if (isMetadata) {
@@ -259,6 +267,12 @@ const devices = new Map();
 const throttles = new Map();
 /** account id → [{ at, actor_kind, action, detail }] */
 const events = new Map();
+/** delegation id → { id, patient_id, patientAccount, delegate, kind, status, code, expires, created_at, accepted_at } */
+const delegations = new Map();
+const REAUTH_US = Number(process.env.MOCK_REAUTH_WINDOW_S ?? 300) * 1e6;
+const INVITE_TTL_US = 7 * 24 * 3600 * 1e6;
+const MAX_CAREGIVERS = 3;
+const MAJORITY = 18;
 
 function fold(s) {
   return String(s ?? '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
@@ -284,6 +298,20 @@ function isValidRpps(text) {
     sum += d;
   }
   return sum % 10 === 0;
+}
+
+/** A valid INS from its first 13 characters (the 2-digit key is 97 − n mod 97). */
+function insFrom(base13) {
+  const key = 97 - Number(BigInt(base13) % 97n);
+  return base13 + String(key).padStart(2, '0');
+}
+
+function ageInYears(birthDate, at = new Date()) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(birthDate ?? '');
+  if (!m) return -1;
+  let age = at.getFullYear() - Number(m[1]);
+  if (at.getMonth() + 1 < Number(m[2]) || (at.getMonth() + 1 === Number(m[2]) && at.getDate() < Number(m[3]))) age--;
+  return age;
 }
 
 function normalizeEmail(text) {
@@ -450,6 +478,58 @@ function seedAccounts() {
     });
     record(a, 'admin', 'account.created', '', a.created_at);
   }
+  // People who act for someone else: a second patient (to be invited as caregiver), a parent
+  // with a minor's record (as on the real server's demo: Léa, born 2016, the parent's name),
+  // and a patient whose space the closure test closes and reopens.
+  const named = (i, id, given, family, gender, birthDate) => {
+    let r = others[i];
+    if (!r) {
+      r = { resourceType: 'Patient', id, gender, birthDate };
+      store.get('Patient').set(id, r);
+    }
+    r.name = [{ use: 'official', family, given: [given] }];
+    return r;
+  };
+  const camilleRecord = named(2, 'mock-camille-lambert', 'Camille', 'Lambert', 'female', '1975-09-02');
+  const camille = addAccount({
+    id: 'acc-camille-lambert', kind: 'patient', login: 'camille.lambert@demo.carnet.fr', ins: insFrom('2750975123004'),
+    patient_id: camilleRecord.id, given: 'Camille', family: 'Lambert', birth_date: camilleRecord.birthDate ?? '1975-09-02',
+    email: 'camille.lambert@demo.carnet.fr', email_verified: true, password: DEMO_PASSWORD,
+  });
+  record(camille, 'patient', 'activation', 'e-mail', camille.activated_at);
+  const parentRecord = named(3, 'mock-dominique-rousseau', 'Dominique', 'Rousseau', 'male', '1982-06-21');
+  const parent = addAccount({
+    id: 'acc-dominique-rousseau', kind: 'patient', login: 'dominique.rousseau@demo.carnet.fr', ins: insFrom('1820675123005'),
+    patient_id: parentRecord.id, given: 'Dominique', family: 'Rousseau', birth_date: parentRecord.birthDate ?? '1982-06-21',
+    email: 'dominique.rousseau@demo.carnet.fr', email_verified: true, password: DEMO_PASSWORD,
+  });
+  const childRecord = { resourceType: 'Patient', id: 'demo-enfant', gender: 'female', birthDate: '2016-03-14', name: [{ use: 'official', family: 'Rousseau', given: ['Léa'] }] };
+  store.get('Patient').set(childRecord.id, childRecord);
+  store.get('Immunization').set('demo-enfant-ror', {
+    resourceType: 'Immunization', id: 'demo-enfant-ror', status: 'completed', patient: { reference: 'Patient/demo-enfant' },
+    occurrenceDateTime: '2017-05-10', vaccineCode: { text: 'Rougeole, oreillons, rubéole (ROR)' },
+  });
+  store.get('Observation').set('demo-enfant-poids', {
+    resourceType: 'Observation', id: 'demo-enfant-poids', status: 'final', subject: { reference: 'Patient/demo-enfant' },
+    effectiveDateTime: '2024-09-16', code: { text: 'Poids' }, valueQuantity: { value: 27.5, unit: 'kg' },
+  });
+  const child = addAccount({
+    id: 'acc-lea-rousseau', kind: 'patient', status: 'pending', ins: insFrom('2160475123006'), patient_id: childRecord.id,
+    given: 'Léa', family: 'Rousseau', birth_date: childRecord.birthDate,
+  });
+  const repId = `del-${crypto.randomUUID()}`;
+  delegations.set(repId, {
+    id: repId, patient_id: child.patient_id, patientAccount: child.id, delegate: parent.id, kind: 'representative',
+    status: 'active', code: '', expires: 0, created_at: child.created_at, accepted_at: child.created_at,
+  });
+  record(child, 'admin', 'representative.added', displayName(parent), child.created_at);
+  const claudeRecord = named(4, 'mock-claude-fabre', 'Claude', 'Fabre', 'female', '1968-11-30');
+  addAccount({
+    id: 'acc-claude-fabre', kind: 'patient', login: 'claude.fabre@demo.carnet.fr', ins: insFrom('2681175123007'),
+    patient_id: claudeRecord.id, given: 'Claude', family: 'Fabre', birth_date: claudeRecord.birthDate ?? '1968-11-30',
+    email: 'claude.fabre@demo.carnet.fr', email_verified: true, password: DEMO_PASSWORD,
+  });
+
   const staff = [
     ['acc-conseil', 'advisor', 'conseil.demo', 'Camille', 'Leroy', 'conseil@demo.carnet.fr'],
     ['acc-admin', 'admin', 'admin.demo', 'Alex', 'Dupuis', 'admin@demo.carnet.fr'],
@@ -473,6 +553,147 @@ function findByLogin(login) {
     if (a.email && a.email.toLowerCase() === l && a.status !== 'pending') return a;
   }
   return undefined;
+}
+
+// ---- records, representatives, caregivers (src/auth/lifecycle.cpp) ----
+/** The records a person reaches: their own, minors they represent, people they help. */
+function recordsOf(a) {
+  const out = [];
+  if (a.kind === 'patient' && a.patient_id) out.push({ patient_id: a.patient_id, display_name: displayName(a), relation: 'self', status: a.status });
+  for (const d of delegations.values()) {
+    if (d.delegate !== a.id || d.status !== 'active') continue;
+    const holder = accounts.get(d.patientAccount);
+    if (!holder || (holder.status !== 'active' && holder.status !== 'pending')) continue;
+    // Representation ends at majority: from that day the person holds their own record.
+    if (d.kind === 'representative' && ageInYears(holder.birth_date) >= MAJORITY) continue;
+    out.push({ patient_id: holder.patient_id, display_name: displayName(holder), relation: d.kind, status: holder.status });
+  }
+  return out;
+}
+
+function recordFor(a, patientId) {
+  return recordsOf(a).find((r) => r.patient_id === patientId);
+}
+
+function delegationJson(d) {
+  const to = accounts.get(d.delegate);
+  return {
+    id: d.id, patient_id: d.patient_id, kind: d.kind, status: d.status,
+    delegate_name: d.status === 'active' && to ? displayName(to) : '',
+    invited_to: to ? (to.email_verified ? mask('email', to.email) : mask('sms', to.phone)) : '',
+    created_at: d.created_at, accepted_at: d.accepted_at || 0,
+  };
+}
+
+const liveDelegation = (d) => d.status === 'active' || (d.status === 'invited' && d.expires > nowUs());
+
+function endDelegations(test) {
+  for (const d of delegations.values()) {
+    if (d.status !== 'ended' && test(d)) Object.assign(d, { status: 'ended', code: '', ended_at: nowUs() });
+  }
+}
+
+// ---- the export archive: a ZIP with the "stored" method (no compression), built by hand ----
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  if (typeof zlib.crc32 === 'function') return zlib.crc32(buf) >>> 0;
+  let c = 0xffffffff;
+  for (const byte of buf) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** files: [[name, string | Buffer]] → the bytes of a .zip (PKWARE APPNOTE 4.3, UTF-8 names). */
+function zipStored(files) {
+  const d = new Date();
+  const time = (d.getHours() << 11) | (d.getMinutes() << 5) | Math.floor(d.getSeconds() / 2);
+  const date = ((d.getFullYear() - 1980) << 9) | ((d.getMonth() + 1) << 5) | d.getDate();
+  const locals = [];
+  const centrals = [];
+  let offset = 0;
+  for (const [name, content] of files) {
+    const data = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
+    const fileName = Buffer.from(name, 'utf8');
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(0x0800, 6); // UTF-8 names
+    local.writeUInt16LE(0, 8); // stored
+    local.writeUInt16LE(time, 10);
+    local.writeUInt16LE(date, 12);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(fileName.length, 26);
+    local.writeUInt16LE(0, 28);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(0x031e, 4); // made by: Unix, 3.0
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(0, 10);
+    central.writeUInt16LE(time, 12);
+    central.writeUInt16LE(date, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(fileName.length, 28);
+    central.writeUInt16LE(0, 30); // extra
+    central.writeUInt16LE(0, 32); // comment
+    central.writeUInt16LE(0, 34); // disk
+    central.writeUInt16LE(0, 36); // internal attributes
+    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // external: a regular file, rw-r--r--
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, fileName, data);
+    centrals.push(central, fileName);
+    offset += local.length + fileName.length + data.length;
+  }
+  const centralSize = centrals.reduce((n, b) => n + b.length, 0);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(centralSize, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, ...centrals, end]);
+}
+
+function exportArchive(a) {
+  const pid = a.patient_id;
+  const resources = [];
+  for (const [type, map] of store) {
+    for (const r of map.values()) if ((type === 'Patient' && r.id === pid) || (type !== 'Patient' && patientOf(r) === pid)) resources.push(r);
+  }
+  const bundle = {
+    resourceType: 'Bundle', type: 'collection', timestamp: new Date().toISOString(),
+    entry: resources.map((r) => ({ fullUrl: `urn:carnet:${r.resourceType}/${r.id}`, resource: r })),
+  };
+  const account = {
+    ...accountJson(a, true),
+    delegations: [...delegations.values()].filter((d) => d.patient_id === pid || d.delegate === a.id).map(delegationJson),
+    history: [...(events.get(a.id) ?? [])].sort((x, y) => y.at - x.at),
+  };
+  const readme = [
+    'Export de votre espace Carnet',
+    '',
+    `Fait le ${new Date().toISOString()} pour ${displayName(a)}.`,
+    '',
+    '- carnet-export.json : tout votre dossier de santé, au format FHIR R4 (un « Bundle »), le',
+    '  format standard des dossiers de santé : un autre service de santé peut le lire.',
+    '- compte.json : votre compte (identité, coordonnées, proches) et son historique.',
+    '',
+    'Ces fichiers contiennent des informations de santé : gardez-les en lieu sûr.',
+    '',
+  ].join('\r\n');
+  return zipStored([
+    ['carnet-export.json', JSON.stringify(bundle, null, 2)],
+    ['compte.json', JSON.stringify(account, null, 2)],
+    ['LISEZMOI.txt', readme],
+  ]);
 }
 
 function accountJson(a, full) {
@@ -522,7 +743,12 @@ const TEMPLATES = {
   login_code: ['Votre code de connexion Carnet', (c) => `Bonjour,\n\nVotre code de connexion à Carnet est : ${c}\n\nIl est valable 10 minutes et ne sert qu'une fois. Ne le communiquez à personne, pas même à un conseiller Carnet.\n\nSi vous n'avez pas demandé à vous connecter, ignorez ce message et changez votre mot de passe.`, (c) => `Carnet : votre code de connexion est ${c} (valable 10 min). Ne le communiquez a personne.`],
   contact_code: ['Confirmez votre adresse de contact Carnet', (c) => `Bonjour,\n\nPour confirmer cette adresse de contact dans Carnet, saisissez le code : ${c}\n\nIl est valable 10 minutes.\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.`, (c) => `Carnet : code de confirmation ${c} (valable 10 min).`],
   reset_code: ['Réinitialisation de votre mot de passe Carnet', (c) => `Bonjour,\n\nUne réinitialisation du mot de passe de votre compte Carnet a été demandée. Votre code est : ${c}\n\nIl est valable 10 minutes. Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.`, (c) => `Carnet : code de reinitialisation ${c} (valable 10 min).`],
-  activation_code: ['Activez votre espace Carnet', (c, url) => `Bonjour,\n\nVotre espace de santé Carnet a été créé. Pour l'activer, rendez-vous sur ${url} et saisissez le code d'activation : ${c}\n\nVous pouvez aussi vous opposer à sa création depuis la même page, sans justification.`, (c, url) => `Carnet : votre code d'activation est ${c}. Rendez-vous sur ${url}`],
+  activation_code: ['Activez votre espace Carnet', (c, url) => `Bonjour,\n\nVotre espace de santé Carnet a été créé. Pour l'activer, rendez-vous sur ${url}/activation et saisissez le code d'activation : ${c}\n\nVous pouvez aussi vous opposer à sa création depuis la même page, sans justification.`, (c, url) => `Carnet : votre code d'activation est ${c}. Rendez-vous sur ${url}/activation`],
+  // As src/notify/templates.cpp words them.
+  representative_invite: ['Invitation à gérer un espace Carnet', (c, url) => `Bonjour,\n\nVous êtes invité(e) à gérer, en tant que représentant légal, l'espace Carnet d'un enfant. Pour accepter, connectez-vous sur ${url} et saisissez le code : ${c}`, (c, url) => `Carnet : invitation de representant legal, code ${c}. ${url}`],
+  caregiver_invite: ['Invitation à aider un proche dans Carnet', (c, url) => `Bonjour,\n\nUne personne vous a choisi(e) comme aidant(e) pour son espace Carnet. Pour accepter, connectez-vous sur ${url} et saisissez le code : ${c}\n\nSi vous ne connaissez pas cette demande, ignorez ce message.`, (c, url) => `Carnet : invitation a aider un proche, code ${c}. ${url}`],
+  account_deleted: ['Suppression de votre espace Carnet', (_c, url) => `Bonjour,\n\nVotre demande de suppression de votre espace Carnet est enregistrée. Les données seront effacées définitivement à l'échéance prévue ; d'ici là, vous pouvez annuler depuis ${url}`, (_c, url) => `Carnet : suppression de votre espace enregistree. Annulation possible sur ${url}`],
+  account_closed: ['Votre espace Carnet a été fermé', (_c, url) => `Bonjour,\n\nVotre espace Carnet a été fermé à votre demande. Toutes vos sessions et tous les accès accordés ont pris fin. Vous pouvez le rouvrir pendant la durée de conservation légale depuis ${url}`, () => 'Carnet : votre espace a ete ferme a votre demande.'],
 };
 const FOOTER = "\n\n--\nCe message automatique vous est envoyé par Carnet, votre espace de santé.\nNe répondez pas à ce message. Carnet ne vous demandera jamais votre mot de passe ni vos codes.";
 
@@ -533,7 +759,7 @@ function encodeHeader(text) {
 
 function deliver(channel, destination, template, code, purpose) {
   const [subject, mail, sms] = TEMPLATES[template];
-  const url = `http://${HOST}:${PORT}/activation`;
+  const url = `http://${HOST}:${PORT}`;
   const id = crypto.randomUUID();
   const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
   fs.mkdirSync(OUTBOX, { recursive: true, mode: 0o700 });
@@ -561,6 +787,10 @@ function deliver(channel, destination, template, code, purpose) {
     fs.writeFileSync(`${file}.tmp`, `To: ${destination}\n\n${sms(code, url)}\n`, { mode: 0o600 });
   }
   fs.renameSync(`${file}.tmp`, file);
+  if (!code) {
+    console.log(`mock-server: ${purpose} notice → ${destination} (${path.basename(file)})`);
+    return;
+  }
   fs.writeFileSync(path.join(OUTBOX, 'last-code.txt'), `${code}\n`, { mode: 0o600 });
   console.log(`mock-server: ${purpose} code ${code} → ${destination} (${path.basename(file)})`);
 }
@@ -667,6 +897,13 @@ function tooMany(seconds, message = 'Trop de tentatives : réessayez plus tard.'
 }
 
 const unauthorized = (m = 'Code incorrect ou expiré.') => outcome(401, 'login', m);
+const forbidden = (m) => outcome(403, 'forbidden', m);
+const needsReauth = () => forbidden('confirmez votre identité (mot de passe et code) avant cette action');
+
+/** Password and code confirmed lately (login or POST /auth/reauth/confirm). */
+function recentlyAuthenticated(s) {
+  return nowUs() - s.authTime <= REAUTH_US;
+}
 
 // ---- the routes ----
 function readBody(req) {
@@ -705,6 +942,11 @@ async function identity(req, res, url) {
   const [status, payload, headers = {}] = result;
   if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
   const extra = { 'Cache-Control': 'no-store', ...headers };
+  if (Buffer.isBuffer(payload)) {
+    const { 'Content-Type': type = 'application/octet-stream', ...rest } = extra;
+    send(res, status, type, req.method === 'HEAD' ? '' : payload, { ...rest, 'Content-Length': String(payload.length) });
+    return;
+  }
   if (status === 204 || payload === undefined) {
     res.writeHead(status, { 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', ...extra });
     res.end();
@@ -853,6 +1095,11 @@ function route(req, url, b) {
     return noContent();
   }
 
+  if (m === 'POST' && p === '/auth/certificate') {
+    // The mock has no TLS listener, so never a card (src/api/auth_routes.cpp says the same).
+    return outcome(401, 'login', 'aucune carte présentée (connexion TLS avec certificat)');
+  }
+
   // ---- signed in ----
   const who = authenticate(req);
   if (who.error) return who.error;
@@ -860,8 +1107,10 @@ function route(req, url, b) {
   const s = who.session;
 
   if (m === 'GET' && p === '/auth/session') {
-    const records = a.kind === 'patient' && a.patient_id ? [{ patient_id: a.patient_id, display_name: displayName(a), relation: 'self' }] : [];
-    return json(200, { account: accountJson(a, false), csrf_token: s.csrf, method: s.method, auth_time: s.authTime, records });
+    return json(200, {
+      account: accountJson(a, false), csrf_token: s.csrf, method: s.method, auth_time: s.authTime,
+      recently_authenticated: recentlyAuthenticated(s), records: recordsOf(a),
+    });
   }
   if (m === 'GET' && p === '/auth/me') return json(200, accountJson(a, true));
   if (m === 'POST' && p === '/auth/me/password') {
@@ -953,6 +1202,106 @@ function route(req, url, b) {
     if (!c || c.accountId !== a.id) return unauthorized();
     s.authTime = nowUs();
     return noContent();
+  }
+
+  // ---- records, representatives and caregivers ----
+  if (m === 'GET' && p === '/auth/records') return json(200, recordsOf(a));
+  mm = /^\/auth\/records\/([^/]+)\/delegations(?:\/([^/]+))?$/.exec(p);
+  if (mm) {
+    const pid = decodeURIComponent(mm[1]);
+    const rec = recordFor(a, pid);
+    const holder = [...accounts.values()].find((x) => x.kind === 'patient' && x.patient_id === pid);
+    if (m === 'GET' && !mm[2]) {
+      if (!rec) return forbidden("vous n'avez pas accès à ce dossier");
+      if (rec.relation === 'caregiver') return forbidden('un aidant ne gère pas les délégations');
+      const list = [...delegations.values()].filter((d) => d.patient_id === pid && liveDelegation(d)).sort((x, y) => x.created_at - y.created_at);
+      return json(200, list.map(delegationJson));
+    }
+    if (m === 'POST' && !mm[2]) {
+      const kind = str('kind');
+      if (kind !== 'representative' && kind !== 'caregiver') return invalid('type de délégation inconnu', 'kind');
+      if (!rec) return forbidden("vous n'avez pas accès à ce dossier");
+      if (kind === 'representative' && rec.relation !== 'representative') return forbidden('seul un représentant légal peut inviter le second représentant');
+      if (kind === 'caregiver' && rec.relation !== 'self') return forbidden('seule la personne elle-même choisit ses aidants');
+      const to = findByLogin(str('login'));
+      if (!to || to.kind !== 'patient' || to.status !== 'active' || (!to.email_verified && !to.phone_verified)) {
+        return outcome(404, 'not-found', "aucun compte actif avec cet identifiant : la personne doit d'abord activer son propre espace");
+      }
+      if (to.id === holder?.id || to.id === a.id) return invalid('vous ne pouvez pas vous inviter vous-même');
+      const live = [...delegations.values()].filter((d) => d.patient_id === pid && liveDelegation(d));
+      if (live.some((d) => d.delegate === to.id)) return outcome(409, 'duplicate', 'cette personne est déjà invitée');
+      if (kind === 'caregiver' && live.filter((d) => d.kind === 'caregiver').length >= MAX_CAREGIVERS) {
+        return outcome(422, 'business-rule', "trois aidants au plus : retirez-en un avant d'en inviter un autre");
+      }
+      const d = {
+        id: `del-${crypto.randomUUID()}`, patient_id: pid, patientAccount: holder?.id ?? '', delegate: to.id, kind,
+        status: 'invited', code: newActivationCode(), expires: nowUs() + INVITE_TTL_US, created_at: nowUs(), accepted_at: 0,
+      };
+      delegations.set(d.id, d);
+      const byMail = to.email_verified;
+      deliver(byMail ? 'email' : 'sms', byMail ? to.email : to.phone, `${kind}_invite`, d.code, `${kind} invitation`);
+      if (holder) record(holder, a.kind, `${kind}.invited`);
+      return json(201, delegationJson(d));
+    }
+    if (m === 'DELETE' && mm[2]) {
+      const d = delegations.get(decodeURIComponent(mm[2]));
+      if (!d || d.patient_id !== pid || d.status === 'ended') return outcome(404, 'not-found', 'délégation inconnue');
+      // The delegate may leave; otherwise the person or a representative ends it.
+      if (d.delegate !== a.id) {
+        if (!rec) return forbidden("vous n'avez pas accès à ce dossier");
+        if (rec.relation === 'caregiver') return forbidden('un aidant ne gère pas les délégations');
+      }
+      Object.assign(d, { status: 'ended', code: '', ended_at: nowUs() });
+      if (holder) record(holder, a.kind, `${d.kind}.ended`);
+      return noContent();
+    }
+  }
+  if (m === 'POST' && p === '/auth/invitations/accept') {
+    const code = normalizeActivationCode(str('code'));
+    // Bound to the invitee: someone else holding the code gets the same answer as a wrong code.
+    const d = code && [...delegations.values()].find((x) => x.status === 'invited' && x.code && normalizeActivationCode(x.code) === code);
+    if (!d || d.delegate !== a.id || d.expires <= nowUs()) return outcome(404, 'not-found', "code d'invitation invalide ou expiré");
+    Object.assign(d, { status: 'active', accepted_at: nowUs(), code: '' });
+    const holder = accounts.get(d.patientAccount);
+    if (holder) record(holder, a.kind, `${d.kind}.accepted`, displayName(a));
+    const reached = recordFor(a, d.patient_id);
+    return json(200, reached ?? { patient_id: d.patient_id, display_name: holder ? displayName(holder) : '', relation: d.kind, status: holder?.status ?? '' });
+  }
+
+  // ---- the holder's space: close, delete, reopen, export (after a recent identity check) ----
+  if (m === 'POST' && (p === '/auth/me/close' || p === '/auth/me/delete')) {
+    const deleting = p === '/auth/me/delete';
+    if (a.kind !== 'patient') return forbidden(deleting ? 'seul le titulaire supprime son espace' : 'seul le titulaire ferme son espace');
+    if (!recentlyAuthenticated(s)) return needsReauth();
+    if (a.status !== 'active' && a.status !== 'closed') return outcome(422, 'business-rule', "ce compte n'est pas ouvert");
+    const now = nowUs();
+    Object.assign(a, { status: 'closed', closed_at: a.closed_at || now, purge_at: now + (deleting ? 90 : 3652) * 24 * 3600 * 1e6 });
+    // Every session, device and code of the person ends, and every delegation of the record and by the person.
+    endSessions(a.id);
+    for (const [t, d] of devices) if (d.accountId === a.id) devices.delete(t);
+    for (const [t, c] of challenges) if (c.accountId === a.id) challenges.delete(t);
+    endDelegations((d) => d.patient_id === a.patient_id || d.delegate === a.id);
+    record(a, a.kind, deleting ? 'account.deletion-requested' : 'account.closed');
+    const to = a.email_verified ? ['email', a.email] : a.phone_verified ? ['sms', a.phone] : undefined;
+    if (to) deliver(to[0], to[1], deleting ? 'account_deleted' : 'account_closed', '', deleting ? 'deletion' : 'closure');
+    return noContent({ 'Set-Cookie': cookieLine(SESSION_COOKIE, '', '/', 0) });
+  }
+  if (m === 'POST' && p === '/auth/me/reopen') {
+    if (a.kind !== 'patient') return forbidden('seul le titulaire rouvre son espace');
+    if (!recentlyAuthenticated(s)) return needsReauth();
+    if (a.status !== 'closed') return outcome(422, 'business-rule', "cet espace n'est pas fermé, ou ses données ont été effacées");
+    Object.assign(a, { status: 'active', closed_at: 0, purge_at: 0 });
+    record(a, a.kind, 'account.reopened');
+    return noContent();
+  }
+  if (m === 'GET' && p === '/auth/me/export') {
+    if (a.kind !== 'patient' || !a.patient_id) return forbidden("seul le titulaire d'un dossier exporte ses données");
+    if (!recentlyAuthenticated(s)) return needsReauth();
+    record(a, a.kind, 'account.exported');
+    return [200, exportArchive(a), {
+      'Content-Type': 'application/zip',
+      'Content-Disposition': 'attachment; filename="carnet-export.zip"',
+    }];
   }
 
   // ---- directory: any signed-in person ----

@@ -13,6 +13,15 @@
 //   CARNET_ADMIN_LOGIN, CARNET_ADMIN_PASSWORD an admin (default: the mock's admin.demo)
 //   CARNET_OPPOSE      "INS:activation code" of a pending patient to refuse the service with
 //                      (default: the mock's; empty to skip that step)
+//   CARNET_CAREGIVER_LOGIN, CARNET_CAREGIVER_PASSWORD   an active patient the demo patient invites
+//                      as caregiver (default: the mock's Camille Lambert; on the real server,
+//                      parent@carnet.localhost; password: CARNET_PASSWORD)
+//   CARNET_PARENT_LOGIN, CARNET_PARENT_PASSWORD   a parent who represents a minor (default: the
+//                      mock's Dominique Rousseau; on the real server, parent@carnet.localhost)
+//   CARNET_CLOSE_LOGIN, CARNET_CLOSE_PASSWORD   an account the closure test closes, then reopens
+//                      (default: the mock's Claude Fabre; on the real server the test is skipped
+//                      unless it is set)
+// "The mock" is recognised by its CapabilityStatement (GET /fhir/metadata).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -33,6 +42,8 @@ const OPPOSE = process.env.CARNET_OPPOSE ?? '292056908812361:W3HN-8CVB-2ZPE';
 /** "INS:activation code" of a patient still to activate (the real server's demo has one). */
 const ACTIVATE = process.env.CARNET_ACTIVATE ?? '';
 const ACTIVATE_EMAIL = process.env.CARNET_ACTIVATE_EMAIL || 'activation@carnet.localhost';
+/** Set in before(): defaults that differ between the mock and the real server's demo. */
+const env = {};
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const TIMEOUT = 20_000;
@@ -45,6 +56,14 @@ before(async () => {
   // Records are no longer public: without a session the server answers 401.
   const res = await fetch(`${BASE}/fhir/Patient?_count=1`, { headers: { Accept: 'application/fhir+json' } });
   assert.equal(res.status, 401, `GET /fhir/Patient without a session answered ${res.status}`);
+  const meta = await (await fetch(`${BASE}/fhir/metadata`, { headers: { Accept: 'application/fhir+json' } })).json().catch(() => ({}));
+  const mock = /mock/i.test(meta?.software?.name ?? '');
+  env.caregiver = process.env.CARNET_CAREGIVER_LOGIN || (mock ? 'camille.lambert@demo.carnet.fr' : 'parent@carnet.localhost');
+  env.caregiverPassword = process.env.CARNET_CAREGIVER_PASSWORD || PASSWORD;
+  env.parent = process.env.CARNET_PARENT_LOGIN || (mock ? 'dominique.rousseau@demo.carnet.fr' : 'parent@carnet.localhost');
+  env.parentPassword = process.env.CARNET_PARENT_PASSWORD || PASSWORD;
+  env.close = process.env.CARNET_CLOSE_LOGIN ?? (mock ? 'claude.fabre@demo.carnet.fr' : '');
+  env.closePassword = process.env.CARNET_CLOSE_PASSWORD || PASSWORD;
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -75,6 +94,11 @@ export function codeIn(body) {
   return m?.[1];
 }
 
+/** The code of an invitation mail: "… saisissez le code : XXXX-XXXX-XXXX". */
+export function inviteCodeIn(body) {
+  return /code\s*:\s*([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})\b/i.exec(body)?.[1];
+}
+
 /**
  * The code of the newest .eml in CARNET_OUTBOX written at or after `sinceMs`, waiting for it
  * up to 15 s (the server writes the file, then renames it into place).
@@ -82,7 +106,7 @@ export function codeIn(body) {
 /** Messages whose code a test already used: a newer action never reads an older code. */
 const consumed = new Set();
 
-async function readCode(sinceMs, { to } = {}) {
+async function readCode(sinceMs, { to, parse = codeIn } = {}) {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     let newest;
@@ -96,7 +120,7 @@ async function readCode(sinceMs, { to } = {}) {
     if (newest) {
       const text = fs.readFileSync(newest.file, 'utf8');
       const recipient = /^To:\s*<?([^>\r\n]+)>?/im.exec(text)?.[1];
-      const code = codeIn(emlBody(text));
+      const code = parse(emlBody(text));
       if (code && (!to || recipient === to)) {
         consumed.add(newest.name);
         return code;
@@ -232,6 +256,10 @@ test('outbox parsing: the code of a login mail and of a contact mail', () => {
   assert.equal(codeIn(emlBody(contact)), '731002');
   const qp = 'Content-Transfer-Encoding: quoted-printable\r\n\r\nVotre code de connexion =C3=A0 Carnet est : 555=\r\n111\r\n';
   assert.equal(codeIn(emlBody(qp)), '555111');
+  const invite = 'To: <a@b.fr>\r\n\r\nBonjour,\r\n\r\nUne personne vous a choisi(e) comme aidant(e) pour son espace Carnet. Pour accepter, connectez-vous sur https://carnet.example et saisissez le code : K7M2-P9QX-4TRD\r\n';
+  assert.equal(inviteCodeIn(emlBody(invite)), 'K7M2-P9QX-4TRD');
+  assert.equal(codeIn(emlBody(invite)), undefined, 'an invitation is not a 6-digit code');
+  assert.equal(inviteCodeIn(emlBody(login)), undefined);
 });
 
 test('phone: login with a code, the patient home, the own record, logout, then pages are guarded', { timeout: 120_000 }, async () => {
@@ -682,6 +710,301 @@ test('phone: a patient activates with the letter’s code, confirms the address,
     await signIn(page, { login: ACTIVATE_EMAIL, password });
     await page.waitForURL('**/patient');
     await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+// ---------- records, caregivers, lifecycle, card ----------
+
+const isEmail = (s) => /@/.test(s);
+
+/** The signed-in person's session, read with the page's cookies. */
+async function sessionOf(page) {
+  return (await page.request.get(`${BASE}/auth/session`)).json();
+}
+
+/** The patient's "Mes proches" page: removes every caregiver row (leftovers of an earlier run). */
+async function removeCaregivers(page) {
+  const rows = page.locator('[data-testid="delegations"] li[data-kind="caregiver"]');
+  await page.locator('#gestion').locator('.row, .panel__empty').first().waitFor();
+  while ((await rows.count()) > 0) {
+    const row = rows.first();
+    const id = await row.getAttribute('data-delegation');
+    const active = (await row.getAttribute('data-status')) === 'active';
+    const name = (await row.locator('.row__title').innerText()).trim();
+    await row.getByRole('button', { name: /^Retirer/ }).click();
+    if (active) await row.getByText(`Retirer ${name} ? Cette personne n’aura plus accès au dossier, immédiatement.`).waitFor();
+    await row.getByRole('group').getByRole('button', { name: 'Oui, retirer' }).click();
+    await page.locator(`li[data-delegation="${id}"]`).waitFor({ state: 'detached' });
+  }
+}
+
+test('phone: the patient invites a caregiver, who accepts the code and opens the record from the switcher', { timeout: 150_000 }, async () => {
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/invitations\/accept$/]);
+  try {
+    // The patient invites, by the person's login.
+    await page.goto(`${BASE}/patient/proches`);
+    await waitPath(page, '/connexion?retour=%2Fpatient%2Fproches');
+    await signIn(page);
+    await page.waitForURL('**/patient/proches');
+    await page.getByRole('heading', { level: 1, name: 'Mes proches' }).waitFor();
+    const patient = await ownPatient(page);
+    const patientName = (await sessionOf(page)).account.display_name;
+    // One record only: no switcher for the patient.
+    assert.equal(await page.getByTestId('record-bar').count(), 0);
+    await page.getByRole('heading', { level: 2, name: 'Ce qu’un aidant peut faire' }).waitFor();
+    await page.getByText('exporter les données.').waitFor();
+    await removeCaregivers(page);
+
+    const invite = page.locator('#inviter');
+    await invite.getByRole('heading', { level: 2, name: 'Ajouter un aidant (3 au plus)' }).waitFor();
+    await invite.getByRole('button', { name: 'Envoyer l’invitation' }).click();
+    await invite.getByText('Saisissez l’identifiant de la personne à inviter.').waitFor();
+    const sendInvite = async () => {
+      await invite.getByLabel('Identifiant de la personne (e-mail ou INS)').fill(env.caregiver);
+      const since = Date.now();
+      await invite.getByRole('button', { name: 'Envoyer l’invitation' }).click();
+      await invite.getByRole('status').getByText(/^Invitation envoyée à .+\./).waitFor();
+      return since;
+    };
+    const to = isEmail(env.caregiver) ? env.caregiver : undefined;
+    // Read at once: the server may write its mail a moment later, and this code must not be
+    // taken for the next one.
+    const withdrawn = await readCode(await sendInvite(), { to, parse: inviteCodeIn });
+    const pending = page.locator('[data-testid="delegations"] li[data-status="invited"]');
+    await pending.getByText('Invitation en attente').waitFor();
+    await pending.getByText(/^Invitation envoyée à .+ le .+/).waitFor();
+
+    // "Retirer" asks first; cancelling keeps it; confirming ends the invitation at once.
+    await pending.getByRole('button', { name: /^Retirer/ }).click();
+    await pending.getByText('Annuler cette invitation ? Le code envoyé ne fonctionnera plus.').waitFor();
+    await pending.getByRole('button', { name: 'Annuler' }).click();
+    await pending.getByRole('button', { name: /^Retirer/ }).click();
+    await pending.getByRole('button', { name: 'Oui, retirer' }).click();
+    await page.locator('#gestion').getByText('Personne pour l’instant.', { exact: false }).waitFor();
+
+    // Invited again: this code is the one to use.
+    const since = await sendInvite();
+    await pending.getByText('Invitation en attente').waitFor();
+    const code = await readCode(since, { to, parse: inviteCodeIn });
+    assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    assert.notEqual(code, withdrawn);
+    await shot(page, 'proches-phone');
+    await signOut(page);
+
+    // The caregiver accepts the code on the same page of their own space.
+    await signIn(page, { login: env.caregiver, password: env.caregiverPassword });
+    await page.waitForURL('**/patient');
+    await page.goto(`${BASE}/patient/proches`);
+    const accept = page.locator('#code-recu');
+    await accept.getByRole('heading', { level: 2, name: 'J’ai reçu un code d’invitation' }).waitFor();
+    // The withdrawn invitation's code no longer works.
+    await accept.getByLabel('Code d’invitation', { exact: true }).fill(withdrawn);
+    await accept.getByRole('button', { name: 'Valider le code' }).click();
+    await accept.getByText(/invalide ou expiré/).waitFor();
+    assert.equal(await accept.getByLabel('Code d’invitation', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await accept.getByLabel('Code d’invitation', { exact: true }).fill(code.toLowerCase());
+    await accept.getByRole('button', { name: 'Valider le code' }).click();
+    await accept.getByRole('status').getByText(`vous avez maintenant accès au dossier de ${patientName}`, { exact: false }).waitFor();
+
+    // The new record is in the switcher, with the relation said.
+    const bar = page.getByTestId('record-bar');
+    await bar.getByRole('button', { name: 'Changer de dossier' }).click();
+    const choice = bar.locator('button[data-relation="caregiver"]').filter({ hasText: patientName });
+    await choice.getByText('Aidant', { exact: true }).waitFor();
+    await shot(page, 'switcher-phone');
+    await choice.click();
+    await bar.getByTestId('record-name').getByText(patientName, { exact: true }).waitFor();
+    await bar.getByTestId('record-relation').getByText('vous agissez comme aidant').waitFor();
+    // Only the patient manages the close ones: the caregiver is told so.
+    await page.getByTestId('caregiver-notice').getByText(`Seul(e) ${patientName}`, { exact: false }).waitFor();
+    assert.equal(await page.locator('#inviter').count(), 0, 'no invite form for a caregiver');
+
+    // The record page shows the patient's record.
+    await page.getByRole('link', { name: 'Retour à l’accueil' }).click();
+    await page.waitForURL('**/patient');
+    await page.getByRole('link', { name: /^Mon dossier/ }).first().click();
+    await page.waitForURL('**/patient/dossier');
+    await page.getByRole('heading', { level: 1, name: new RegExp(escape(patient.family)) }).waitFor();
+    await page.locator('section[data-type="Observation"] .item').first().waitFor();
+    await shot(page, 'caregiver-record-phone');
+    // The link stays (a next run removes it first): the real server sends at most 5 codes an
+    // hour to an account, and the demo patient signs in often in this suite.
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('desktop: a parent switches to the child’s record, kept across a reload', { timeout: 90_000 }, async () => {
+  const { context, page, errors } = await openPage(DESKTOP);
+  try {
+    await page.goto(`${BASE}/connexion`);
+    await signIn(page, { login: env.parent, password: env.parentPassword });
+    await page.waitForURL('**/patient');
+    const own = (await sessionOf(page)).account.display_name;
+    const bar = page.getByTestId('record-bar');
+    // A parent with no choice yet sees their own record.
+    assert.equal((await bar.getByTestId('record-name').innerText()).trim(), own);
+    assert.equal((await bar.getByTestId('record-relation').innerText()).trim(), 'votre dossier');
+    const toggle = bar.getByRole('button', { name: 'Changer de dossier' });
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+    const childChoice = bar.locator('button[data-relation="representative"]').first();
+    const child = (await childChoice.locator('.record-choice__name').innerText()).trim();
+    assert.ok(child && child !== own, `a child's record in the switcher (got "${child}")`);
+    await childChoice.getByText('Représentant légal').waitFor();
+    await childChoice.click();
+    await bar.getByTestId('record-name').getByText(child, { exact: true }).waitFor();
+    await bar.getByTestId('record-relation').getByText('vous agissez comme représentant légal').waitFor();
+    await shot(page, 'parent-home-desktop');
+
+    // The record page is the child's, and the choice survives a reload (this tab).
+    await page.getByRole('navigation', { name: 'Pages de l’espace Patient' }).getByRole('link', { name: 'Mon dossier' }).click();
+    await page.waitForURL('**/patient/dossier');
+    await page.getByRole('heading', { level: 1, name: child }).waitFor();
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: child }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('[aria-busy="true"]').length === 0);
+    await shot(page, 'child-record-desktop');
+
+    // As representative: the child's close ones, and the other representative to invite.
+    await page.getByRole('navigation', { name: 'Pages de l’espace Patient' }).getByRole('link', { name: 'Mes proches' }).click();
+    await page.getByText(`Dossier de ${child} : vous agissez comme représentant légal.`).waitFor();
+    await page.locator('#inviter').getByRole('heading', { level: 2, name: 'Inviter l’autre représentant légal' }).waitFor();
+    await page.locator('[data-testid="delegations"] li[data-kind="representative"]').filter({ hasText: own }).getByText('Représentant légal').waitFor();
+
+    // Back to one's own record.
+    await bar.getByRole('button', { name: 'Changer de dossier' }).click();
+    await bar.locator('button[data-relation="self"]').click();
+    await bar.getByTestId('record-name').getByText(own, { exact: true }).waitFor();
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+// With the parent's account: the real server sends at most 5 codes an hour to one account.
+test('desktop: the export link downloads a ZIP archive of one’s own data', { timeout: 60_000 }, async () => {
+  const { context, page, errors } = await openPage(DESKTOP);
+  try {
+    await page.goto(`${BASE}/patient/compte`);
+    await signIn(page, { login: env.parent, password: env.parentPassword });
+    await page.waitForURL('**/patient/compte');
+    const section = page.locator('#export');
+    await section.getByRole('heading', { level: 2, name: 'Exporter mes données' }).waitFor();
+    await section.getByText('carnet-export.json').waitFor();
+    await section.getByText('compte.json').waitFor();
+    // Acting for a child too: the archive is one's own record only, and the page says so.
+    await section.getByText('Seul votre propre dossier est exporté', { exact: false }).waitFor();
+    const link = section.getByRole('link', { name: 'Télécharger mes données (ZIP)' });
+    assert.equal(await link.getAttribute('href'), '/auth/me/export');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const file = path.join(ARTIFACTS, 'carnet-export.zip');
+    await download.saveAs(file);
+    const bytes = fs.readFileSync(file);
+    assert.ok(bytes.length > 22, 'a non-empty archive');
+    assert.equal(bytes.subarray(0, 2).toString('latin1'), 'PK', 'the file is a ZIP');
+    assert.match(download.suggestedFilename(), /\.zip$/);
+    // Still on the account page: a download is not a navigation.
+    assert.equal(new URL(page.url()).pathname, '/patient/compte');
+    await section.scrollIntoViewIfNeeded();
+    await shot(page, 'account-export-desktop');
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone: closing one’s space (identity check, explicit confirmation), then reopening it', { timeout: 120_000 }, async (t) => {
+  if (!env.close) {
+    t.skip('CARNET_CLOSE_LOGIN not set');
+    return;
+  }
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/reauth$/]);
+  try {
+    await page.goto(`${BASE}/patient/compte`);
+    await signIn(page, { login: env.close, password: env.closePassword });
+    await page.waitForURL('**/patient/compte');
+    const section = page.locator('#fermeture');
+    await section.getByRole('heading', { level: 2, name: 'Fermer ou supprimer mon espace' }).waitFor();
+    await section.getByText('Votre dossier est conservé en lecture seule pendant 10 ans.').waitFor();
+    await section.getByText('Votre dossier et votre compte sont effacés définitivement au bout de 90 jours.').waitFor();
+
+    // Signed in minutes ago the check would not be asked: the session is made to say it is
+    // old, so that the identity check runs as it does after 5 minutes.
+    let stale = true;
+    await page.route(/\/auth\/session$/, async (route) => {
+      const response = await route.fetch();
+      if (!stale || !response.ok()) return route.fulfill({ response });
+      return route.fulfill({ response, json: { ...(await response.json()), recently_authenticated: false } });
+    });
+    await section.getByRole('button', { name: 'Continuer' }).click();
+    await section.getByText('Choisissez ce que vous souhaitez faire.').waitFor();
+    await section.getByRole('radio', { name: 'Fermer mon espace' }).check();
+    await section.getByRole('button', { name: 'Continuer' }).click();
+    await section.getByRole('heading', { name: 'Confirmez votre identité' }).waitFor();
+    await section.getByLabel('Votre mot de passe', { exact: true }).fill('pas le bon mot de passe');
+    await section.getByRole('button', { name: 'Recevoir un code' }).click();
+    await section.getByText('Le mot de passe saisi est incorrect.').waitFor();
+    await section.getByLabel('Votre mot de passe', { exact: true }).fill(env.closePassword);
+    const since = Date.now();
+    await section.getByRole('button', { name: 'Recevoir un code' }).click();
+    await section.getByRole('heading', { name: 'Saisissez le code reçu' }).waitFor();
+    await section.getByLabel('Code à 6 chiffres').fill(await readCode(since));
+    stale = false;
+    await section.getByRole('button', { name: 'Confirmer' }).click();
+    await section.getByRole('heading', { name: 'Confirmez la fermeture' }).waitFor();
+    await section.getByRole('button', { name: 'Fermer mon espace' }).click();
+    await section.getByText('Cochez la case pour confirmer que vous avez compris les conséquences.').waitFor();
+    await shot(page, 'account-close-phone');
+    await section.getByLabel(/^Je comprends que toutes mes sessions/).check();
+    await section.getByRole('button', { name: 'Fermer mon espace' }).click();
+
+    // The session is gone: the page says what happened and how to come back.
+    await waitPath(page, '/compte-ferme');
+    await page.getByRole('heading', { level: 1, name: 'Votre espace est fermé' }).waitFor();
+    await page.getByText('Toutes vos sessions et tous les partages ont pris fin.', { exact: false }).waitFor();
+    await page.getByText(/Rouvrir mon espace/).first().waitFor();
+    assert.equal(await page.getByRole('banner').getByRole('button', { name: 'Se déconnecter' }).count(), 0);
+    assert.equal((await page.request.get(`${BASE}/auth/session`)).status(), 401, 'signed out');
+    await shot(page, 'closed-phone');
+
+    // Signing in again: read-only, with the way to reopen.
+    await page.getByRole('link', { name: 'Se connecter' }).click();
+    await signIn(page, { login: env.close, password: env.closePassword });
+    await page.waitForURL('**/patient');
+    const banner = page.getByTestId('closed-banner');
+    await banner.getByRole('heading', { name: 'Votre espace est fermé (lecture seule)' }).waitFor();
+    await shot(page, 'closed-home-phone');
+    await banner.getByRole('button', { name: 'Rouvrir mon espace' }).click();
+    await page.getByTestId('reopened').getByText('Votre espace est rouvert.', { exact: false }).waitFor();
+    assert.equal((await sessionOf(page)).account.status, 'active');
+    await signOut(page);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone: the card login says what it needs, and shows the server’s refusal', { timeout: 60_000 }, async () => {
+  const { context, page, errors } = await openPage(PHONE, [/\/auth\/certificate$/]);
+  try {
+    await page.goto(`${BASE}/connexion`);
+    const card = page.getByRole('region', { name: 'Professionnel de santé' });
+    await card.getByText('utilisez l’adresse sécurisée du service', { exact: false }).waitFor();
+    const button = card.getByRole('button', { name: 'Se connecter avec ma carte CPS' });
+    await button.click();
+    // Over plain HTTP no card can be presented: the server's reason, as it gives it.
+    await card.getByRole('alert').getByText(/^La connexion par carte n’a pas abouti : .*aucune carte présentée/).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/connexion');
+    await shot(page, 'login-card-phone');
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();

@@ -53,6 +53,7 @@ status=0
   CARNET_LOGIN=patient@carnet.localhost CARNET_PASSWORD=Carnet-demo-2026 \
   CARNET_ADMIN_LOGIN=admin CARNET_ADMIN_PASSWORD=Carnet-demo-2026 \
   CARNET_ACTIVATE="$ACT_INS:$ACT_CODE" CARNET_OPPOSE="$OPP_INS:$OPP_CODE" \
+  CARNET_CLOSE_LOGIN=fermeture@carnet.localhost CARNET_CLOSE_PASSWORD=Carnet-demo-2026 \
   node --test --test-concurrency=1) || status=$?
 
 kill -TERM "$server_pid"

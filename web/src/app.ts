@@ -10,13 +10,16 @@ import { renderNotFound, renderPlaceholder } from './pages/placeholder';
 import { loadingState } from './components/states';
 import { auth, type Session } from './api/auth';
 import { onUnauthorized } from './api/hooks';
-import { clearSession, homeFor, loadSession } from './session';
+import { clearSession, homeFor, loadSession, onSessionChange } from './session';
 import { setNavigator } from './navigation';
+import { recordBar } from './components/record-switcher';
 
 let root: HTMLElement;
 let controller: AbortController | undefined;
 let renderedPath = '';
 let navSeq = 0;
+/** Stops the record bar of the previous page from following session changes. */
+let unfollowSession: (() => void) | undefined;
 
 export function startApp(el: HTMLElement): void {
   root = el;
@@ -132,6 +135,24 @@ async function logout(button: HTMLButtonElement): Promise<void> {
   navigate(LOGIN_PATH);
 }
 
+/**
+ * The patient space's record bar ("Dossier de : …"), kept up to date when the session is read
+ * again (an invitation accepted adds a record) or another record is chosen.
+ */
+function recordSlot(page: PageDef | undefined, session: Session | null): HTMLElement | null {
+  unfollowSession?.();
+  unfollowSession = undefined;
+  if (page?.space !== 'patient' || !session) return null;
+  const slot = h('div', { class: 'record-slot' });
+  const fill = (s: Session | null) => {
+    const bar = s ? recordBar(s) : null;
+    slot.replaceChildren(...(bar ? [bar] : []));
+  };
+  fill(session);
+  unfollowSession = onSessionChange(fill);
+  return slot;
+}
+
 function header(page: PageDef | undefined, session: Session | null): HTMLElement {
   const other: Lang = getLang() === 'fr' ? 'en' : 'fr';
   const current = page?.space;
@@ -210,6 +231,7 @@ function header(page: PageDef | undefined, session: Session | null): HTMLElement
           ),
         ),
       ),
+    recordSlot(page, session),
   );
 }
 

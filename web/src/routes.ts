@@ -67,6 +67,8 @@ const directory = () => import('./pages/directory').then((m) => m.renderDirector
 const opAccounts = () => import('./pages/operator-accounts').then((m) => m.renderAccountSearch);
 const opAccount = () => import('./pages/operator-accounts').then((m) => m.renderAccountDetail);
 const opNew = () => import('./pages/operator-new').then((m) => m.renderNewAccounts);
+const delegations = () => import('./pages/delegations').then((m) => m.renderDelegations);
+const closed = () => import('./pages/closed').then((m) => m.renderClosed);
 
 export const PAGES: PageDef[] = [
   // Identity (public)
@@ -74,6 +76,7 @@ export const PAGES: PageDef[] = [
   { id: 'activation', path: '/activation', title: 'page.activation', icon: 'key', inNav: false, access: 'public', render: activation },
   { id: 'opposition', path: '/opposition', title: 'page.opposition', icon: 'privacy', inNav: false, access: 'public', render: opposition },
   { id: 'reset', path: '/mot-de-passe-oublie', title: 'page.reset', icon: 'key', inNav: false, access: 'public', render: reset },
+  { id: 'closed', path: '/compte-ferme', title: 'page.closed', icon: 'account', inNav: false, access: 'public', render: closed },
 
   // Patient
   { id: 'patient.home', space: 'patient', path: '/patient', title: 'page.patient.home', desc: 'page.patient.home.desc', icon: 'home', inNav: true, render: patientHome },
@@ -84,6 +87,7 @@ export const PAGES: PageDef[] = [
   { id: 'patient.services', space: 'patient', path: '/patient/services', title: 'page.patient.services', desc: 'page.patient.services.desc', icon: 'services', inNav: true, parent: 'patient.home' },
   { id: 'patient.privacy', space: 'patient', path: '/patient/confidentialite', title: 'page.patient.privacy', desc: 'page.patient.privacy.desc', icon: 'privacy', inNav: true, parent: 'patient.home' },
   { id: 'patient.accessLog', space: 'patient', path: '/patient/historique', title: 'page.patient.accessLog', desc: 'page.patient.accessLog.desc', icon: 'history', inNav: true, parent: 'patient.home' },
+  { id: 'patient.delegations', space: 'patient', path: '/patient/proches', title: 'page.patient.delegations', desc: 'page.patient.delegations.desc', icon: 'people', inNav: true, parent: 'patient.home', render: delegations },
   { id: 'patient.directory', space: 'patient', path: '/patient/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'patient.home', render: directory },
   { id: 'patient.account', space: 'patient', path: '/patient/compte', title: 'page.patient.account', desc: 'page.patient.account.desc', icon: 'account', inNav: true, parent: 'patient.home', render: account },
 

@@ -62,11 +62,16 @@ export interface SessionAccount {
   profession?: string;
 }
 
-/** A record the person may act for (a parent for a child, a caregiver). */
+/** How the signed-in person reaches a record: their own, a minor they represent, as a caregiver. */
+export type Relation = 'self' | 'representative' | 'caregiver';
+
+/** A record the person may act for (their own, a parent for a child, a caregiver). */
 export interface RecordRef {
   patient_id: string;
   display_name?: string;
-  relation?: string;
+  relation?: Relation | string;
+  /** The record holder's account status ("active", "pending" for a minor, "closed"). */
+  status?: AccountStatus | string;
 }
 
 export interface Session {
@@ -74,7 +79,25 @@ export interface Session {
   csrf_token: string;
   method: string;
   auth_time: Micros;
+  /** Password and code confirmed less than 5 minutes ago: closing, deleting… allowed. */
+  recently_authenticated?: boolean;
   records?: RecordRef[];
+}
+
+export type DelegationKind = 'caregiver' | 'representative';
+
+/** A representative or caregiver of a record (GET /auth/records/{id}/delegations). */
+export interface Delegation {
+  id: string;
+  patient_id?: string;
+  kind: DelegationKind | string;
+  status: 'invited' | 'active' | string;
+  /** Given once the invitation is accepted. */
+  delegate_name?: string;
+  /** Masked address the invitation went to. */
+  invited_to?: string;
+  created_at?: Micros;
+  accepted_at?: Micros | null;
 }
 
 export interface Me {
@@ -359,7 +382,34 @@ export const auth = {
   devices: (signal?: AbortSignal) => call<DeviceEntry[]>('GET', '/auth/me/devices', undefined, { signal }),
   revokeDevice: (handle: string) => call<void>('DELETE', `/auth/me/devices/${enc(handle)}`),
   history: (signal?: AbortSignal) => call<AccountEvent[]>('GET', '/auth/me/history', undefined, { signal }),
+
+  // ---- identity check before sensitive actions (valid 5 minutes) ----
+  reauth: (password: string) => call<Challenge>('POST', '/auth/reauth', { password }, checks),
+  reauthConfirm: (challenge: string, code: string) => call<void>('POST', '/auth/reauth/confirm', { challenge, code }, checks),
+
+  // ---- the account's life: close, delete, reopen, export ----
+  close: () => call<void>('POST', '/auth/me/close'),
+  deleteAccount: () => call<void>('POST', '/auth/me/delete'),
+  reopen: () => call<void>('POST', '/auth/me/reopen'),
+
+  // ---- records, representatives and caregivers ----
+  records: (signal?: AbortSignal) => call<RecordRef[]>('GET', '/auth/records', undefined, { signal }),
+  delegations: (patientId: string, signal?: AbortSignal) =>
+    call<Delegation[]>('GET', `/auth/records/${enc(patientId)}/delegations`, undefined, { signal }),
+  invite: (patientId: string, kind: DelegationKind, login: string) =>
+    call<Delegation>('POST', `/auth/records/${enc(patientId)}/delegations`, { kind, login }),
+  endDelegation: (patientId: string, id: string) => call<void>('DELETE', `/auth/records/${enc(patientId)}/delegations/${enc(id)}`),
+  acceptInvitation: (code: string) => call<RecordRef>('POST', '/auth/invitations/accept', { code }),
+
+  // ---- professionals' card (client certificate on the HTTPS listener) ----
+  /** A session from the card presented on this TLS connection; 401 with the reason otherwise. */
+  async certificate(): Promise<IssuedSession> {
+    return keep(await call<IssuedSession>('POST', '/auth/certificate', undefined, pub));
+  },
 };
+
+/** The archive of the signed-in person's data: a plain link downloads it (the cookie goes along). */
+export const EXPORT_PATH = '/auth/me/export';
 
 export const directory = {
   professionals: (q: string, profession: string, signal?: AbortSignal) =>

@@ -5,19 +5,25 @@
 //   POST /auth/me/totp (+ /confirm, /disable)   authenticator app
 //   POST /auth/me/password               password change (other sessions end)
 //   GET/DELETE /auth/me/sessions, /auth/me/devices; GET /auth/me/history
+// Patients only (the account holder):
+//   GET /auth/me/export                  the archive of one's data (a plain download link)
+//   POST /auth/me/close, /auth/me/delete, /auth/me/reopen   after POST /auth/reauth (+ /confirm)
 import { h, icon, ICONS, mount, type Child } from '../dom';
 import { formatDate, formatMicros, isoMicros, t } from '../i18n';
 import { cached } from '../cache';
-import { auth, AuthError, directory, type AccountEvent, type ContactChannel, type DeviceEntry, type Me, type SessionEntry } from '../api/auth';
+import { auth, AuthError, directory, EXPORT_PATH, type AccountEvent, type ContactChannel, type DeviceEntry, type Me, type SessionEntry } from '../api/auth';
 import { errorState, loadingState } from '../components/states';
 import { codeStep } from '../components/code-step';
 import {
-  codeField, errorText, formMessages, passwordField, radioGroup, validate, whileBusy, type Field, type FormMessages,
+  checkboxField, codeField, errorText, formMessages, passwordField, radioGroup, validate, whileBusy, type Field, type FormMessages,
 } from '../components/form';
 import { describeAgent, formatIns, formatPhone, historyList, methodText, verifiedBadge } from '../components/account-bits';
 import { checkAddress, checkNewPassword, contactInputs, isAddressError, passwordPolicy } from '../components/identity-fields';
 import { totpQr } from '../components/qr';
-import type { PageContext, Renderer } from '../routes';
+import { freshlyAuthenticated, freshUntil, reauthStep, reopenBlock } from '../components/reauth';
+import { clearSession, loadSession, recordsOf } from '../session';
+import { navigate } from '../navigation';
+import { pathFor, type PageContext, type Renderer } from '../routes';
 
 const HISTORY_VISIBLE = 15;
 
@@ -47,6 +53,11 @@ export const renderAccount: Renderer = (main, ctx) => {
   const devices = section('appareils', t('account.devices'), t('account.devicesIntro'));
   const history = section('historique', t('account.history'), t('account.historyIntro'));
   const all = [identity, contacts, factor, password, sessions, devices, history];
+  // The holder's own space: export, close, delete (never shown to professionals).
+  const holder = ctx.session?.account.kind === 'patient';
+  const exporting = holder ? section('export', t('export.title'), t('export.intro')) : undefined;
+  const lifecycle = holder ? section('fermeture', t('lifecycle.title'), t('lifecycle.intro')) : undefined;
+  if (exporting && lifecycle) all.push(exporting, lifecycle);
 
   main.append(
     h('h1', { id: 'page-title' }, t('account.title')),
@@ -90,6 +101,8 @@ export const renderAccount: Renderer = (main, ctx) => {
   reloadHistory = loadList(history.body, ctx, () => auth.history(ctx.signal), (list) => historyView(list, ctx));
   // A password change ends the other sessions: the list shows it.
   fillPassword(password.body, ctx, () => (reloadSessions(), reloadHistory()));
+  if (exporting) fillExport(exporting.body, ctx);
+  if (lifecycle) fillLifecycle(lifecycle.body, ctx);
 };
 
 /** Loads a list into `body` now; returns the function that loads it again. */
@@ -546,4 +559,196 @@ function historyView(list: AccountEvent[], ctx: PageContext): Child {
     more.textContent = open ? t('record.less') : t('record.more', { n: events.length - HISTORY_VISIBLE });
   });
   return [holder, more];
+}
+
+// ---------- export ----------
+
+/**
+ * The archive: a plain link (the session cookie goes along). The server wants a recent
+ * identity check: when it is not (or no longer) fresh, the check comes first.
+ */
+function fillExport(body: HTMLElement, ctx: PageContext): void {
+  const others = recordsOf(ctx.session).some((r) => r.relation !== 'self');
+  const contents = h(
+    'div',
+    null,
+    h('p', null, t('export.contains')),
+    h('ul', { class: 'export__list' },
+      h('li', null, h('span', { class: 'mono' }, 'carnet-export.json'), ' — ', t('export.record')),
+      h('li', null, h('span', { class: 'mono' }, 'compte.json'), ' — ', t('export.account')),
+      h('li', null, h('span', { class: 'mono' }, 'LISEZMOI.txt'), ' — ', t('export.readme')),
+    ),
+    others && h('p', { class: 'panel__note' }, t('export.onlyOwn')),
+  );
+  const area = h('div', { class: 'export__action' });
+  const messages = formMessages();
+  mount(body, contents, messages.el, area);
+
+  const showLink = () => {
+    const link = h(
+      'a',
+      { class: 'button', href: EXPORT_PATH, download: 'carnet-export.zip', 'data-testid': 'export-link' },
+      icon(ICONS.document),
+      h('span', null, t('export.download')),
+    );
+    link.addEventListener('click', (ev) => {
+      // The identity check has run out meanwhile: ask again rather than download a refusal.
+      if (Date.now() > freshUntil(ctx.session) && !stillFresh) {
+        ev.preventDefault();
+        messages.error(t('export.again'));
+        showCheck();
+      }
+    });
+    mount(area, link, h('p', { class: 'field__hint' }, t('export.hint')));
+  };
+  let stillFresh = false;
+  const showCheck = () => {
+    const step = reauthStep({
+      intro: t('export.reauth'),
+      signal: ctx.signal,
+      onDone: () => {
+        messages.clear();
+        stillFresh = true;
+        // The window is counted from now: the link works for the next few minutes.
+        window.setTimeout(() => (stillFresh = false), 4 * 60 * 1000);
+        showLink();
+        area.querySelector<HTMLElement>('a')?.focus();
+      },
+    });
+    mount(area, step.el);
+  };
+  mount(area, loadingState(t('state.loading'), true));
+  freshlyAuthenticated()
+    .then(({ fresh, session }) => {
+      if (ctx.signal.aborted) return;
+      if (session) ctx.session = session;
+      if (fresh) showLink();
+      else showCheck();
+    })
+    .catch(() => {
+      if (!ctx.signal.aborted) showCheck();
+    });
+}
+
+// ---------- close, delete, reopen ----------
+
+type LifeAction = 'close' | 'delete';
+
+function fillLifecycle(body: HTMLElement, ctx: PageContext, notice?: string): void {
+  const closed = ctx.session?.account.status === 'closed';
+  const messages = formMessages();
+  if (notice) messages.success(notice);
+
+  const consequences = (action: LifeAction) =>
+    h('div', { class: 'consequence', 'data-action': action },
+      h('h3', { class: 'consequence__title' }, action === 'close' ? t('lifecycle.closeTitle') : t('lifecycle.deleteTitle')),
+      h('ul', { class: 'consequence__list' },
+        action === 'close'
+          ? [h('li', null, t('lifecycle.close1')), h('li', null, t('lifecycle.close2')), h('li', null, t('lifecycle.close3'))]
+          : [h('li', null, t('lifecycle.delete1')), h('li', null, t('lifecycle.delete2')), h('li', null, t('lifecycle.delete3'))],
+      ),
+    );
+
+  const flow = h('div', { class: 'lifecycle__flow' });
+  const group = radioGroup({
+    legend: t('lifecycle.choose'),
+    name: 'lifecycle',
+    options: closed
+      ? [{ value: 'delete', label: t('lifecycle.optionDelete') }]
+      : [
+          { value: 'close', label: t('lifecycle.optionClose') },
+          { value: 'delete', label: t('lifecycle.optionDelete') },
+        ],
+    value: closed ? 'delete' : undefined,
+  });
+  const next = h('button', { type: 'submit', class: 'button button--secondary' }, t('lifecycle.next'));
+  const chooser = h('form', { class: 'form form--inline', novalidate: true }, group.el, h('div', { class: 'form__actions' }, next));
+  const restart = () => {
+    mount(flow, chooser);
+    next.focus();
+  };
+  chooser.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    messages.clear();
+    const action = group.value() as LifeAction | '';
+    if (!validate([[group, action ? undefined : t('lifecycle.chooseRequired')]])) return;
+    void whileBusy(next, async () => {
+      const { fresh, session } = await freshlyAuthenticated().catch(() => ({ fresh: false, session: null }));
+      if (ctx.signal.aborted) return;
+      if (session) ctx.session = session;
+      const confirmStep = () => lifecycleConfirm(flow, action as LifeAction, ctx, restart, () => askCheck());
+      const askCheck = () => {
+        const step = reauthStep({
+          intro: action === 'close' ? t('lifecycle.reauthClose') : t('lifecycle.reauthDelete'),
+          signal: ctx.signal,
+          onDone: confirmStep,
+          onCancel: restart,
+        });
+        mount(flow, step.el);
+        step.focus();
+      };
+      if (fresh) confirmStep();
+      else askCheck();
+    });
+  });
+  mount(flow, chooser);
+
+  mount(
+    body,
+    messages.el,
+    closed && h('div', { class: 'notice notice--info' }, t('lifecycle.isClosed')),
+    closed && reopenBlock(ctx, () => {
+      void loadSession(true).then((s) => {
+        if (ctx.signal.aborted) return;
+        ctx.session = s;
+        fillLifecycle(body, ctx, t('reopen.done'));
+      });
+    }),
+    !closed && consequences('close'),
+    consequences('delete'),
+    flow,
+  );
+}
+
+/** The explicit confirmation, then the action; the session ends with it. */
+function lifecycleConfirm(flow: HTMLElement, action: LifeAction, ctx: PageContext, restart: () => void, reauth: () => void): void {
+  const headingId = 'lifecycle-confirm-title';
+  const heading = h('h3', { id: headingId, class: 'step__title', tabindex: '-1' }, action === 'close' ? t('lifecycle.confirmCloseTitle') : t('lifecycle.confirmDeleteTitle'));
+  const check = checkboxField({
+    label: action === 'close' ? t('lifecycle.confirmClose') : t('lifecycle.confirmDelete'),
+    name: 'confirm',
+    hint: t('lifecycle.confirmHint'),
+  });
+  const messages = formMessages();
+  const submit = h('button', { type: 'submit', class: 'button button--danger' }, action === 'close' ? t('lifecycle.doClose') : t('lifecycle.doDelete'));
+  const cancel = h('button', { type: 'button', class: 'button button--secondary' }, t('form.cancel'));
+  cancel.addEventListener('click', restart);
+  const form = h('form', { class: 'form form--inline', novalidate: true, 'aria-labelledby': headingId }, messages.el, check.el, h('div', { class: 'form__actions' }, submit, cancel));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    messages.clear();
+    if (!validate([[check, check.checked() ? undefined : t('lifecycle.confirmRequired')]])) return;
+    void whileBusy(submit, async () => {
+      try {
+        if (action === 'close') await auth.close();
+        else await auth.deleteAccount();
+        // Every session ended with it, this one too.
+        clearSession();
+        navigate(action === 'close' ? pathFor('closed') : `${pathFor('closed')}?suppression=1`, { replace: true });
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        if (err instanceof AuthError && err.status === 403) {
+          // The identity check ran out meanwhile (or never happened): ask again.
+          const { fresh } = await freshlyAuthenticated().catch(() => ({ fresh: false }));
+          if (!fresh) {
+            reauth();
+            return;
+          }
+        }
+        messages.error(errorText(err));
+      }
+    });
+  });
+  mount(flow, h('section', { class: 'lifecycle__confirm', 'aria-labelledby': headingId }, heading, form));
+  heading.focus();
 }

@@ -1,6 +1,7 @@
-// The signed-in patient's own record ("/patient/dossier"): what it holds, by type, with counts
-// and the most recent items. The record is the session's (`patient_id`), never one from the
-// address: the server decides what this session may read, the portal only asks for its own.
+// The record shown in the patient space ("/patient/dossier"): what it holds, by type, with
+// counts and the most recent items. It is the session's own (`patient_id`), or the one chosen
+// in the record switcher among the session's `records` (a child's, a caregiver's) — never one
+// from the address: the server decides what this session may read.
 //   GET /fhir/Patient/{id}
 //   GET /fhir/{Type}?patient={id}&_count=20&_sort={sort}   (the most recent items)
 //   GET /fhir/{Type}?patient={id}&_summary=count            (Bundle.total)
@@ -11,7 +12,7 @@ import { cached, invalidate } from '../cache';
 import { backLink, emptyState, errorState, loadingState } from '../components/states';
 import { byDateDesc, genderLabel, initials, itemView, patientName, RECORD_TYPES, type ItemView, type RecordType } from '../fhir-display';
 import { pathFor, type PageContext, type Renderer } from '../routes';
-import { recordIdOf } from '../session';
+import { currentRecord, recordIdOf } from '../session';
 
 const RECENT = 20;
 const VISIBLE = 5;
@@ -88,6 +89,14 @@ export const renderOwnRecord: Renderer = (main, ctx) => {
   renderRecord(main, id, ctx);
 };
 
+/** "Mon dossier", or whose record it is when acting for someone else. */
+function eyebrow(ctx: PageContext): string {
+  const relation = currentRecord(ctx.session)?.relation;
+  if (relation === 'representative') return t('record.eyebrowChild');
+  if (relation === 'caregiver') return t('record.eyebrowCaregiver');
+  return t('record.eyebrow');
+}
+
 function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
   const head = h('div', { class: 'record-head' });
   const body = h('div', { class: 'record-body' });
@@ -102,7 +111,7 @@ function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
         if (ctx.signal.aborted) return;
         const name = patientName(patient);
         document.title = `${name} — ${t('app.titleSuffix')}`;
-        mount(head, patientHeader(patient));
+        mount(head, patientHeader(patient, eyebrow(ctx)));
       })
       .catch((err: unknown) => {
         if (ctx.signal.aborted) return;
@@ -123,7 +132,7 @@ function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
   load();
 }
 
-function patientHeader(p: Patient): HTMLElement {
+function patientHeader(p: Patient, eyebrowText: string): HTMLElement {
   const name = patientName(p);
   return h(
     'section',
@@ -132,7 +141,7 @@ function patientHeader(p: Patient): HTMLElement {
     h(
       'div',
       { class: 'patient-head__body' },
-      h('p', { class: 'eyebrow' }, t('record.eyebrow')),
+      h('p', { class: 'eyebrow' }, eyebrowText),
       h('h1', { id: 'page-title', class: 'patient-head__name' }, name),
       h(
         'dl',

@@ -1,10 +1,12 @@
 // "/connexion": identifier + password, then the code step on the same page.
 //   POST /auth/login → { challenge, channel, to } (or a session straight away on a trusted device)
 //   POST /auth/verify { challenge, code, trust_device } → session cookie + CSRF token
+//   POST /auth/certificate → a session from the professional's card (HTTPS with the card
+//   reader), or 401 with the reason, shown as the server gives it
 // Then back to the page asked for (?retour=…) or the home of the person's space.
 import { h, mount } from '../dom';
 import { t } from '../i18n';
-import { auth, isSessionAnswer, type Challenge, type Session } from '../api/auth';
+import { auth, AuthError, isSessionAnswer, type Challenge, type Session } from '../api/auth';
 import { authAside, authCard } from '../components/auth-layout';
 import { codeStep } from '../components/code-step';
 import { errorText, formMessages, normalizeLogin, passwordField, textField, validate, whileBusy } from '../components/form';
@@ -78,8 +80,45 @@ export const renderLogin: Renderer = (main, ctx) => {
         }
       });
     });
-    mount(step, form);
+    mount(step, form, cardLogin());
     if (focus) (login ? password : id).focus();
+  };
+
+  /** "Se connecter avec ma carte CPS": the card's certificate, sent by the browser over HTTPS. */
+  const cardLogin = () => {
+    const messages = formMessages();
+    const hint = h('p', { id: 'card-login-hint', class: 'field__hint' }, t('login.cardHint'));
+    const button = h(
+      'button',
+      { type: 'button', class: 'button button--secondary button--block', 'aria-describedby': 'card-login-hint' },
+      t('login.card'),
+    );
+    button.addEventListener('click', () => {
+      messages.clear();
+      void whileBusy(button, async () => {
+        try {
+          await auth.certificate();
+          await finish();
+        } catch (err) {
+          if (ctx.signal.aborted) return;
+          if (err instanceof AuthError && err.status === 401) {
+            messages.error(err.diagnostics[0] ? t('login.cardRefused', { reason: err.diagnostics[0] }) : t('login.cardRefusedNoReason'));
+          } else {
+            messages.error(errorText(err));
+          }
+          button.focus();
+        }
+      });
+    });
+    return h(
+      'section',
+      { class: 'card-login', 'aria-labelledby': 'card-login-title' },
+      h('p', { class: 'card-login__or', 'aria-hidden': 'true' }, h('span', null, t('login.or'))),
+      h('h2', { id: 'card-login-title', class: 'card-login__title' }, t('login.cardTitle')),
+      messages.el,
+      button,
+      hint,
+    );
   };
 
   const showCode = (challenge: Challenge) => {

@@ -1,10 +1,13 @@
 // Patient "Accueil": a greeting, the record and account pages that exist, and the four areas
-// as tiles (UX.md) — those still in preparation say so on their own page.
-import { h, icon, ICONS } from '../dom';
+// as tiles (UX.md) — those still in preparation say so on their own page. A closed space says
+// so first, with the way to reopen it.
+import { h, icon, ICONS, mount } from '../dom';
 import { t } from '../i18n';
-import { pageById, type Renderer } from '../routes';
+import { reopenBlock } from '../components/reauth';
+import { loadSession } from '../session';
+import { pageById, type PageContext, type Renderer } from '../routes';
 
-const READY = ['patient.record', 'patient.directory', 'patient.account'];
+const READY = ['patient.record', 'patient.delegations', 'patient.directory', 'patient.account'];
 const AREAS = ['patient.profile', 'patient.documents', 'patient.messages', 'patient.services'];
 
 function tile(id: string, extra?: string): HTMLElement {
@@ -29,6 +32,7 @@ export const renderPatientHome: Renderer = (main, ctx) => {
   const name = ctx.session?.account.display_name ?? '';
   main.append(
     h('h1', { id: 'page-title' }, name ? t('home.hello', { name }) : t('home.welcome')),
+    ...(ctx.session?.account.status === 'closed' ? [closedBanner(ctx)] : []),
     h('p', { class: 'lead' }, t('home.intro')),
     h('h2', { class: 'section-title' }, t('home.yours')),
     h('ul', { class: 'tiles', role: 'list' }, READY.map((id, i) => tile(id, i === 0 ? 'tile--accent' : undefined))),
@@ -36,3 +40,28 @@ export const renderPatientHome: Renderer = (main, ctx) => {
     h('ul', { class: 'tiles', role: 'list' }, AREAS.map((id) => tile(id))),
   );
 };
+
+/** "Votre espace est fermé (lecture seule)", and "Rouvrir mon espace". */
+function closedBanner(ctx: PageContext): HTMLElement {
+  const body = h('div', { class: 'banner__body' });
+  const banner = h(
+    'section',
+    { class: 'banner banner--closed', 'aria-labelledby': 'closed-title', 'data-testid': 'closed-banner' },
+    h('h2', { id: 'closed-title', class: 'banner__title' }, icon(ICONS.alert), h('span', null, t('home.closedTitle'))),
+    body,
+  );
+  mount(
+    body,
+    h('p', null, t('home.closedText')),
+    reopenBlock(ctx, () => {
+      void loadSession(true).then((s) => {
+        if (ctx.signal.aborted) return;
+        ctx.session = s;
+        const done = h('p', { class: 'notice notice--success', role: 'status', tabindex: '-1', 'data-testid': 'reopened' }, t('reopen.done'));
+        banner.replaceWith(done);
+        done.focus();
+      });
+    }),
+  );
+  return banner;
+}
