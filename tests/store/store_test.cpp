@@ -478,15 +478,39 @@ TEST_P(StoreTest, WrongMasterKeyCannotRead) {
 }
 
 TEST_P(StoreTest, PurgePatientShredsKeyAndRows) {
+    // One row in every index table for each patient's Observation.
+    auto index = [](const std::string& patient) {
+        IndexValues ix;
+        ix.tokens.push_back({"code", "http://loinc.org", "8302-2"});
+        ix.strings.push_back({"note", "taille", "taille"});
+        ix.dates.push_back({"date", 1'600'000'000'000'000, 1'600'000'000'000'000});
+        ix.references.push_back({"subject", "Patient", patient});
+        ix.quantities.push_back({"value-quantity", 170, "http://unitsofmeasure.org", "cm"});
+        return ix;
+    };
     ASSERT_TRUE(Put("Patient", "p1", 1, "p1", "{}").ok());
-    ASSERT_TRUE(Put("Observation", "o1", 1, "p1", "{}").ok());
+    ASSERT_TRUE(Put("Observation", "o1", 1, "p1", "{}", index("p1")).ok());
     ASSERT_TRUE(Put("Patient", "p2", 1, "p2", "{}").ok());
+    ASSERT_TRUE(Put("Observation", "o2", 1, "p2", "{}", index("p2")).ok());
+    auto index_rows = [&](const std::string& patient) {
+        int64_t n = 0;
+        for (const char* t : {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity"}) {
+            auto rows = reader()->Query(
+                std::string("SELECT COUNT(*) FROM ") + t + " WHERE patient_id = ?", {patient});
+            EXPECT_TRUE(rows.ok());
+            if (rows.ok()) n += AsInt((*rows)[0][0]);
+        }
+        return n;
+    };
+    ASSERT_EQ(index_rows("p1"), 5);
     auto before = store_->Stats();
     ASSERT_TRUE(before.ok());
     ASSERT_TRUE(store_->PurgePatient("p1").ok());
     EXPECT_FALSE(reader()->ReadCurrent("Patient", "p1")->has_value());
     EXPECT_FALSE(reader()->ReadCurrent("Observation", "o1")->has_value());
     EXPECT_TRUE(reader()->ReadCurrent("Patient", "p2")->has_value());
+    EXPECT_EQ(index_rows("p1"), 0) << "no index row of the purged patient is left";
+    EXPECT_EQ(index_rows("p2"), 5) << "the other patient's rows stay";
     auto after = store_->Stats();
     ASSERT_TRUE(after.ok());
     EXPECT_EQ(after->patients_with_keys, before->patients_with_keys - 1);

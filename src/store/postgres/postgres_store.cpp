@@ -583,17 +583,24 @@ class PostgresStore final : public Store {
         Status s = [&]() -> Status {
             CARNET_TRY(Lease lease, Begin(kBeginWrite));
             Params p;
-            for (int i = 0; i < 8; ++i) p.Ref(patient_id);
+            for (int i = 0; i < 13; ++i) p.Ref(patient_id);
             // One statement, every table: on a Citus cluster it routes to one shard group.
-            CARNET_TRY(PgResult deleted,
-                       lease->Run("WITH t AS (DELETE FROM idx_token WHERE patient_id = ?), s AS "
-                                  "(DELETE FROM idx_string WHERE patient_id = ?), d AS (DELETE "
-                                  "FROM idx_date WHERE patient_id = ?), f AS (DELETE FROM idx_ref "
-                                  "WHERE patient_id = ?), q AS (DELETE FROM idx_quantity WHERE "
-                                  "patient_id = ?), r AS (DELETE FROM resources WHERE patient_id "
-                                  "= ?), v AS (DELETE FROM versions WHERE patient_id = ?) DELETE "
-                                  "FROM patient_keys WHERE patient_id = ?",
-                                  p));
+            // Index rows are found by their row ids (the rid indexes) rather than by scanning
+            // for patient_id, which the index tables do not index.
+            auto idx = [](const char* table) {
+                return std::string("DELETE FROM ") + table +
+                       " WHERE patient_id = ? AND rid IN (SELECT rid FROM resources WHERE "
+                       "patient_id = ?)";
+            };
+            CARNET_TRY(
+                PgResult deleted,
+                lease->Run("WITH t AS (" + idx("idx_token") + "), s AS (" + idx("idx_string") +
+                               "), d AS (" + idx("idx_date") + "), f AS (" + idx("idx_ref") +
+                               "), q AS (" + idx("idx_quantity") +
+                               "), r AS (DELETE FROM resources WHERE patient_id = ?), v AS "
+                               "(DELETE FROM versions WHERE patient_id = ?) DELETE FROM "
+                               "patient_keys WHERE patient_id = ?",
+                           p));
             (void)deleted;
             return lease->Commit();
         }();

@@ -635,8 +635,14 @@ class SqliteStore final : public Store {
         Status s = Write([&](WriteTxn&) -> Status {
             for (const char* table : {"idx_token", "idx_string", "idx_date", "idx_ref",
                                       "idx_quantity", "resources", "versions", "patient_keys"}) {
-                CARNET_TRY(auto* raw, writer_->Prepare(std::string("DELETE FROM ") + table +
-                                                       " WHERE patient_id = ?"));
+                // Index rows by their row ids (idx_*_rid), not a scan for patient_id; before
+                // `resources` goes.
+                const bool index_table = std::string_view(table).rfind("idx_", 0) == 0;
+                CARNET_TRY(auto* raw,
+                           writer_->Prepare(std::string("DELETE FROM ") + table +
+                                            (index_table ? " WHERE rid IN (SELECT rid FROM "
+                                                           "resources WHERE patient_id = ?)"
+                                                         : " WHERE patient_id = ?")));
                 Stmt st(raw);
                 st.BindText(1, patient_id);
                 if (st.Step() != SQLITE_DONE) return SqliteError(writer_->db(), "purge");
