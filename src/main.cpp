@@ -270,6 +270,7 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     if (!store.ok()) return Fail("cannot open the store", store.error());
     SystemClock clock;
     api::FhirService service(**store, clock);
+    service.SetWriteGate(auth::CheckRecordWritable);
 
     if (f.demo && StoreIsEmpty(**store)) {
         fs::path dir = DefaultDemoDir();
@@ -556,6 +557,7 @@ int main(int argc, char** argv) {
         carnet::SystemClock clock;
         carnet::auth::AuthService auth(**store, clock, auth_key);
         carnet::api::FhirService fhir(**store, clock);
+        fhir.SetWriteGate(carnet::auth::CheckRecordWritable);
         int rc = 0;
         if (*imp_patients) {
             rc = PrintImport(carnet::admin::ImportPatients(auth, fhir, admin_file), codes_out);
@@ -587,6 +589,8 @@ int main(int argc, char** argv) {
         if (!store.ok()) return Fail("cannot open the store", store.error());
         carnet::SystemClock clock;
         carnet::api::FhirService service(**store, clock);
+        // The insurer's feed is refused for records whose holder opposed or closed them.
+        service.SetWriteGate(carnet::auth::CheckRecordWritable);
         carnet::importer::ImportOptions io;
         io.threads = import_threads;
         io.progress = isatty(STDERR_FILENO) ? &std::cerr : nullptr;

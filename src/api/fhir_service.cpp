@@ -264,6 +264,57 @@ std::string StatusText(int status) {
 
 }  // namespace
 
+namespace {
+
+/// A write transaction whose Put first asks the gate about the owning patient.
+class GatedTxn final : public WriteTxn {
+  public:
+    GatedTxn(WriteTxn& inner, const FhirService::WriteGate& gate) : inner_(inner), gate_(gate) {}
+    Result<std::optional<ResourceVersion>> ReadCurrent(const std::string& type,
+                                                       const std::string& id) override {
+        return inner_.ReadCurrent(type, id);
+    }
+    Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
+                                                       const std::string& id,
+                                                       int64_t version) override {
+        return inner_.ReadVersion(type, id, version);
+    }
+    Result<store::SearchPage> Search(const store::SearchQuery& query) override {
+        return inner_.Search(query);
+    }
+    Result<store::HistoryPage> History(const store::HistoryQuery& query) override {
+        return inner_.History(query);
+    }
+    Result<std::vector<store::Row>> Query(const std::string& sql,
+                                          const std::vector<store::Value>& params) override {
+        return inner_.Query(sql, params);
+    }
+    Status Put(const store::PutRequest& request) override {
+        if (!request.resource.patient_id.empty()) {
+            CARNET_CHECK(gate_(inner_, request.resource.patient_id));
+        }
+        return inner_.Put(request);
+    }
+    Status Nested(const std::function<Status()>& fn) override { return inner_.Nested(fn); }
+    Result<int64_t> Exec(const std::string& sql, const std::vector<store::Value>& params) override {
+        return inner_.Exec(sql, params);
+    }
+
+  private:
+    WriteTxn& inner_;
+    const FhirService::WriteGate& gate_;
+};
+
+}  // namespace
+
+Status FhirService::Write(const std::function<Status(WriteTxn&)>& job) {
+    if (!write_gate_) return store_.Write(job);
+    return store_.Write([&](WriteTxn& raw) -> Status {
+        GatedTxn txn(raw, write_gate_);
+        return job(txn);
+    });
+}
+
 Status FhirService::CheckResource(const std::string& type, const json::object& resource) {
     const auto* rt = resource.if_contains("resourceType");
     if (!rt || !rt->is_string()) {
@@ -315,7 +366,7 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
     std::unique_lock conditional(conditional_write_mu_, std::defer_lock);
     if (if_none_exist) conditional.lock();
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
         if (if_none_exist) {
             CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
             if (matches.size() > 1) {
@@ -344,7 +395,7 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
     }
     CARNET_TRY(auto expected, ExpectedFromIfMatch(if_match));
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
         CARNET_TRY(auto current, txn.ReadCurrent(type, id));
         if (expected) {
             if (!current || current->deleted || current->version != *expected) {
@@ -364,7 +415,7 @@ Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
     CARNET_CHECK(ParseSearch(type, criteria, false));
     std::lock_guard conditional(conditional_write_mu_);
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
         CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
         if (matches.size() > 1) return PreconditionFailed("the criteria matched several resources");
         std::string id;
@@ -392,7 +443,7 @@ Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
 Result<WriteOutcome> FhirService::Delete(const std::string& type, const std::string& id) {
     if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(store_.Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
         CARNET_TRY(auto current, txn.ReadCurrent(type, id));
         // Deleting what is absent or already deleted succeeds and changes nothing.
         if (!current || current->deleted) {
@@ -897,7 +948,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
         conditional.lock();
     }
     std::optional<Error> failure;
-    Status written = store_.Write([&](WriteTxn& txn) -> Status {
+    Status written = Write([&](WriteTxn& txn) -> Status {
         std::unordered_map<std::string, std::string> resolved;
         // POSTs are known before anything runs, so references to them resolve whatever the
         // order (a conditional create that matches re-points them when it runs).

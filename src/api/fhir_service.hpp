@@ -4,6 +4,7 @@
 /// delete, history, search, and transaction/batch Bundles. Plain functions of their inputs:
 /// no HTTP types here (api/routes.cpp maps requests and responses).
 #include <boost/json/object.hpp>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,6 +44,13 @@ struct BundleStats {
 class FhirService {
   public:
     FhirService(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+
+    /// Checked inside the write transaction before every version written into a patient's
+    /// compartment (create, update, delete, Bundle entries): an error refuses the whole
+    /// write. The server sets it to refuse deposits into the record of a person who opposed
+    /// the service or closed their space (auth::CheckRecordWritable). Set before serving.
+    using WriteGate = std::function<Status(store::Reader& txn, const std::string& patient_id)>;
+    void SetWriteGate(WriteGate gate) { write_gate_ = std::move(gate); }
 
     /// `base_url` ends with "/fhir" and prefixes fullUrl and links.
     Result<store::ResourceVersion> Read(const std::string& type, const std::string& id);
@@ -84,6 +92,9 @@ class FhirService {
     /// insert. TODO(store): a lock inside the store (advisory lock) for several server
     /// processes on one database.
     std::mutex conditional_write_mu_;
+    WriteGate write_gate_;
+    /// store_.Write with every Put passed through write_gate_.
+    Status Write(const std::function<Status(store::WriteTxn&)>& job);
 };
 
 /// ETag value for a version: W/"3".

@@ -26,6 +26,26 @@ Error NeedsReauth() {
 
 }  // namespace
 
+Status CheckRecordWritable(store::Reader& txn, const std::string& patient_id) {
+    CARNET_TRY(auto rows, txn.Query("SELECT status FROM accounts WHERE patient_id = ? AND kind = "
+                                    "'patient'",
+                                    {patient_id}));
+    for (const auto& r : rows) {
+        const std::string status = AsText(r[0]);
+        if (status == kOpposed || status == kDeleted) {
+            return Error::Make(Code::kForbidden, "forbidden",
+                               "cette personne a refusé le service ou supprimé son espace : "
+                               "aucun dépôt n'est accepté");
+        }
+        if (status == kClosed) {
+            return Error::Make(Code::kForbidden, "forbidden",
+                               "cet espace est fermé (archive en lecture seule) : aucun dépôt "
+                               "n'est accepté");
+        }
+    }
+    return Ok();
+}
+
 Result<std::vector<RecordAccess>> AuthService::Records(const Principal& who) {
     std::vector<RecordAccess> out;
     CARNET_TRY(auto reader, store_.OpenReader());

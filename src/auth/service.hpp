@@ -413,6 +413,11 @@ class AuthService {
     std::unique_ptr<Throttle> throttle_;
 };
 
+/// Whether a patient's record accepts new versions: not when its holder opposed the
+/// service, closed their space (read-only archive) or had it deleted (kForbidden). Records
+/// without an account (imported data) accept them. For FhirService::SetWriteGate.
+Status CheckRecordWritable(store::Reader& txn, const std::string& patient_id);
+
 /// Masks an e-mail ("marie.dupont@example.fr" → "m•••@e•••.fr") or a phone
 /// ("+33612345678" → "•• •• •• •• 78").
 std::string MaskDestination(const std::string& channel, const std::string& address);

@@ -54,6 +54,7 @@ class AuthRoutesTest : public ::testing::TestWithParam<std::string> {
                         })
                         .ok());
         service_ = std::make_unique<FhirService>(*store_, clock_);
+        service_->SetWriteGate(auth::CheckRecordWritable);
         auth::AuthOptions ao;
         ao.password_cost = {1, 1024 * 1024};
         ao.attempts_per_ip_per_minute = 1000;
@@ -463,6 +464,56 @@ TEST_P(AuthRoutesTest, TheHolderExportsEverythingAsOneZipAndNobodyElseCan) {
     auto advisor = SignIn("conseil", "conseil@example.fr");
     EXPECT_EQ(client_->Get("/auth/me/export", Bearer(advisor)).status, 403);
     EXPECT_EQ(client_->Get("/auth/me/export").status, 401);
+}
+
+TEST_P(AuthRoutesTest, OpposedAndClosedRecordsRefuseEveryDeposit) {
+    // Another person writes (until the access decision exists, any signed-in person may).
+    auth::NewPatient other;
+    other.ins = InsFor("1750275123456");
+    other.family = "Durand";
+    other.birth_date = "1975-02-01";
+    auto o = auth_->CreatePatient(other, "test");
+    ASSERT_TRUE(o.ok());
+    ASSERT_TRUE(auth_->SetPasswordForSetup(o->account.id, kPassword, "paul@example.fr", "").ok());
+    auto writer = SignIn("paul@example.fr", "paul@example.fr");
+    auto obs = [&](const std::string& pid) {
+        return R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/)" +
+               pid + R"("}})";
+    };
+    // Opposition: a pending person refuses the service.
+    auth::NewPatient refusing;
+    refusing.ins = InsFor("2600375123456");
+    refusing.family = "Refus";
+    refusing.birth_date = "1960-03-01";
+    auto r = auth_->CreatePatient(refusing, "test");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(client_->Post("/fhir/Observation", obs(r->account.patient_id), Bearer(writer)).status,
+              201);
+    Reply opposed = PostJson("/auth/oppose", json::object{{"login", refusing.ins},
+                                                          {"activation_code", r->activation_code}});
+    ASSERT_EQ(opposed.status, 204) << Describe(opposed);
+    Reply refused = client_->Post("/fhir/Observation", obs(r->account.patient_id), Bearer(writer));
+    EXPECT_EQ(refused.status, 403) << Describe(refused);
+    EXPECT_TRUE(refused.IsOperationOutcome());
+    // The whole transaction is refused, not just the entry.
+    Reply bundle = client_->Post("/fhir",
+                                 R"({"resourceType":"Bundle","type":"transaction","entry":[
+        {"request":{"method":"POST","url":"Observation"},"resource":)" +
+                                     obs(patient_id_) + R"(},
+        {"request":{"method":"POST","url":"Observation"},"resource":)" +
+                                     obs(r->account.patient_id) + R"(}]})",
+                                 Bearer(writer));
+    EXPECT_EQ(bundle.status, 403) << Describe(bundle);
+
+    // Closure: the record becomes a read-only archive.
+    auto me = SignIn("marie@example.fr", "marie@example.fr");
+    EXPECT_EQ(client_->Post("/fhir/Observation", obs(patient_id_), Bearer(writer)).status, 201);
+    Headers h = Bearer(me);
+    h.emplace_back("Content-Type", "application/json");
+    ASSERT_EQ(client_->Send("POST", "/auth/me/close", h, "{}").status, 204);
+    EXPECT_EQ(client_->Post("/fhir/Observation", obs(patient_id_), Bearer(writer)).status, 403);
+    // Records without an account (imported data) still take deposits.
+    EXPECT_EQ(client_->Post("/fhir/Observation", obs("sans-compte"), Bearer(writer)).status, 201);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, AuthRoutesTest, ::testing::Values("sqlite", "postgres"),
