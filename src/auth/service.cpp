@@ -637,39 +637,47 @@ Result<Principal> AuthService::Authenticate(const std::string& token, const Clie
     if (token.empty() || token.size() > 128) return Unauthenticated("session absente ou expirée");
     std::string id = Hash("session", token);
     int64_t now = clock_.NowMicros();
+    // One indexed lookup per request: the session and what the principal needs of its
+    // account, read together (this runs before every FHIR request).
     CARNET_TRY(auto reader, store_.OpenReader());
-    CARNET_TRY(auto rows, reader->Query("SELECT handle, account_id, method, auth_time, "
-                                        "last_seen_at, expires_at, revoked_at FROM sessions WHERE "
-                                        "id = ?",
-                                        {id}));
+    CARNET_TRY(
+        auto rows,
+        reader->Query("SELECT s.handle, s.account_id, s.method, s.auth_time, "
+                      "s.last_seen_at, s.expires_at, s.revoked_at, a.kind, a.status, "
+                      "a.patient_id, a.rpps, a.profession, a.specialty, a.given, a.family "
+                      "FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = ?",
+                      {id}));
+    reader.reset();
     if (rows.empty()) return Unauthenticated("session absente ou expirée");
     const Row& x = rows[0];
-    int64_t last_seen = AsInt(x[4]);
+    const int64_t last_seen = AsInt(x[4]);
     if (!IsNull(x[6]) || AsInt(x[5]) <= now ||
         now - last_seen > options_.idle_timeout.count() * kMicros) {
         return Unauthenticated("session absente ou expirée");
     }
-    CARNET_TRY(auto rec, LoadAccount(*reader, "id = ?", {AsText(x[1])}));
-    reader.reset();
+    const std::string kind = AsText(x[7]), status = AsText(x[8]);
     // A card session may belong to a professional who has not set a password yet.
-    const bool card_pending = AsText(x[2]) == "certificate" && rec &&
-                              rec->account.kind == kProfessional && rec->account.status == kPending;
-    if (!rec || (!CanSignIn(rec->account.kind, rec->account.status) && !card_pending))
+    const bool card_pending =
+        AsText(x[2]) == "certificate" && kind == kProfessional && status == kPending;
+    if (!CanSignIn(kind, status) && !card_pending) {
         return Unauthenticated("session absente ou expirée");
+    }
     if (now - last_seen >= kTouchEveryUs) {
         CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
             CARNET_CHECK(txn.Exec("UPDATE sessions SET last_seen_at = ? WHERE id = ?", {now, id}));
             return Ok();
         }));
     }
-    const Account& a = rec->account;
+    Account a;
+    a.given = AsText(x[13]);
+    a.family = AsText(x[14]);
     Principal p;
-    p.account_id = a.id;
-    p.kind = a.kind;
-    p.patient_id = a.kind == kPatient ? a.patient_id : "";
-    p.rpps = a.rpps;
-    p.profession = a.profession;
-    p.specialty = a.specialty;
+    p.account_id = AsText(x[1]);
+    p.kind = kind;
+    p.patient_id = kind == kPatient ? AsText(x[9]) : "";
+    p.rpps = AsText(x[10]);
+    p.profession = AsText(x[11]);
+    p.specialty = AsText(x[12]);
     p.display_name = a.DisplayName();
     p.session_handle = AsText(x[0]);
     p.method = AsText(x[2]);
