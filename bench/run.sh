@@ -297,7 +297,7 @@ bench_login() {
     challenge=$(jq -r .challenge <<<"$reply")
     [[ -n "$challenge" && "$challenge" != null ]] || die "$engine: activation refused: $reply"
     for ((i = 0; i < 100; i++)); do
-        mail=$(ls "$dir"/outbox/*.eml 2>/dev/null | head -1)
+        mail=$(ls "$dir"/outbox/*.eml 2>/dev/null | head -1 || true)
         [[ -n "$mail" ]] && break
         sleep 0.1
     done
