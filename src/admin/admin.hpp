@@ -31,7 +31,7 @@ inline constexpr const char* kDemoPassword = "Carnet-demo-2026";
 /// the outbox. The minor's record is created here when the demo data has no child.
 /// Returns the list to print.
 Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store,
-                                                   api::FhirService& fhir);
+                                                    api::FhirService& fhir);
 
 struct ImportSummary {
     int created = 0;

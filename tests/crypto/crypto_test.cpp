@@ -74,7 +74,6 @@ TEST(MasterKey, RefusesGroupReadableOrWrongSizeFile) {
     std::filesystem::remove_all(dir);
 }
 
-
 TEST(MasterKey, DeriveIsStablePerPurposeAndDistinct) {
     Key k{};
     k[0] = 7;
