@@ -3,10 +3,12 @@
 #include <malloc.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "admin/admin.hpp"
@@ -214,6 +216,8 @@ struct ServeFlags {
     int session_hours = 12;
     bool secure_cookies = false;
     int auth_attempts_per_minute = 60;
+    int deletion_delay_days = 90;
+    int archive_years = 10;
     http::TlsOptions tls;
     NotifyFlags notify;
 };
@@ -292,6 +296,8 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     ao.idle_timeout = std::chrono::minutes(f.idle_minutes);
     ao.absolute_timeout = std::chrono::hours(f.session_hours);
     ao.attempts_per_ip_per_minute = f.auth_attempts_per_minute;
+    ao.deletion_delay_days = f.deletion_delay_days;
+    ao.archive_years = f.archive_years;
     ao.portal_url = PortalUrl(f, std::string(tls ? "https://" : "http://") + host_for_url + ":" +
                                      std::to_string(so.port));
     auth::AuthService auth(**store, clock, auth_key, ao);
@@ -328,9 +334,35 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
 
     notify::Dispatcher dispatcher(**store, DispatcherFor(f.notify, sf.data));
     dispatcher.Start();
+    // Records due for erasure (deletion delay, archive period, an interrupted opposition)
+    // are purged at start and then every hour.
+    std::mutex purge_mu;
+    std::condition_variable purge_cv;
+    bool stopping = false;
+    std::thread purger([&] {
+        std::unique_lock lock(purge_mu);
+        do {
+            lock.unlock();
+            if (auto n = auth.PurgeDue(); !n.ok()) {
+                spdlog::error("purge: {}", n.error().Summary());
+            } else if (*n > 0) {
+                spdlog::info("purge: {} record(s) erased", *n);
+            }
+            lock.lock();
+        } while (!purge_cv.wait_for(lock, std::chrono::hours(1), [&] { return stopping; }));
+    });
+    auto stop_purger = [&] {
+        {
+            std::lock_guard lock(purge_mu);
+            stopping = true;
+        }
+        purge_cv.notify_all();
+        purger.join();
+    };
 
     http::Server server(so, router);
     if (auto s = server.Start(); !s.ok()) {
+        stop_purger();
         dispatcher.Stop();
         return Fail("cannot listen on " + f.listen, s.error());
     }
@@ -366,6 +398,7 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     server.Wait();
     // Wait returned because Stop ran (from the signal thread); make sure it exits.
     waiter.join();
+    stop_purger();
     dispatcher.Stop();
     (*store)->Close();
     spdlog::info("stopped cleanly");
@@ -491,6 +524,18 @@ int main(int argc, char** argv) {
                      "CRLs of those CAs (PEM); revocation then fails closed when a CRL is "
                      "missing or out of date")
         ->envname("CARNET_TLS_CRL");
+    serve
+        ->add_option("--deletion-delay-days", svf.deletion_delay_days,
+                     "Days between a deletion request and the erasure of the record (0: at once)")
+        ->envname("CARNET_DELETION_DELAY_DAYS")
+        ->check(CLI::Range(0, 3650))
+        ->capture_default_str();
+    serve
+        ->add_option("--archive-years", svf.archive_years,
+                     "Years a closed record is kept read-only before it is erased")
+        ->envname("CARNET_ARCHIVE_YEARS")
+        ->check(CLI::Range(1, 100))
+        ->capture_default_str();
     serve
         ->add_flag("--secure-cookies", svf.secure_cookies,
                    "Mark cookies Secure (set it when a TLS proxy is in front)")

@@ -751,6 +751,33 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                    },
                    false),
                small);
+    router.Add("POST", "/admin/accounts/{id}/purge",
+               operators(
+                   [svc](Request& req, const auth::Principal& p) {
+                       return StatusResponse(svc->PurgeNow(req.Param("id"), p));
+                   },
+                   true),
+               small);
+    router.Add(
+        "POST", "/admin/representatives",
+        operators(
+            [svc](Request& req, const auth::Principal& p) {
+                auto body = Body(req);
+                if (!body.ok()) return http::ErrorResponse(body.error());
+                auto child = Str(*body, "child_patient_id");
+                auto login = Str(*body, "representative_login");
+                if (!child.ok()) return http::ErrorResponse(child.error());
+                if (!login.ok()) return http::ErrorResponse(login.error());
+                auto rep = svc->FindByLogin(*login);
+                if (!rep.ok()) return http::ErrorResponse(rep.error());
+                if (!*rep) {
+                    return http::ErrorResponse(Code::kNotFound, "not-found",
+                                               "aucun compte avec cet identifiant");
+                }
+                return StatusResponse(svc->AddRepresentative(*child, (*rep)->id, p.account_id));
+            },
+            true),
+        small);
     router.Add(
         "POST", "/admin/professionals",
         operators(

@@ -290,8 +290,18 @@ class GatedTxn final : public WriteTxn {
         return inner_.Query(sql, params);
     }
     Status Put(const store::PutRequest& request) override {
-        if (!request.resource.patient_id.empty()) {
-            CARNET_CHECK(gate_(inner_, request.resource.patient_id));
+        const std::string& owner = request.resource.patient_id;
+        if (!owner.empty()) CARNET_CHECK(gate_(inner_, owner));
+        if (request.expected_previous_version > 0) {
+            // A new version may move the resource out of its compartment (another subject):
+            // the record it leaves must accept the change too.
+            CARNET_TRY(auto rows, inner_.Query("SELECT patient_id FROM resources WHERE type = ? "
+                                               "AND id = ?",
+                                               {request.resource.type, request.resource.id}));
+            if (!rows.empty()) {
+                const std::string previous = store::AsText(rows[0][0]);
+                if (!previous.empty() && previous != owner) CARNET_CHECK(gate_(inner_, previous));
+            }
         }
         return inner_.Put(request);
     }

@@ -477,10 +477,13 @@ Result<Created> AuthService::CreatePatient(const NewPatient& p, const std::strin
         CARNET_TRY(out.activation_code,
                    InsertPending(txn, a, now, options_.activation_ttl.count() * kMicros,
                                  [&](const std::string& s) { return Hash("activation", s); }));
-        // A minor's record is managed by representatives: the activation letter is theirs to
-        // use only at majority, so nothing is sent to the child.
-        if (AgeInYears(a.birth_date, now) >= options_.majority_age)
+        // A minor's record is managed by representatives: no activation code leaves Carnet
+        // (neither sent nor returned for a letter) before majority, when an advisor issues one.
+        if (AgeInYears(a.birth_date, now) >= options_.majority_age) {
             CARNET_CHECK(SendActivation(txn, a, out.activation_code, options_.portal_url, now));
+        } else {
+            out.activation_code.clear();
+        }
         out.account = a;
         return RecordEvent(txn, a.id, actor, "admin", "account.created");
     }));
@@ -604,6 +607,18 @@ Result<std::string> AuthService::ResendActivation(const std::string& account_id,
             return Error::Make(Code::kUnprocessable, "business-rule",
                                "ce compte n'attend pas d'activation");
         }
+        if (rec->account.kind == kPatient &&
+            AgeInYears(rec->account.birth_date, now) < options_.majority_age) {
+            return Error::Make(Code::kUnprocessable, "business-rule",
+                               "personne mineure : son espace est géré par ses représentants "
+                               "jusqu'à sa majorité");
+        }
+        if (rec->account.email.empty() && rec->account.phone.empty()) {
+            // A new code nobody receives would only void the one on the letter.
+            return Error::Make(Code::kUnprocessable, "business-rule",
+                               "aucun contact connu : un nouveau courrier d'activation est "
+                               "nécessaire");
+        }
         code = NewActivationCode();
         CARNET_CHECK(
             txn.Exec("UPDATE accounts SET activation_hash = ?, activation_expires_at = "
@@ -625,10 +640,17 @@ Result<std::pair<int64_t, int64_t>> AuthService::Lockout(const std::string& acco
         if (l.empty()) continue;
         CARNET_TRY(auto rows, reader->Query("SELECT blocked_until, failures FROM login_throttle "
                                             "WHERE id = ?",
-                                            {Hash("login", Lower(l))}));
+                                            {ThrottleKey(l)}));
         if (rows.empty()) continue;
         until = std::max(until, AsInt(rows[0][0]));
         failures = std::max(failures, AsInt(rows[0][1]));
+    }
+    CARNET_TRY(auto codes, reader->Query("SELECT blocked_until, failures FROM login_throttle WHERE "
+                                         "id = ?",
+                                         {Hash("codes", a.id)}));
+    if (!codes.empty()) {
+        until = std::max(until, AsInt(codes[0][0]));
+        failures = std::max(failures, AsInt(codes[0][1]));
     }
     if (until <= clock_.NowMicros()) until = 0;
     return std::make_pair(until, failures);
@@ -639,7 +661,8 @@ Status AuthService::Unlock(const std::string& account_id, const Principal& actor
     CARNET_TRY(auto a, GetAccount(account_id));
     std::vector<std::string> keys;
     for (const auto& l : {a.login, a.ins, a.rpps, a.email})
-        if (!l.empty()) keys.push_back(Hash("login", Lower(l)));
+        if (!l.empty()) keys.push_back(ThrottleKey(l));
+    keys.push_back(Hash("codes", a.id));  // the wrong-code backoff too
     return store_.Write([&](store::WriteTxn& txn) -> Status {
         for (const auto& k : keys)
             CARNET_CHECK(txn.Exec("DELETE FROM login_throttle WHERE id = ?", {k}));

@@ -369,8 +369,9 @@ Status AuthService::PurgeNow(const std::string& account_id, const Principal& act
 Result<int> AuthService::PurgeDue() {
     const int64_t now = clock_.NowMicros();
     CARNET_TRY(auto reader, store_.OpenReader());
-    CARNET_TRY(auto rows, reader->Query("SELECT id, patient_id FROM accounts WHERE status = "
-                                        "'closed' AND purge_at IS NOT NULL AND purge_at <= ?",
+    CARNET_TRY(auto rows, reader->Query("SELECT id, patient_id, status FROM accounts WHERE status "
+                                        "IN ('closed', 'opposed') AND purge_at IS NOT NULL AND "
+                                        "purge_at <= ?",
                                         {now}));
     reader.reset();
     int purged = 0;
@@ -379,6 +380,15 @@ Result<int> AuthService::PurgeDue() {
         // The key and every row of the record go first; the account keeps a tombstone (the
         // INS, so that the insurer's feed does not silently recreate the record).
         if (!patient.empty()) CARNET_CHECK(store_.PurgePatient(patient));
+        if (AsText(x[2]) == kOpposed) {
+            // An opposition keeps its account row (deposits stay refused) and its history.
+            CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
+                CARNET_CHECK(txn.Exec("UPDATE accounts SET purge_at = NULL WHERE id = ?", {id}));
+                return Ok();
+            }));
+            ++purged;
+            continue;
+        }
         CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
             CARNET_CHECK(txn.Exec(
                 "UPDATE accounts SET status = 'deleted', given = '', family = '', email = NULL, "

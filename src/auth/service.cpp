@@ -170,6 +170,18 @@ std::string AuthService::Hash(std::string_view purpose, std::string_view secret)
     return HashSecret(input, server_key_);
 }
 
+std::string AuthService::ThrottleKey(const std::string& login) const {
+    // The identifier as LookupLogin understands it: every spelling of one INS or RPPS
+    // shares one failure count.
+    const std::string l = Trim(login);
+    if (auto ins = NormalizeIns(l)) return Hash("login", "ins:" + *ins);
+    std::string digits;
+    for (char c : l)
+        if (c != ' ') digits.push_back(c);
+    if (IsValidRpps(digits)) return Hash("login", "rpps:" + digits);
+    return Hash("login", "login:" + Lower(l));
+}
+
 std::string AuthService::DecoyMask(const std::string& login) const {
     // A login that is an e-mail address is, for a real account, the verified contact the
     // code goes to: the decoy shows that address masked, exactly as a real answer would.
@@ -353,47 +365,77 @@ Result<std::optional<AuthService::LiveChallenge>> AuthService::ConsumeChallenge(
     store::WriteTxn& txn, const std::string& challenge, const std::string& purpose,
     const std::string& code) {
     if (challenge.empty() || challenge.size() > 128) return Unauthenticated();
-    std::string id = Hash("challenge", challenge);
-    CARNET_TRY(auto rows, txn.Query("SELECT account_id, purpose, channel, destination, code_hash, "
-                                    "data, expires_at, tries, used_at FROM challenges WHERE id = ?",
+    const std::string id = Hash("challenge", challenge);
+    const int64_t now = clock_.NowMicros();
+    // Claim one try atomically: the WHERE is re-checked under the row lock, so concurrent
+    // verifications (PostgreSQL runs write transactions in parallel) can neither exceed the
+    // tries nor both use the code. Decoys (no account), other purposes, used, expired and
+    // exhausted challenges all fail here, the same way.
+    CARNET_TRY(int64_t claimed,
+               txn.Exec("UPDATE challenges SET tries = tries + 1 WHERE id = ? AND account_id IS "
+                        "NOT NULL AND purpose = ? AND used_at IS NULL AND expires_at >= ? AND "
+                        "tries < ?",
+                        {id, purpose, now, static_cast<int64_t>(options_.code_tries)}));
+    if (claimed == 0) return Unauthenticated();
+    CARNET_TRY(auto rows, txn.Query("SELECT account_id, channel, destination, code_hash, data "
+                                    "FROM challenges WHERE id = ?",
                                     {id}));
     if (rows.empty()) return Unauthenticated();
     const Row& x = rows[0];
-    int64_t now = clock_.NowMicros();
-    // Decoys (no account), other purposes, used, expired and exhausted challenges all fail
-    // the same way.
-    if (IsNull(x[0]) || AsText(x[1]) != purpose || !IsNull(x[8]) || AsInt(x[6]) < now ||
-        AsInt(x[7]) >= options_.code_tries) {
-        return Unauthenticated();
+    LiveChallenge live{id, AsText(x[0]), AsText(x[1]), AsText(x[2]), AsText(x[4])};
+    // Codes are also throttled per account, whatever the challenge: new challenges cannot
+    // reset the count (an authenticator code would otherwise be guessable 5 at a time).
+    const std::string code_key = Hash("codes", live.account_id);
+    CARNET_TRY(auto blocked,
+               txn.Query("SELECT blocked_until FROM login_throttle WHERE id = ?", {code_key}));
+    if (!blocked.empty() && AsInt(blocked[0][0]) > now) {
+        return TooMany("trop de codes erronés : patientez avant de réessayer",
+                       (AsInt(blocked[0][0]) - now + kMicros - 1) / kMicros);
     }
-    LiveChallenge live{id, AsText(x[0]), AsText(x[2]), AsText(x[3]), AsText(x[5])};
     bool good = false;
-    std::string c = Trim(code);
+    const std::string c = Trim(code);
     if (live.channel == "totp") {
         CARNET_TRY(auto rec, LoadAccount(txn, "id = ?", {live.account_id}));
         if (rec && !rec->totp_sealed.empty()) {
-            crypto::Key key = detail::TotpKey(server_key_);
             auto sealed = Base32Decode(rec->totp_sealed);
-            if (sealed) {
-                auto secret = crypto::Open(key, *sealed, rec->account.id);
-                if (secret.ok()) {
-                    auto step = VerifyTotp(*secret, c, now / kMicros, rec->totp_last_step);
-                    if (step) {
-                        good = true;
-                        CARNET_CHECK(txn.Exec("UPDATE accounts SET totp_last_step = ? WHERE id = ?",
-                                              {*step, live.account_id}));
-                    }
+            auto secret = sealed
+                              ? crypto::Open(detail::TotpKey(server_key_), *sealed, rec->account.id)
+                              : Result<std::string>(Error::Internal("totp secret"));
+            if (secret.ok()) {
+                auto step = VerifyTotp(*secret, c, now / kMicros, rec->totp_last_step);
+                if (step) {
+                    // A step is accepted once, even by two verifications at the same time.
+                    CARNET_TRY(int64_t moved,
+                               txn.Exec("UPDATE accounts SET totp_last_step = ? WHERE id = ? AND "
+                                        "totp_last_step < ?",
+                                        {*step, live.account_id, *step}));
+                    good = moved == 1;
                 }
             }
         }
     } else if (c.size() == 6) {
-        good = ConstantTimeEquals(Hash("code", id + ":" + c), AsText(x[4]));
+        good = ConstantTimeEquals(Hash("code", id + ":" + c), AsText(x[3]));
     }
     if (!good) {
-        CARNET_CHECK(txn.Exec("UPDATE challenges SET tries = tries + 1 WHERE id = ?", {id}));
+        CARNET_CHECK(txn.Exec(
+            "INSERT INTO login_throttle(id, failures, last_failure_at, blocked_until) VALUES (?, "
+            "1, ?, 0) ON CONFLICT(id) DO UPDATE SET failures = login_throttle.failures + 1, "
+            "last_failure_at = excluded.last_failure_at",
+            {code_key, now}));
+        CARNET_TRY(auto f,
+                   txn.Query("SELECT failures FROM login_throttle WHERE id = ?", {code_key}));
+        const int64_t wait = LoginBackoff(f.empty() ? 1 : static_cast<int>(AsInt(f[0][0]))).count();
+        if (wait > 0) {
+            CARNET_CHECK(txn.Exec("UPDATE login_throttle SET blocked_until = ? WHERE id = ?",
+                                  {now + wait * kMicros, code_key}));
+        }
         return std::optional<LiveChallenge>();
     }
-    CARNET_CHECK(txn.Exec("UPDATE challenges SET used_at = ? WHERE id = ?", {now, id}));
+    CARNET_TRY(int64_t used, txn.Exec("UPDATE challenges SET used_at = ? WHERE id = ? AND used_at "
+                                      "IS NULL",
+                                      {now, id}));
+    if (used != 1) return Unauthenticated();
+    CARNET_CHECK(txn.Exec("DELETE FROM login_throttle WHERE id = ?", {code_key}));
     return std::optional<LiveChallenge>(std::move(live));
 }
 
@@ -461,7 +503,7 @@ Result<LoginOutcome> AuthService::Login(const std::string& login, const std::str
     if (login.size() > 254 || password.size() > 1024)
         return Error::Invalid("identifiants trop longs");
     int64_t now = clock_.NowMicros();
-    std::string throttle_id = Hash("login", Lower(Trim(login)));
+    const std::string throttle_id = ThrottleKey(login);
     CARNET_TRY(auto reader, store_.OpenReader());
     CARNET_TRY(auto trows, reader->Query("SELECT blocked_until FROM login_throttle WHERE id = ?",
                                          {throttle_id}));
@@ -542,6 +584,9 @@ Result<LoginOutcome> AuthService::Login(const std::string& login, const std::str
             CARNET_CHECK(txn.Exec("UPDATE trusted_devices SET last_used_at = ? WHERE id = ?",
                                   {now, device_id}));
             CARNET_TRY(auto s, OpenSession(txn, a, "password+trusted-device", false, client));
+            // Without a second factor this login is no fresh proof for closure and the like.
+            CARNET_CHECK(
+                txn.Exec("UPDATE sessions SET auth_time = 0 WHERE handle = ?", {s.handle}));
             out.session = std::move(s);
             out.challenge.channel = "trusted-device";
             return RecordEvent(txn, a.id, a.id, a.kind, "login", "appareil de confiance");
@@ -710,9 +755,12 @@ Result<Challenge> AuthService::StartActivation(
     CARNET_TRY(auto reader, store_.OpenReader());
     CARNET_TRY(auto rec, LookupLogin(*reader, login));
     std::string code = NormalizeActivationCode(activation_code);
+    // A minor does not activate (representatives manage the record until majority).
     bool usable = rec && rec->account.status == kPending && !rec->activation_hash.empty() &&
                   rec->activation_expires_at > now &&
-                  rec->activation_tries < options_.activation_tries;
+                  rec->activation_tries < options_.activation_tries &&
+                  !(rec->account.kind == kPatient &&
+                    AgeInYears(rec->account.birth_date, now) < options_.majority_age);
     bool good = usable && ConstantTimeEquals(Hash("activation", rec->account.id + ":" + code),
                                              rec->activation_hash);
     if (!good) {
@@ -793,9 +841,11 @@ Status AuthService::Oppose(const std::string& login, const std::string& activati
     CARNET_TRY(auto rec, LookupLogin(*reader, login));
     reader.reset();
     std::string code = NormalizeActivationCode(activation_code);
+    // Only an adult opposes for themself: a minor's record is the representatives' to manage.
     bool usable = rec && rec->account.kind == kPatient && rec->account.status == kPending &&
                   !rec->activation_hash.empty() && rec->activation_expires_at > now &&
-                  rec->activation_tries < options_.activation_tries;
+                  rec->activation_tries < options_.activation_tries &&
+                  AgeInYears(rec->account.birth_date, now) >= options_.majority_age;
     bool good = usable && ConstantTimeEquals(Hash("activation", rec->account.id + ":" + code),
                                              rec->activation_hash);
     if (!good) {
@@ -811,16 +861,17 @@ Status AuthService::Oppose(const std::string& login, const std::string& activati
     }
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
         CARNET_CHECK(
+            // purge_at = now: PurgeDue erases the record, and again if this process stops first.
             txn.Exec("UPDATE accounts SET status = 'opposed', activation_hash = NULL, "
-                     "closed_at = ?, email = NULL, phone = NULL WHERE id = ?",
-                     {now, rec->account.id}));
+                     "closed_at = ?, purge_at = ?, email = NULL, phone = NULL WHERE id = ?",
+                     {now, now, rec->account.id}));
         CARNET_CHECK(EndAllSessions(txn, rec->account.id));
         return RecordEvent(txn, rec->account.id, rec->account.id, std::string(kPatient),
                            "opposition");
     }));
     // No record is kept: the data key and every row of the record go.
-    if (!rec->account.patient_id.empty())
-        CARNET_CHECK(store_.PurgePatient(rec->account.patient_id));
+    CARNET_TRY(int purged, PurgeDue());
+    (void)purged;
     return Ok();
 }
 
@@ -845,7 +896,11 @@ Result<Challenge> AuthService::StartReset(const std::string& login, const Client
             destination = a.phone;
         }
     }
-    if (!channel.empty()) CARNET_CHECK(CheckSendCaps(*reader, rec->account.id, destination));
+    // Over the sending caps a reset answers a decoy, like an unknown login: a 429 would tell
+    // that the account exists.
+    if (!channel.empty() && !CheckSendCaps(*reader, rec->account.id, destination).ok()) {
+        channel.clear();
+    }
     reader.reset();
     Challenge out;
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {

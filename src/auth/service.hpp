@@ -404,6 +404,8 @@ class AuthService {
                                       const ClientInfo& client);
     [[nodiscard]] std::string Hash(std::string_view purpose, std::string_view secret) const;
     [[nodiscard]] std::string DecoyMask(const std::string& login) const;
+    /// The login_throttle key of an identifier (canonical INS / RPPS / lower-cased login).
+    [[nodiscard]] std::string ThrottleKey(const std::string& login) const;
 
     store::Store& store_;
     const Clock& clock_;

@@ -358,6 +358,20 @@ TEST_P(AuthRoutesTest, OperatorRoutesAreForOperatorsAndShowNoHealthContent) {
                        json::object{{"login", "marie@example.fr"}, {"password", kPassword}})
                   .status,
               429);
+    // Purge and representatives are admin routes; an open account is never purged.
+    EXPECT_EQ(client_->Send("POST", "/admin/accounts/" + id + "/purge", Bearer(advisor)).status,
+              403);
+    EXPECT_EQ(client_->Send("POST", "/admin/accounts/" + id + "/purge", as_admin).status, 422);
+    EXPECT_EQ(client_
+                  ->Send("POST", "/admin/representatives", staff,
+                         R"({"child_patient_id":"x","representative_login":"marie@example.fr"})")
+                  .status,
+              403);
+    EXPECT_EQ(client_
+                  ->Send("POST", "/admin/representatives", as_admin,
+                         R"({"child_patient_id":"x","representative_login":"personne@example.fr"})")
+                  .status,
+              404);
     Reply unlock = client_->Send("POST", "/admin/accounts/" + id + "/unlock", Bearer(advisor));
     EXPECT_EQ(unlock.status, 204);
     EXPECT_EQ(
@@ -507,11 +521,17 @@ TEST_P(AuthRoutesTest, OpposedAndClosedRecordsRefuseEveryDeposit) {
 
     // Closure: the record becomes a read-only archive.
     auto me = SignIn("marie@example.fr", "marie@example.fr");
-    EXPECT_EQ(client_->Post("/fhir/Observation", obs(patient_id_), Bearer(writer)).status, 201);
+    Reply before = client_->Post("/fhir/Observation", obs(patient_id_), Bearer(writer));
+    ASSERT_EQ(before.status, 201);
+    const std::string archived(before.Json().at("id").as_string());
     Headers h = Bearer(me);
     h.emplace_back("Content-Type", "application/json");
     ASSERT_EQ(client_->Send("POST", "/auth/me/close", h, "{}").status, 204);
     EXPECT_EQ(client_->Post("/fhir/Observation", obs(patient_id_), Bearer(writer)).status, 403);
+    // Nor can a resource leave the archive by a new version naming another patient.
+    std::string moved = obs(o->account.patient_id);
+    moved.insert(1, R"("id":")" + archived + R"(",)");
+    EXPECT_EQ(client_->Put("/fhir/Observation/" + archived, moved, Bearer(writer)).status, 403);
     // Records without an account (imported data) still take deposits.
     EXPECT_EQ(client_->Post("/fhir/Observation", obs("sans-compte"), Bearer(writer)).status, 201);
 }

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "core/ids.hpp"
 #include "crypto/crypto.hpp"
@@ -470,6 +472,7 @@ TEST_P(AuthTest, ActivationCodesDieAfterFiveWrongTries) {
     p.ins = Ins("1750275123457");
     p.family = "Petit";
     p.birth_date = "1975-02-01";
+    p.email = "courrier.petit@example.fr";  // where a new activation code can go
     auto created = service_->CreatePatient(p, "test");
     ASSERT_TRUE(created.ok());
     for (int i = 0; i < 5; ++i) {
@@ -515,7 +518,17 @@ TEST_P(AuthTest, OppositionDeletesTheRecordAndForbidsActivation) {
     auto created = service_->CreatePatient(p, "test");
     ASSERT_TRUE(created.ok());
     EXPECT_FALSE(service_->Oppose(p.ins, "ZZZZ-ZZZZ-ZZZZ", client_).ok());
+    store::PutRequest put;
+    put.resource.type = "Observation";
+    put.resource.id = "obs-" + NewUuid();
+    put.resource.version = 1;
+    put.resource.patient_id = created->account.patient_id;
+    put.resource.json = R"({"resourceType":"Observation"})";
+    ASSERT_TRUE(store_->Write([&](store::WriteTxn& txn) { return txn.Put(put); }).ok());
     ASSERT_TRUE(service_->Oppose(p.ins, created->activation_code, client_).ok());
+    auto left = Rows("SELECT COUNT(*) FROM resources WHERE patient_id = '" +
+                     created->account.patient_id + "'");
+    EXPECT_EQ(AsInt(left[0][0]), 0) << "no record is kept";
     auto acc = service_->GetAccount(created->account.id);
     ASSERT_TRUE(acc.ok());
     EXPECT_EQ(acc->status, "opposed");
@@ -952,6 +965,129 @@ TEST_P(AuthTest, DeletionPurgesTheRecordAtTheDeadlineAndNotBefore) {
     admin.kind = "admin";
     EXPECT_EQ(service_->PurgeNow(other.id, admin).error().code, Code::kUnprocessable)
         << "an open account is never purged";
+}
+
+TEST_P(AuthTest, EverySpellingOfAnInsSharesOneFailureCount) {
+    Account a = ActivePatient();
+    const std::string ins = a.ins;  // 15 digits
+    const std::vector<std::string> spellings = {
+        ins, ins.substr(0, 1) + " " + ins.substr(1, 2) + " " + ins.substr(3),
+        ins.substr(0, 5) + "." + ins.substr(5), ins.substr(0, 7) + "-" + ins.substr(7),
+        " " + ins + " "};
+    for (const auto& s : spellings) ASSERT_TRUE(service_->Login(s, "faux", client_).ok()) << s;
+    auto blocked = service_->Login(ins.substr(0, 3) + " " + ins.substr(3), kPassword, client_);
+    ASSERT_FALSE(blocked.ok()) << "a sixth spelling is not a fresh count";
+    EXPECT_EQ(blocked.error().code, Code::kTooManyRequests);
+}
+
+TEST_P(AuthTest, WrongCodesAreThrottledPerAccountAcrossNewChallenges) {
+    ActivePatient();
+    const std::string to = "marie.martin@example.fr";
+    ClearOutbox();
+    auto first = service_->Login(to, kPassword, client_);
+    ASSERT_TRUE(first.ok());
+    std::string right = LastCode(to);
+    std::string wrong = right == "000000" ? "000001" : "000000";
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(service_->Verify(first->challenge.challenge, wrong, false, client_).error().code,
+                  Code::kUnauthenticated);
+    }
+    // A new challenge does not start a new count: even its right code waits.
+    ClearOutbox();
+    auto second = service_->Login(to, kPassword, client_);
+    ASSERT_TRUE(second.ok());
+    right = LastCode(to);
+    auto held = service_->Verify(second->challenge.challenge, right, false, client_);
+    ASSERT_FALSE(held.ok());
+    EXPECT_EQ(held.error().code, Code::kTooManyRequests);
+    EXPECT_GE(held.error().retry_after_s, 1);
+    clock_.AdvanceForTest(2 * kSecond);
+    EXPECT_TRUE(service_->Verify(second->challenge.challenge, right, false, client_).ok());
+}
+
+TEST_P(AuthTest, ConcurrentVerificationsOfOneCodeOpenOneSession) {
+    ActivePatient();
+    const std::string to = "marie.martin@example.fr";
+    ClearOutbox();
+    auto login = service_->Login(to, kPassword, client_);
+    ASSERT_TRUE(login.ok());
+    const std::string code = LastCode(to);
+    std::atomic<int> opened{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) {
+        threads.emplace_back([&] {
+            if (service_->Verify(login->challenge.challenge, code, false, client_).ok()) ++opened;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(opened.load(), 1);
+    auto rows = Rows("SELECT COUNT(*) FROM sessions");
+    EXPECT_EQ(AsInt(rows[0][0]), 1);
+}
+
+TEST_P(AuthTest, AMinorNeitherActivatesNorOpposesAndGetsNoCode) {
+    NewPatient child;
+    child.ins = Ins("2160475123499");
+    child.family = "Enfant";
+    child.birth_date = "2016-04-14";
+    child.email = "enfant@example.fr";
+    auto c = service_->CreatePatient(child, "test");
+    ASSERT_TRUE(c.ok());
+    EXPECT_TRUE(c->activation_code.empty()) << "no code leaves Carnet for a minor";
+    Principal advisor;
+    advisor.kind = "advisor";
+    EXPECT_EQ(service_->ResendActivation(c->account.id, advisor).error().code,
+              Code::kUnprocessable);
+    // Someone who turns 18 at kT0 has a code; the same person the month before does not
+    // get to use it.
+    NewPatient teen;
+    teen.ins = Ins("1090175123456");
+    teen.family = "Presque";
+    teen.birth_date = "2009-01-10";
+    auto t = service_->CreatePatient(teen, "test");
+    ASSERT_TRUE(t.ok());
+    ASSERT_FALSE(t->activation_code.empty());
+    clock_.AdvanceForTest(-30LL * 24 * 3600 * kSecond);
+    EXPECT_EQ(service_
+                  ->StartActivation(teen.ins, t->activation_code, kPassword, "email",
+                                    "presque@example.fr", client_)
+                  .error()
+                  .code,
+              Code::kUnauthenticated);
+    EXPECT_EQ(service_->Oppose(teen.ins, t->activation_code, client_).error().code,
+              Code::kUnauthenticated);
+    clock_.AdvanceForTest(30LL * 24 * 3600 * kSecond);
+    EXPECT_TRUE(service_
+                    ->StartActivation(teen.ins, t->activation_code, kPassword, "email",
+                                      "presque@example.fr", client_)
+                    .ok());
+}
+
+TEST_P(AuthTest, AResetOverTheSendingCapLooksLikeAnUnknownLogin) {
+    options_.sends_per_account = 1;
+    Rebuild();
+    ActivePatient();
+    ASSERT_TRUE(service_->Login("marie.martin@example.fr", kPassword, client_).ok());
+    ClearOutbox();
+    auto reset = service_->StartReset("marie.martin@example.fr", client_);
+    ASSERT_TRUE(reset.ok()) << "no 429 that would tell the account exists";
+    EXPECT_EQ(OutboxCount(), 0);
+    EXPECT_EQ(reset->to, service_->StartReset("marie.martin@example.fr", client_)->to);
+}
+
+TEST_P(AuthTest, ATrustedDeviceLoginIsNoFreshIdentityCheck) {
+    ActivePatient();
+    const std::string to = "marie.martin@example.fr";
+    auto s = SignIn(to, to, true);
+    ASSERT_TRUE(s.ok());
+    ClientInfo device = client_;
+    device.device_token = s->device_token;
+    auto quick = service_->Login(to, kPassword, device);
+    ASSERT_TRUE(quick.ok() && quick->session.has_value());
+    auto who = service_->Authenticate(quick->session->token, client_);
+    ASSERT_TRUE(who.ok());
+    EXPECT_FALSE(service_->RecentlyAuthenticated(*who));
+    EXPECT_EQ(service_->Close(*who).error().code, Code::kForbidden);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, AuthTest, ::testing::Values("sqlite", "postgres"),
