@@ -229,6 +229,13 @@ Status AuthService::ConfirmContact(const Principal& who, const std::string& chal
 
 Status AuthService::SetSecondFactor(const Principal& who, const std::string& channel) {
     CARNET_TRY(auto a, GetAccount(who.account_id));
+    if (a.totp_enabled) {
+        // Leaving the authenticator app asks for the password (DisableTotp); this route
+        // must not be a way around it.
+        return Error::Make(Code::kUnprocessable, "business-rule",
+                           "désactivez d'abord l'application d'authentification (mot de passe "
+                           "demandé)");
+    }
     if (channel == "email" ? !a.email_verified : channel == "sms" ? !a.phone_verified : true) {
         return Error::Make(Code::kUnprocessable, "business-rule",
                            "ce contact n'est pas vérifié (ou l'application se règle à part)");

@@ -126,6 +126,10 @@ Result<Delegation> AuthService::Invite(const Principal& who, const std::string& 
     if (kind == "caregiver" && record.relation != "self") {
         return Forbidden("seule la personne elle-même choisit ses aidants");
     }
+    if (kind == "caregiver" && record.status != kActive) {
+        return Error::Make(Code::kUnprocessable, "business-rule",
+                           "un espace fermé ne reçoit pas de nouvel aidant");
+    }
     const int64_t now = clock_.NowMicros();
     CARNET_TRY(auto reader, store_.OpenReader());
     CARNET_TRY(auto invitee, LookupLogin(*reader, invitee_login));

@@ -558,6 +558,8 @@ TEST_P(AuthTest, TotpReplacesTheMailedCodeAndACodeCannotBeReplayed) {
     EXPECT_FALSE(service_->ConfirmTotp(*who, "000000").ok() &&
                  TotpCode(*secret, unix_s) != "000000");
     ASSERT_TRUE(service_->ConfirmTotp(*who, TotpCode(*secret, unix_s)).ok());
+    EXPECT_EQ(service_->SetSecondFactor(*who, "email").error().code, Code::kUnprocessable)
+        << "no way around the password that DisableTotp asks";
     // The secret is not stored in clear.
     for (const auto& r : Rows("SELECT totp_secret FROM accounts")) {
         EXPECT_EQ(AsText(r[0]).find(enrol->secret_base32), std::string::npos);
