@@ -202,6 +202,22 @@ Status AuthService::ConfirmContact(const Principal& who, const std::string& chal
         }
         if (live->account_id != who.account_id) return Unauthenticated();
         const bool email = live->channel == "email";
+        // The contact being replaced is told (a stolen session must not change it silently).
+        CARNET_TRY(auto before, LoadAccount(txn, "id = ?", {who.account_id}));
+        if (before) {
+            const Account& b = before->account;
+            const std::string& old_address = email ? b.email : b.phone;
+            const bool old_verified = email ? b.email_verified : b.phone_verified;
+            if (old_verified && !old_address.empty() && old_address != live->destination) {
+                notify::Notification n;
+                n.channel = email ? notify::Channel::kEmail : notify::Channel::kSms;
+                n.recipient = old_address;
+                n.template_name = "contact_changed";
+                n.params = {{"portal_url", options_.portal_url}};
+                n.patient_id = b.kind == kPatient ? b.patient_id : "";
+                CARNET_CHECK(notify::Enqueue(txn, n, now));
+            }
+        }
         if (email) {
             CARNET_TRY(auto taken, txn.Query("SELECT id FROM accounts WHERE login = ? AND id <> ?",
                                              {live->destination, who.account_id}));

@@ -882,7 +882,8 @@ Result<Challenge> AuthService::StartReset(const std::string& login, const Client
     CARNET_TRY(auto reader, store_.OpenReader());
     CARNET_TRY(auto rec, LookupLogin(*reader, login));
     std::string channel, destination;
-    if (rec && rec->account.status == kActive) {
+    // A closed patient space may need its password back to be reopened.
+    if (rec && CanSignIn(rec->account.kind, rec->account.status)) {
         const Account& a = rec->account;
         // The code goes to a verified contact: the preferred one, else the other.
         if (a.second_factor == "sms" && a.phone_verified) {
@@ -930,7 +931,7 @@ Status AuthService::FinishReset(const std::string& challenge, const std::string&
             return Ok();
         }
         CARNET_TRY(auto rec, LoadAccount(txn, "id = ?", {live->account_id}));
-        if (!rec || rec->account.status != kActive) return Unauthenticated();
+        if (!rec || !CanSignIn(rec->account.kind, rec->account.status)) return Unauthenticated();
         const Account& a = rec->account;
         CARNET_CHECK(CheckPasswordPolicy(new_password, a.login.empty() ? a.ins : a.login));
         CARNET_CHECK(

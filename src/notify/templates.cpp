@@ -91,6 +91,14 @@ const std::vector<Template>& Templates() {
          "Carnet d'un enfant. Pour accepter, connectez-vous sur {{portal_url}} et saisissez le "
          "code : {{code}}",
          "Carnet : invitation de representant legal, code {{code}}. {{portal_url}}"},
+        {"contact_changed",
+         {"portal_url"},
+         "Votre adresse de contact Carnet a été remplacée",
+         "Bonjour,\n\nL'adresse de contact de votre espace Carnet vient d'être remplacée par une "
+         "autre ; les messages de Carnet n'arriveront plus ici. Si vous n'êtes pas à l'origine "
+         "de ce changement, contactez le support depuis {{portal_url}}",
+         "Carnet : votre contact a ete remplace. Si ce n'est pas vous, contactez le support : "
+         "{{portal_url}}"},
         {"caregiver_invite",
          {"code", "portal_url"},
          "Invitation à aider un proche dans Carnet",

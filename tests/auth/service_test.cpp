@@ -702,9 +702,19 @@ TEST_P(AuthTest, ContactChangeNeedsTheCodeSentToTheNewContact) {
     EXPECT_FALSE(service_->ConfirmContact(*who, c->challenge, "000000").ok() &&
                  LastCode("+33611223344") != "000000");
     ASSERT_TRUE(service_->ConfirmContact(*who, c->challenge, LastCode("+33611223344")).ok());
+    // A new e-mail: the one it replaces is told.
+    ClearOutbox();
+    auto mail = service_->StartContactChange(*who, "email", "nouvelle@example.fr", client_);
+    ASSERT_TRUE(mail.ok());
+    ASSERT_TRUE(
+        service_->ConfirmContact(*who, mail->challenge, LastCode("nouvelle@example.fr")).ok());
+    auto told = Rows("SELECT template FROM outbox WHERE recipient = 'marie.martin@example.fr'");
+    ASSERT_EQ(told.size(), 1U);
+    EXPECT_EQ(AsText(told[0][0]), "contact_changed");
     ASSERT_TRUE(service_->SetSecondFactor(*who, "sms").ok());
     ClearOutbox();
-    auto login = service_->Login("marie.martin@example.fr", kPassword, client_);
+    // The new e-mail is the login now (it replaced the old one).
+    auto login = service_->Login("nouvelle@example.fr", kPassword, client_);
     ASSERT_TRUE(login.ok());
     EXPECT_EQ(login->challenge.channel, "sms");
     EXPECT_EQ(OutboxCount("+33611223344"), 1);
@@ -918,7 +928,14 @@ TEST_P(AuthTest, ClosureNeedsAFreshIdentityCheckEndsEverythingAndCanBeUndone) {
     ASSERT_TRUE(login.ok());
     EXPECT_FALSE(login->session.has_value());
 
-    // The holder signs in to the archive and reopens it.
+    // A closed space's holder can get a forgotten password back (to reopen it).
+    ClearOutbox();
+    auto reset = service_->StartReset("moi@example.fr", client_);
+    ASSERT_TRUE(reset.ok());
+    EXPECT_EQ(OutboxCount("moi@example.fr"), 1);
+    // The holder signs in to the archive (an hour later: this test used up the account's
+    // codes for the hour) and reopens it.
+    clock_.AdvanceForTest(3601 * kSecond);
     auto back = SignIn("moi@example.fr", "moi@example.fr");
     ASSERT_TRUE(back.ok());
     auto again = service_->Authenticate(back->token, client_);
