@@ -1,5 +1,6 @@
 #include "api/auth_routes.hpp"
 
+#include <array>
 #include <boost/json.hpp>
 
 #include "api/export.hpp"
@@ -54,6 +55,17 @@ Result<std::string> Str(const json::object& o, const char* key, bool required = 
     if (!v->is_string()) return Error::Invalid(std::string("texte attendu : ") + key, key);
     if (v->as_string().size() > 4096) return Error::Invalid(std::string("trop long : ") + key, key);
     return std::string(v->as_string());
+}
+
+/// The required string members `names` of a body, in order; the first missing or mistyped
+/// one is the error.
+template <size_t N>
+Result<std::array<std::string, N>> Fields(const json::object& o, const char* const (&names)[N]) {
+    std::array<std::string, N> out;
+    for (size_t i = 0; i < N; ++i) {
+        CARNET_TRY(out[i], Str(o, names[i]));
+    }
+    return out;
 }
 
 bool Flag(const json::object& o, const char* key) {
@@ -351,11 +363,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc, o](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto login = Str(*body, "login");
-            auto password = Str(*body, "password");
-            if (!login.ok()) return http::ErrorResponse(login.error());
-            if (!password.ok()) return http::ErrorResponse(password.error());
-            auto out = svc->Login(*login, *password, ClientOf(req));
+            auto fields = Fields(*body, {"login", "password"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [login, password] = *fields;
+            auto out = svc->Login(login, password, ClientOf(req));
             if (!out.ok()) return http::ErrorResponse(out.error());
             if (out->session) return SessionResponse(*out->session, o, "trusted-device", req.tls);
             return JsonResponse(200, ChallengeJson(out->challenge));
@@ -366,11 +377,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc, o](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto challenge = Str(*body, "challenge");
-            auto code = Str(*body, "code");
-            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-            if (!code.ok()) return http::ErrorResponse(code.error());
-            auto s = svc->Verify(*challenge, *code, Flag(*body, "trust_device"), ClientOf(req));
+            auto fields = Fields(*body, {"challenge", "code"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [challenge, code] = *fields;
+            auto s = svc->Verify(challenge, code, Flag(*body, "trust_device"), ClientOf(req));
             if (!s.ok()) return http::ErrorResponse(s.error());
             return SessionResponse(*s, o, {}, req.tls);
         },
@@ -397,9 +407,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto challenge = Str(*body, "challenge");
-            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-            return StatusResponse(svc->Resend(*challenge, ClientOf(req)));
+            auto fields = Fields(*body, {"challenge"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [challenge] = *fields;
+            return StatusResponse(svc->Resend(challenge, ClientOf(req)));
         },
         small);
     router.Add(
@@ -416,14 +427,11 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            std::string f[5];
-            const char* names[5] = {"login", "activation_code", "password", "channel", "address"};
-            for (int i = 0; i < 5; ++i) {
-                auto v = Str(*body, names[i]);
-                if (!v.ok()) return http::ErrorResponse(v.error());
-                f[i] = *v;
-            }
-            auto c = svc->StartActivation(f[0], f[1], f[2], f[3], f[4], ClientOf(req));
+            auto fields =
+                Fields(*body, {"login", "activation_code", "password", "channel", "address"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [login, code, password, channel, address] = *fields;
+            auto c = svc->StartActivation(login, code, password, channel, address, ClientOf(req));
             if (!c.ok()) return http::ErrorResponse(c.error());
             return JsonResponse(200, ChallengeJson(*c));
         },
@@ -433,11 +441,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc, o](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto challenge = Str(*body, "challenge");
-            auto code = Str(*body, "code");
-            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-            if (!code.ok()) return http::ErrorResponse(code.error());
-            auto s = svc->FinishActivation(*challenge, *code, ClientOf(req));
+            auto fields = Fields(*body, {"challenge", "code"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [challenge, code] = *fields;
+            auto s = svc->FinishActivation(challenge, code, ClientOf(req));
             if (!s.ok()) return http::ErrorResponse(s.error());
             return SessionResponse(*s, o, {}, req.tls);
         },
@@ -447,11 +454,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto login = Str(*body, "login");
-            auto code = Str(*body, "activation_code");
-            if (!login.ok()) return http::ErrorResponse(login.error());
-            if (!code.ok()) return http::ErrorResponse(code.error());
-            return StatusResponse(svc->Oppose(*login, *code, ClientOf(req)));
+            auto fields = Fields(*body, {"login", "activation_code"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [login, code] = *fields;
+            return StatusResponse(svc->Oppose(login, code, ClientOf(req)));
         },
         small);
     router.Add(
@@ -459,9 +465,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto login = Str(*body, "login");
-            if (!login.ok()) return http::ErrorResponse(login.error());
-            auto c = svc->StartReset(*login, ClientOf(req));
+            auto fields = Fields(*body, {"login"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [login] = *fields;
+            auto c = svc->StartReset(login, ClientOf(req));
             if (!c.ok()) return http::ErrorResponse(c.error());
             return JsonResponse(200, ChallengeJson(*c));
         },
@@ -471,13 +478,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         [svc](Request& req) {
             auto body = Body(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
-            auto challenge = Str(*body, "challenge");
-            auto code = Str(*body, "code");
-            auto password = Str(*body, "password");
-            if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-            if (!code.ok()) return http::ErrorResponse(code.error());
-            if (!password.ok()) return http::ErrorResponse(password.error());
-            return StatusResponse(svc->FinishReset(*challenge, *code, *password, ClientOf(req)));
+            auto fields = Fields(*body, {"challenge", "code", "password"});
+            if (!fields.ok()) return http::ErrorResponse(fields.error());
+            const auto& [challenge, code, password] = *fields;
+            return StatusResponse(svc->FinishReset(challenge, code, password, ClientOf(req)));
         },
         small);
 
@@ -526,11 +530,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                }));
     router.Add("POST", "/auth/records/{patient}/delegations",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
-                   auto kind = Str(b, "kind");
-                   auto login = Str(b, "login");
-                   if (!kind.ok()) return http::ErrorResponse(kind.error());
-                   if (!login.ok()) return http::ErrorResponse(login.error());
-                   auto d = svc->Invite(p, req.Param("patient"), *kind, *login);
+                   auto fields = Fields(b, {"kind", "login"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [kind, login] = *fields;
+                   auto d = svc->Invite(p, req.Param("patient"), kind, login);
                    if (!d.ok()) return http::ErrorResponse(d.error());
                    return JsonResponse(201, DelegationJson(*d));
                }),
@@ -542,9 +545,10 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         }));
     router.Add("POST", "/auth/invitations/accept",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto code = Str(b, "code");
-                   if (!code.ok()) return http::ErrorResponse(code.error());
-                   auto r = svc->AcceptInvitation(p, *code);
+                   auto fields = Fields(b, {"code"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [code] = *fields;
+                   auto r = svc->AcceptInvitation(p, code);
                    if (!r.ok()) return http::ErrorResponse(r.error());
                    return JsonResponse(200, RecordsJson({*r}).at(0));
                }),
@@ -592,38 +596,36 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                }));
     router.Add("POST", "/auth/me/password",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto current = Str(b, "current");
-                   auto next = Str(b, "password");
-                   if (!current.ok()) return http::ErrorResponse(current.error());
-                   if (!next.ok()) return http::ErrorResponse(next.error());
-                   return StatusResponse(svc->ChangePassword(p, *current, *next));
+                   auto fields = Fields(b, {"current", "password"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [current, next] = *fields;
+                   return StatusResponse(svc->ChangePassword(p, current, next));
                }),
                small);
     router.Add("POST", "/auth/me/contact",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
-                   auto channel = Str(b, "channel");
-                   auto address = Str(b, "address");
-                   if (!channel.ok()) return http::ErrorResponse(channel.error());
-                   if (!address.ok()) return http::ErrorResponse(address.error());
-                   auto c = svc->StartContactChange(p, *channel, *address, ClientOf(req));
+                   auto fields = Fields(b, {"channel", "address"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [channel, address] = *fields;
+                   auto c = svc->StartContactChange(p, channel, address, ClientOf(req));
                    if (!c.ok()) return http::ErrorResponse(c.error());
                    return JsonResponse(200, ChallengeJson(*c));
                }),
                small);
     router.Add("POST", "/auth/me/contact/confirm",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto challenge = Str(b, "challenge");
-                   auto code = Str(b, "code");
-                   if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-                   if (!code.ok()) return http::ErrorResponse(code.error());
-                   return StatusResponse(svc->ConfirmContact(p, *challenge, *code));
+                   auto fields = Fields(b, {"challenge", "code"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [challenge, code] = *fields;
+                   return StatusResponse(svc->ConfirmContact(p, challenge, code));
                }),
                small);
     router.Add("POST", "/auth/me/second-factor",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto channel = Str(b, "channel");
-                   if (!channel.ok()) return http::ErrorResponse(channel.error());
-                   return StatusResponse(svc->SetSecondFactor(p, *channel));
+                   auto fields = Fields(b, {"channel"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [channel] = *fields;
+                   return StatusResponse(svc->SetSecondFactor(p, channel));
                }),
                small);
     router.Add("POST", "/auth/me/totp", with([svc](Request&, const auth::Principal& p) {
@@ -636,16 +638,18 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                small);
     router.Add("POST", "/auth/me/totp/confirm",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto code = Str(b, "code");
-                   if (!code.ok()) return http::ErrorResponse(code.error());
-                   return StatusResponse(svc->ConfirmTotp(p, *code));
+                   auto fields = Fields(b, {"code"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [code] = *fields;
+                   return StatusResponse(svc->ConfirmTotp(p, code));
                }),
                small);
     router.Add("POST", "/auth/me/totp/disable",
                with_body([svc](Request&, const auth::Principal& p, const json::object& b) {
-                   auto password = Str(b, "password");
-                   if (!password.ok()) return http::ErrorResponse(password.error());
-                   return StatusResponse(svc->DisableTotp(p, *password));
+                   auto fields = Fields(b, {"password"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [password] = *fields;
+                   return StatusResponse(svc->DisableTotp(p, password));
                }),
                small);
     router.Add("GET", "/auth/me/sessions", with([svc](Request&, const auth::Principal& p) {
@@ -667,20 +671,20 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                }));
     router.Add("POST", "/auth/reauth",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
-                   auto password = Str(b, "password");
-                   if (!password.ok()) return http::ErrorResponse(password.error());
-                   auto c = svc->StartReauth(p, *password, ClientOf(req));
+                   auto fields = Fields(b, {"password"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [password] = *fields;
+                   auto c = svc->StartReauth(p, password, ClientOf(req));
                    if (!c.ok()) return http::ErrorResponse(c.error());
                    return JsonResponse(200, ChallengeJson(*c));
                }),
                small);
     router.Add("POST", "/auth/reauth/confirm",
                with_body([svc](Request& req, const auth::Principal& p, const json::object& b) {
-                   auto challenge = Str(b, "challenge");
-                   auto code = Str(b, "code");
-                   if (!challenge.ok()) return http::ErrorResponse(challenge.error());
-                   if (!code.ok()) return http::ErrorResponse(code.error());
-                   return StatusResponse(svc->FinishReauth(p, *challenge, *code, ClientOf(req)));
+                   auto fields = Fields(b, {"challenge", "code"});
+                   if (!fields.ok()) return http::ErrorResponse(fields.error());
+                   const auto& [challenge, code] = *fields;
+                   return StatusResponse(svc->FinishReauth(p, challenge, code, ClientOf(req)));
                }),
                small);
 
@@ -764,17 +768,16 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
             [svc](Request& req, const auth::Principal& p) {
                 auto body = Body(req);
                 if (!body.ok()) return http::ErrorResponse(body.error());
-                auto child = Str(*body, "child_patient_id");
-                auto login = Str(*body, "representative_login");
-                if (!child.ok()) return http::ErrorResponse(child.error());
-                if (!login.ok()) return http::ErrorResponse(login.error());
-                auto rep = svc->FindByLogin(*login);
+                auto fields = Fields(*body, {"child_patient_id", "representative_login"});
+                if (!fields.ok()) return http::ErrorResponse(fields.error());
+                const auto& [child, login] = *fields;
+                auto rep = svc->FindByLogin(login);
                 if (!rep.ok()) return http::ErrorResponse(rep.error());
                 if (!*rep) {
                     return http::ErrorResponse(Code::kNotFound, "not-found",
                                                "aucun compte avec cet identifiant");
                 }
-                return StatusResponse(svc->AddRepresentative(*child, (*rep)->id, p.account_id));
+                return StatusResponse(svc->AddRepresentative(child, (*rep)->id, p.account_id));
             },
             true),
         small);

@@ -469,6 +469,22 @@ Status SendActivation(store::WriteTxn& txn, const Account& a, const std::string&
 
 }  // namespace
 
+Status AuthService::InsertNew(store::WriteTxn& txn, Account& a, const std::string& actor,
+                              bool send_activation, Created& out) {
+    const int64_t now = clock_.NowMicros();
+    a.id = NewUuid();
+    a.status = std::string(kPending);
+    a.created_at = now;
+    CARNET_TRY(out.activation_code,
+               InsertPending(txn, a, now, options_.activation_ttl.count() * kMicros,
+                             [&](const std::string& s) { return Hash("activation", s); }));
+    if (send_activation) {
+        CARNET_CHECK(SendActivation(txn, a, out.activation_code, options_.portal_url, now));
+    }
+    out.account = a;
+    return RecordEvent(txn, a.id, actor, "admin", "account.created");
+}
+
 Result<Created> AuthService::CreatePatient(const NewPatient& p, const std::string& actor) {
     auto ins = NormalizeIns(p.ins);
     if (!ins) return Error::Invalid("INS invalide (13 chiffres et une clé de 2 chiffres)", "ins");
@@ -493,22 +509,13 @@ Result<Created> AuthService::CreatePatient(const NewPatient& p, const std::strin
             out.existed = true;
             return Ok();
         }
-        a.id = NewUuid();
         a.patient_id = p.patient_id.empty() ? NewUuid() : p.patient_id;
-        a.status = std::string(kPending);
-        a.created_at = now;
-        CARNET_TRY(out.activation_code,
-                   InsertPending(txn, a, now, options_.activation_ttl.count() * kMicros,
-                                 [&](const std::string& s) { return Hash("activation", s); }));
         // A minor's record is managed by representatives: no activation code leaves Carnet
         // (neither sent nor returned for a letter) before majority, when an advisor issues one.
-        if (AgeInYears(a.birth_date, now) >= options_.majority_age) {
-            CARNET_CHECK(SendActivation(txn, a, out.activation_code, options_.portal_url, now));
-        } else {
-            out.activation_code.clear();
-        }
-        out.account = a;
-        return RecordEvent(txn, a.id, actor, "admin", "account.created");
+        const bool adult = AgeInYears(a.birth_date, now) >= options_.majority_age;
+        CARNET_CHECK(InsertNew(txn, a, actor, adult, out));
+        if (!adult) out.activation_code.clear();
+        return Ok();
     }));
     return out;
 }
@@ -535,7 +542,6 @@ Result<Created> AuthService::CreateProfessional(const NewProfessional& p,
     a.organisation = Trim(p.organisation);
     CARNET_CHECK(SetContacts(a, p.email, p.phone));
     Created out;
-    int64_t now = clock_.NowMicros();
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
         CARNET_TRY(auto existing, LoadAccount(txn, "rpps = ?", {a.rpps}));
         if (existing) {
@@ -550,15 +556,7 @@ Result<Created> AuthService::CreateProfessional(const NewProfessional& p,
             out.existed = true;
             return Ok();
         }
-        a.id = NewUuid();
-        a.status = std::string(kPending);
-        a.created_at = now;
-        CARNET_TRY(out.activation_code,
-                   InsertPending(txn, a, now, options_.activation_ttl.count() * kMicros,
-                                 [&](const std::string& s) { return Hash("activation", s); }));
-        CARNET_CHECK(SendActivation(txn, a, out.activation_code, options_.portal_url, now));
-        out.account = a;
-        return RecordEvent(txn, a.id, actor, "admin", "account.created");
+        return InsertNew(txn, a, actor, true, out);
     }));
     return out;
 }
@@ -576,7 +574,6 @@ Result<Created> AuthService::CreateStaff(const NewStaff& s, const std::string& a
     a.family = Trim(s.family);
     CARNET_CHECK(SetContacts(a, s.email, ""));
     Created out;
-    int64_t now = clock_.NowMicros();
     CARNET_CHECK(store_.Write([&](store::WriteTxn& txn) -> Status {
         CARNET_TRY(auto existing, LoadAccount(txn, "login = ?", {a.login}));
         if (existing) {
@@ -584,15 +581,7 @@ Result<Created> AuthService::CreateStaff(const NewStaff& s, const std::string& a
             out.existed = true;
             return Ok();
         }
-        a.id = NewUuid();
-        a.status = std::string(kPending);
-        a.created_at = now;
-        CARNET_TRY(out.activation_code,
-                   InsertPending(txn, a, now, options_.activation_ttl.count() * kMicros,
-                                 [&](const std::string& x) { return Hash("activation", x); }));
-        CARNET_CHECK(SendActivation(txn, a, out.activation_code, options_.portal_url, now));
-        out.account = a;
-        return RecordEvent(txn, a.id, actor, "admin", "account.created");
+        return InsertNew(txn, a, actor, true, out);
     }));
     return out;
 }

@@ -388,6 +388,10 @@ class AuthService {
                                      const std::string& data, const std::string& template_name);
     Status CloseAccount(const Principal& who, int64_t purge_at, const std::string& action,
                         const std::string& template_name);
+    /// A new pending account with its activation code (sent to its contact when asked) and
+    /// its creation event, in `txn`; fills `out`.
+    Status InsertNew(store::WriteTxn& txn, Account& account, const std::string& actor,
+                     bool send_activation, Created& out);
     Result<Challenge> IssueDecoy(store::WriteTxn& txn, const std::string& purpose,
                                  const std::string& login);
     /// Queues a notice (password changed, account closed…) to the account's verified
