@@ -156,9 +156,58 @@ std::vector<Migration> BuildMigrations(Dialect d) {
         "action TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY(patient_id, id))",
         "CREATE INDEX account_events_account ON account_events(account_id, at)",
     };
+    // Access (access/, audit/): the holder's choices, relations with professionals, access
+    // codes, emergency grants, per-document flags, coalesced notices, the grid's versions,
+    // and the access log (hash-chained per patient, signed checkpoints). No health content:
+    // an emergency's written reason is the only free text, read by the holder alone.
+    std::vector<std::string> v4 = {
+        "CREATE TABLE access_settings(patient_id TEXT PRIMARY KEY, etreat BIGINT NOT NULL, btg "
+        "BIGINT NOT NULL, emergency_masked BIGINT NOT NULL, emergency_only BIGINT NOT NULL, "
+        "mask_new BIGINT NOT NULL, notify_email BIGINT NOT NULL, notify_sms BIGINT NOT NULL, "
+        "updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL)",
+        // status: authorised | blocked | known (accessed once, neither); roles: a comma list
+        // of medecin-traitant, sage-femme-referente, pharmacien-correspondant, administrator.
+        "CREATE TABLE access_relations(patient_id TEXT NOT NULL, professional_account TEXT NOT "
+        "NULL, status TEXT NOT NULL, via_code BIGINT NOT NULL, roles TEXT NOT NULL, created_at "
+        "BIGINT NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL, PRIMARY "
+        "KEY(patient_id, professional_account))",
+        "CREATE INDEX access_relations_professional ON access_relations(professional_account)",
+        "CREATE TABLE access_codes(patient_id TEXT NOT NULL, id TEXT NOT NULL, code_hash TEXT "
+        "NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, expires_at BIGINT NOT "
+        "NULL, tries BIGINT NOT NULL, used_at BIGINT, used_by TEXT, revoked_at BIGINT, PRIMARY "
+        "KEY(patient_id, id))",
+        "CREATE TABLE emergency_grants(patient_id TEXT NOT NULL, id TEXT NOT NULL, "
+        "professional_account TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, "
+        "opened_at BIGINT NOT NULL, until_at BIGINT NOT NULL, PRIMARY KEY(patient_id, id))",
+        "CREATE INDEX emergency_grants_professional ON emergency_grants(professional_account, "
+        "until_at)",
+        "CREATE TABLE access_flags(patient_id TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT "
+        "NULL, author_account TEXT NOT NULL, author_kind TEXT NOT NULL, masked BIGINT NOT NULL, "
+        "hidden_until BIGINT NOT NULL, hidden_repr BIGINT NOT NULL, warned_at BIGINT, "
+        "created_at BIGINT NOT NULL, PRIMARY KEY(patient_id, type, id))",
+        "CREATE INDEX access_flags_hidden ON access_flags(hidden_until)",
+        "CREATE TABLE access_notices(patient_id TEXT NOT NULL, professional_account TEXT NOT "
+        "NULL, day BIGINT NOT NULL, PRIMARY KEY(patient_id, professional_account, day))",
+        "CREATE TABLE access_grid(version BIGINT PRIMARY KEY, grid TEXT NOT NULL, created_at "
+        "BIGINT NOT NULL, created_by TEXT NOT NULL)",
+        "CREATE TABLE audit_log(patient_id TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT "
+        "NULL, actor_account TEXT NOT NULL, actor_kind TEXT NOT NULL, actor_profession TEXT NOT "
+        "NULL, action TEXT NOT NULL, resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, "
+        "category TEXT NOT NULL, basis TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT "
+        "NULL, purpose TEXT NOT NULL, emergency BIGINT NOT NULL, count BIGINT NOT NULL, "
+        "request_id TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY(patient_id, seq))",
+        "CREATE INDEX audit_log_actor ON audit_log(actor_account, at)",
+        "CREATE TABLE audit_heads(patient_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT "
+        "NOT NULL, at BIGINT NOT NULL)",
+        "CREATE INDEX audit_heads_at ON audit_heads(at)",
+        "CREATE TABLE audit_checkpoints(seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, payload "
+        "TEXT NOT NULL, signature TEXT NOT NULL, hash TEXT NOT NULL)",
+    };
     return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
             Migration{2, "notification outbox and in-app inbox", std::move(v2)},
-            Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)}};
+            Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)},
+            Migration{4, "access settings, relations, codes, grants, flags, grid, access log",
+                      std::move(v4)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

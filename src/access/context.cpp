@@ -1,0 +1,185 @@
+#include "access/context.hpp"
+
+#include <boost/json.hpp>
+
+#include "access/classify.hpp"
+#include "auth/service.hpp"
+#include "fhir/json.hpp"
+
+namespace carnet::access {
+
+using store::AsInt;
+using store::AsText;
+
+Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id) {
+    Settings s;
+    CARNET_TRY(auto rows, txn.Query("SELECT etreat, btg, emergency_masked, emergency_only, "
+                                    "mask_new, notify_email, notify_sms FROM access_settings "
+                                    "WHERE patient_id = ?",
+                                    {patient_id}));
+    if (!rows.empty()) {
+        const auto& r = rows[0];
+        s.etreat = AsInt(r[0]) != 0;
+        s.btg = AsInt(r[1]) != 0;
+        s.emergency_masked = AsInt(r[2]) != 0;
+        s.emergency_only = AsInt(r[3]) != 0;
+        s.mask_new = AsInt(r[4]) != 0;
+        s.notify_email = AsInt(r[5]) != 0;
+        s.notify_sms = AsInt(r[6]) != 0;
+    }
+    return s;
+}
+
+Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
+                                    const std::string& patient_id, int64_t now_us) {
+    RecordFacts f;
+    f.patient_id = patient_id;
+    CARNET_TRY(auto holder, txn.Query("SELECT id, status, birth_date FROM accounts WHERE "
+                                      "patient_id = ? AND kind = 'patient'",
+                                      {patient_id}));
+    if (holder.empty()) {
+        f.patient.status = "none";
+    } else {
+        f.holder_account = AsText(holder[0][0]);
+        f.patient.status = AsText(holder[0][1]);
+        const int age = auth::AgeInYears(AsText(holder[0][2]), now_us);
+        f.patient.minor = age >= 0 && age < kMajorityAge;
+    }
+    CARNET_TRY(f.settings, LoadSettings(txn, patient_id));
+    f.patient.etreat_enabled = f.settings.etreat;
+    f.patient.btg_enabled = f.settings.btg;
+    f.patient.emergency_includes_masked = f.settings.emergency_masked;
+    f.patient.emergency_only = f.settings.emergency_only;
+
+    Relationship& r = f.rel;
+    if (actor.kind == ActorKind::kPatient) {
+        r.self = !f.holder_account.empty() && actor.account_id == f.holder_account;
+        if (!r.self) {
+            CARNET_TRY(auto rows, txn.Query("SELECT kind FROM delegations WHERE patient_id = ? AND "
+                                            "delegate_account = ? AND status = 'active'",
+                                            {patient_id, actor.account_id}));
+            for (const auto& row : rows) {
+                const std::string kind = AsText(row[0]);
+                // Representation ends at majority (checked on every request).
+                if (kind == "representative" && f.patient.minor) r.representative = true;
+                if (kind == "caregiver") r.caregiver = true;
+            }
+        }
+    } else if (actor.kind == ActorKind::kProfessional) {
+        CARNET_TRY(auto rows, txn.Query("SELECT status, via_code, roles FROM access_relations "
+                                        "WHERE patient_id = ? AND professional_account = ?",
+                                        {patient_id, actor.account_id}));
+        if (!rows.empty()) {
+            const std::string status = AsText(rows[0][0]);
+            r.blocked = status == "blocked";
+            r.authorised = status == "authorised";
+            r.via_code = AsInt(rows[0][1]) != 0;
+            const std::string roles = "," + AsText(rows[0][2]) + ",";
+            if (!r.blocked) {
+                r.medecin_traitant = roles.find(",medecin-traitant,") != std::string::npos;
+                r.sage_femme_referente = roles.find(",sage-femme-referente,") != std::string::npos;
+                r.pharmacien_correspondant =
+                    roles.find(",pharmacien-correspondant,") != std::string::npos;
+                r.administrator = roles.find(",administrator,") != std::string::npos;
+            }
+        }
+        CARNET_TRY(auto grants,
+                   txn.Query("SELECT kind, until_at FROM emergency_grants WHERE patient_id = ? AND "
+                             "professional_account = ? AND until_at > ? ORDER BY until_at DESC",
+                             {patient_id, actor.account_id, now_us}));
+        if (!grants.empty()) {
+            r.emergency_until_us = AsInt(grants[0][1]);
+            r.emergency_kind = AsText(grants[0][0]) == "ETREAT" ? Purpose::kEtreat : Purpose::kBtg;
+        }
+    }
+    return f;
+}
+
+Result<std::map<std::pair<std::string, std::string>, DocFlags>> LoadFlags(
+    store::Reader& txn, const std::string& patient_id,
+    const std::vector<std::pair<std::string, std::string>>& keys) {
+    std::map<std::pair<std::string, std::string>, DocFlags> out;
+    if (keys.empty()) return out;
+    // One query for the page: (type, id) pairs as "type/id" strings.
+    std::string sql =
+        "SELECT type, id, author_account, author_kind, masked, hidden_until, hidden_repr FROM "
+        "access_flags WHERE patient_id = ? AND type || '/' || id IN (";
+    std::vector<store::Value> params{patient_id};
+    for (size_t i = 0; i < keys.size(); ++i) {
+        sql += i == 0 ? "?" : ", ?";
+        params.emplace_back(keys[i].first + "/" + keys[i].second);
+    }
+    sql += ")";
+    CARNET_TRY(auto rows, txn.Query(sql, params));
+    for (const auto& row : rows) {
+        DocFlags f;
+        f.author_account = AsText(row[2]);
+        f.author_kind = AsText(row[3]);
+        f.masked = AsInt(row[4]) != 0;
+        f.hidden_until_us = AsInt(row[5]);
+        f.hidden_repr = AsInt(row[6]) != 0;
+        out[{AsText(row[0]), AsText(row[1])}] = std::move(f);
+    }
+    return out;
+}
+
+Target TargetOf(const store::ResourceVersion& rv, const DocFlags* flags) {
+    Target t;
+    t.resource_type = rv.type;
+    t.patient_id = rv.patient_id;
+    const bool by_patient = flags != nullptr && flags->author_kind == "patient";
+    Classification c{CategoryOfType(rv.type), false};
+    if (!rv.json.empty()) {
+        auto parsed = fhir::ParseJson(rv.json, 64);
+        if (parsed.ok() && parsed->is_object()) c = Classify(parsed->as_object(), by_patient);
+    } else if (by_patient && rv.type != "Patient") {
+        c.category = Category::kC90;
+    }
+    t.category = c.category;
+    t.sensitive = c.sensitive;
+    if (flags != nullptr) {
+        t.author_account = flags->author_account;
+        t.masked = flags->masked;
+        t.hidden_from_patient_until_us = flags->hidden_until_us;
+        t.hidden_from_representatives = flags->hidden_repr;
+    }
+    return t;
+}
+
+Result<std::shared_ptr<const Grid>> GridStore::Current(store::Reader& txn) {
+    CARNET_TRY(auto rows, txn.Query("SELECT version FROM access_grid ORDER BY version DESC "
+                                    "LIMIT 1"));
+    const int64_t version = rows.empty() ? 0 : AsInt(rows[0][0]);
+    {
+        std::lock_guard lock(mu_);
+        if (version == version_ && grid_) return grid_;
+    }
+    std::shared_ptr<const Grid> grid;
+    if (version == 0) {
+        grid = std::make_shared<const Grid>(Grid::Default());
+    } else {
+        CARNET_TRY(auto g, txn.Query("SELECT grid FROM access_grid WHERE version = ?", {version}));
+        if (g.empty()) return Error::Internal("the grid version vanished");
+        CARNET_TRY(auto parsed, Grid::FromJson(AsText(g[0][0])));
+        grid = std::make_shared<const Grid>(std::move(parsed));
+    }
+    std::lock_guard lock(mu_);
+    if (version >= version_) {
+        version_ = version;
+        grid_ = grid;
+    }
+    return grid;
+}
+
+Result<int64_t> GridStore::Save(store::WriteTxn& txn, const Grid& grid, const std::string& by,
+                                int64_t now_us) {
+    CARNET_TRY(auto rows, txn.Query("SELECT version FROM access_grid ORDER BY version DESC "
+                                    "LIMIT 1"));
+    const int64_t version = (rows.empty() ? 0 : AsInt(rows[0][0])) + 1;
+    CARNET_CHECK(txn.Exec("INSERT INTO access_grid(version, grid, created_at, created_by) VALUES "
+                          "(?, ?, ?, ?)",
+                          {version, grid.ToJson(), now_us, by}));
+    return version;
+}
+
+}  // namespace carnet::access
