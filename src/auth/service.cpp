@@ -52,6 +52,10 @@ const std::vector<std::pair<std::string, std::string>>& Professions() {
         {"orthophoniste", "Orthophoniste"},
         {"orthoptiste", "Orthoptiste"},
         {"social", "Professionnel du social ou du médico-social"},
+        // Never any content, whatever the patient or the grid says (access::NeverContent).
+        {"assureur", "Assureur ou mutuelle"},
+        {"employeur", "Employeur"},
+        {"medecin-travail", "Médecin du travail"},
     };
     return kList;
 }

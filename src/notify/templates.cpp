@@ -78,6 +78,28 @@ const std::vector<Template>& Templates() {
          "pourquoi figure dans votre historique des accès : {{portal_url}}",
          "Carnet : votre espace a ete consulte. Detail dans l'historique des acces : "
          "{{portal_url}}"},
+        {"emergency_access",
+         {"portal_url"},
+         "Accès d'urgence à votre espace Carnet",
+         "Bonjour,\n\nUn professionnel de santé vient d'ouvrir votre espace Carnet en "
+         "urgence. Qui, quand et pourquoi figure dans votre historique des accès, où vous "
+         "pouvez aussi désactiver l'accès d'urgence : {{portal_url}}",
+         "Carnet : acces d'urgence a votre espace. Detail dans l'historique des acces : "
+         "{{portal_url}}"},
+        {"patient_emergency_access",
+         {"portal_url"},
+         "Accès d'urgence au dossier d'un de vos patients",
+         "Bonjour,\n\nUn professionnel vient d'ouvrir en urgence le dossier d'un patient dont "
+         "vous êtes le médecin traitant. Le détail est dans votre espace professionnel : "
+         "{{portal_url}}",
+         "Carnet : acces d'urgence au dossier d'un de vos patients. {{portal_url}}"},
+        {"hidden_document_notice",
+         {"portal_url"},
+         "Un document vous sera bientôt accessible",
+         "Bonjour,\n\nUn document déposé dans votre espace Carnet par un professionnel vous "
+         "sera accessible dans quinze jours, ou plus tôt s'il vous le communique lors d'une "
+         "consultation. Votre espace : {{portal_url}}",
+         "Carnet : un document vous sera accessible dans 15 jours. {{portal_url}}"},
         {"new_message",
          {"portal_url"},
          "Un nouveau message dans votre messagerie Carnet",
