@@ -7,10 +7,14 @@
 /// moved since the previous checkpoint and chains to it. Each checkpoint is also appended
 /// to a witness file outside the database, so that an old backup restored over a newer
 /// log is detected. `Verify` checks all of it and names the first broken entry.
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -64,13 +68,21 @@ struct Filter {
     int limit = 100;
     int64_t before_seq = 0;  // paging: entries with seq < before_seq (0: newest)
 };
-/// Newest first.
+/// Newest first. Times are [since_us, until_us). With a patient: ordered by seq, paged with
+/// before_seq. Without one (an actor's own entries across records, `actor_account`
+/// required): ordered by time, paged with until_us (before_seq is ignored). `limit` is
+/// clamped to 1..1000. Neither a patient nor an actor: kInvalid.
 Result<std::vector<StoredEntry>> List(store::Reader& reader, const Filter& filter);
 
 /// Signs checkpoints. The key pair is derived from the master key ("audit-checkpoints").
 class Signer {
   public:
     explicit Signer(const crypto::MasterKey& master);
+    ~Signer();  // wipes the secret key
+    Signer(const Signer&) = default;
+    Signer& operator=(const Signer&) = default;
+    Signer(Signer&&) = default;
+    Signer& operator=(Signer&&) = default;
     [[nodiscard]] std::string Sign(const std::string& message) const;  // hex signature
     [[nodiscard]] const std::string& PublicKeyHex() const { return public_hex_; }
     static bool VerifySignature(const std::string& public_hex, const std::string& message,
@@ -84,21 +96,44 @@ class Signer {
 /// Writes a checkpoint if some chain moved since the last one (or `force`): the heads that
 /// moved, the previous checkpoint's hash, the time; signed; appended to `witness` (one JSON
 /// line per checkpoint; the file is created 0600) after the commit. Returns the new seq, or
-/// 0 when nothing moved.
+/// 0 when nothing moved. A head counts as moved when its last entry is stamped no earlier
+/// than two minutes before the previous checkpoint (an entry may commit a little after its
+/// stamp) and no recent checkpoint signed it as it is. A witness write that fails after the commit
+/// is an error whose detail names the committed seq (the verifier accepts a witness behind).
 Result<int64_t> WriteCheckpoint(store::Store& store, const Signer& signer,
                                 const std::filesystem::path& witness, const Clock& clock,
                                 bool force = false);
 
+/// `what`, for an entry (at most one problem per patient: the first broken entry):
+///   "hash mismatch"   the entry's hash is not the hash of its fields and its predecessor's
+///                     (a field rewritten, or entries moved)
+///   "out of order"    an authentic entry at another seq than its own (entries swapped)
+///   "missing entry"   a gap: this seq is absent and a later one is present
+///   "truncated"       this seq and every later one are absent, but a checkpoint or the
+///                     head row names a later seq
+///   "not as signed"   the chain is consistent but its hash at this seq is not the one a
+///                     checkpoint signed: an entry at or before it was rewritten and the
+///                     chain recomputed (`detail` gives the range)
+///   "head mismatch"   the head row does not match the last entry
+/// for a checkpoint (patient_id empty, seq = the checkpoint's):
+///   "missing checkpoint"  absent from the database: a gap, or only in the witness file
+///                         (an older backup restored over a newer log)
+///   "bad signature", "checkpoint hash mismatch", "broken link" (prev is not the previous
+///   checkpoint's hash), "invalid checkpoint" (payload unreadable or not matching its row),
+///   "witness mismatch" (the witness file holds another checkpoint under that seq),
+///   "invalid witness line" (unreadable, or its hash or signature does not verify).
 struct Problem {
     std::string patient_id;  // empty for checkpoint problems
     int64_t seq = 0;         // the first broken entry (or checkpoint seq)
-    std::string what;        // "hash mismatch", "missing entry", "truncated", …
+    std::string what;        // one of the kinds above
+    std::string detail;      // for people: which checkpoint, which seq range…
 };
 
 struct Report {
     int64_t patients = 0;
     int64_t entries = 0;
     int64_t checkpoints = 0;
+    int64_t witnessed = 0;          // valid lines in the witness file
     std::vector<Problem> problems;  // empty: the log is intact
     [[nodiscard]] bool ok() const { return problems.empty(); }
 };
@@ -109,5 +144,35 @@ struct Report {
 /// (an old backup restored over a newer log). `witness` may be empty: that check is skipped.
 Result<Report> Verify(store::Store& store, const std::string& public_key_hex,
                       const std::filesystem::path& witness);
+
+/// Writes a checkpoint every `every` on a background thread (`WriteCheckpoint`, not
+/// forced). Stop() wakes it, joins it and writes a last checkpoint (skipped when nothing
+/// moved); call it before closing the store. Failures are logged (never entry content) and
+/// retried at the next tick.
+class CheckpointLoop {
+  public:
+    CheckpointLoop(store::Store& store, const Signer& signer, std::filesystem::path witness,
+                   const Clock& clock, std::chrono::seconds every = std::chrono::seconds(30));
+    ~CheckpointLoop();  // Stop()
+    CheckpointLoop(const CheckpointLoop&) = delete;
+    CheckpointLoop& operator=(const CheckpointLoop&) = delete;
+
+    void Start();
+    void Stop();
+
+  private:
+    void Run();
+    void Tick();
+
+    store::Store& store_;
+    const Signer& signer_;
+    std::filesystem::path witness_;
+    const Clock& clock_;
+    std::chrono::seconds every_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
 
 }  // namespace carnet::audit
