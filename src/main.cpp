@@ -11,10 +11,12 @@
 #include <mutex>
 #include <thread>
 
+#include "access/context.hpp"
 #include "admin/admin.hpp"
 #include "api/auth_routes.hpp"
 #include "api/fhir_service.hpp"
 #include "api/routes.hpp"
+#include "audit/audit.hpp"
 #include "auth/service.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -69,8 +71,9 @@ void AddStoreFlags(CLI::App* cmd, StoreFlags& f) {
 
 /// Opens the store; `auth_key` receives the key the auth module hashes its secrets with,
 /// derived from the master key (so a database copy alone cannot check guesses of codes).
-Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const StoreFlags& f, bool migrate,
-                                                          std::string* auth_key = nullptr) {
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(
+    const StoreFlags& f, bool migrate, std::string* auth_key = nullptr,
+    std::unique_ptr<audit::Signer>* audit_signer = nullptr) {
     if (f.engine == "postgres" && f.pg.empty()) {
         return Error::Invalid("--engine postgres needs --pg DSN (or CARNET_PG)");
     }
@@ -81,6 +84,7 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const StoreFlags& f, b
         crypto::Key k = master.Derive("auth-secrets");
         auth_key->assign(reinterpret_cast<const char*>(k.data()), k.size());
     }
+    if (audit_signer) *audit_signer = std::make_unique<audit::Signer>(master);
     store::StoreOptions so;
     so.engine = f.engine;
     so.data_dir = f.data;
@@ -94,10 +98,6 @@ int Fail(const std::string& what, const Error& e) {
     std::cerr << "carnet: " << what << ": " << e.Summary() << "\n";
     if (!e.detail.empty()) spdlog::debug("{}: {}", what, e.detail);
     return 1;
-}
-
-bool IsLoopback(const std::string& host) {
-    return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
 bool SplitListen(const std::string& listen, std::string& host, uint16_t& port) {
@@ -206,7 +206,6 @@ notify::DispatcherOptions DispatcherFor(const NotifyFlags& f, const fs::path& da
 struct ServeFlags {
     std::string listen = "127.0.0.1:8080";
     bool demo = false;
-    bool insecure_dev = false;
     int threads = 0;
     int workers = 32;
     std::string web_dir, public_url;
@@ -247,16 +246,6 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
         std::cerr << "carnet: --listen must be HOST:PORT\n";
         return 2;
     }
-    // Until the access decision exists (access issue), an authenticated person reaches more
-    // than their own record: patient data must not be reachable from another machine by
-    // accident.
-    if (!IsLoopback(so.host) && !f.insecure_dev) {
-        std::cerr << "carnet: refusing to listen on " << so.host
-                  << ": the per-patient access decision is not built yet, so only loopback is "
-                     "allowed.\n         Pass --insecure-dev to override on a development "
-                     "machine.\n";
-        return 2;
-    }
     if (f.threads > 0) so.threads = f.threads;
     // glibc gives each of the many worker threads its own malloc arena, and arenas keep what
     // they freed: resident memory then grows with the worker count. A few arenas shared by
@@ -270,7 +259,8 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
 
     (void)fhir::Definitions::R4();  // parse the embedded table before serving
     std::string auth_key;
-    auto store = OpenConfiguredStore(sf, true, &auth_key);
+    std::unique_ptr<audit::Signer> signer;
+    auto store = OpenConfiguredStore(sf, true, &auth_key, &signer);
     if (!store.ok()) return Fail("cannot open the store", store.error());
     SystemClock clock;
     api::FhirService service(**store, clock);
@@ -301,6 +291,9 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     ao.portal_url = PortalUrl(f, std::string(tls ? "https://" : "http://") + host_for_url + ":" +
                                      std::to_string(so.port));
     auth::AuthService auth(**store, clock, auth_key, ao);
+    // Every FHIR path to patient data goes through the access decision from here on.
+    access::GridStore grids;
+    service.SetAccess(api::AccessConfig{&grids, ao.portal_url});
     std::vector<admin::DemoAccount> demo_accounts;
     if (f.demo) {
         auto accounts = admin::EnsureDemoAccounts(auth, **store, service);
@@ -314,14 +307,14 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     http::Router router;
     store::Store* store_ptr = store->get();
     http::RegisterOpsRoutes(router, [store_ptr] { return store_ptr->Ping(); });
-    api::RegisterAuthRoutes(router, authenticator, **store, clock);
+    api::RegisterAuthRoutes(router, authenticator, **store, clock, &service);
     api::ApiOptions apio;
     apio.public_base_url = f.public_url;
     apio.fallback_host = f.listen;
     apio.software_version = CARNET_VERSION;
     apio.inline_reads = (*store)->Engine() == "sqlite";
-    apio.guard = [&authenticator](http::Request& req) {
-        return api::GuardContent(authenticator, req);
+    apio.identify = [&authenticator](http::Request& req) {
+        return api::IdentifyContent(authenticator, req);
     };
     api::RegisterFhirRoutes(router, service, apio);
     fs::path web = f.web_dir.empty() ? DefaultWebDir() : fs::path(f.web_dir);
@@ -334,6 +327,12 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
 
     notify::Dispatcher dispatcher(**store, DispatcherFor(f.notify, sf.data));
     dispatcher.Start();
+    // The access log is signed at least every minute; each checkpoint also goes to a witness
+    // file beside the data, which `carnet audit verify` compares with the database.
+    audit::CheckpointLoop checkpoints(**store, *signer,
+                                      fs::path(sf.data) / "audit" / "checkpoints.jsonl", clock,
+                                      std::chrono::seconds(30));
+    checkpoints.Start();
     // Records due for erasure (deletion delay, archive period, an interrupted opposition)
     // are purged at start and then every hour.
     std::mutex purge_mu;
@@ -400,6 +399,7 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     waiter.join();
     stop_purger();
     dispatcher.Stop();
+    checkpoints.Stop();
     (*store)->Close();
     spdlog::info("stopped cleanly");
     return 0;
@@ -459,8 +459,6 @@ int main(int argc, char** argv) {
         ->add_flag("--demo", svf.demo,
                    "Load demo records and demo accounts (listed at start-up) into an empty store")
         ->envname("CARNET_DEMO");
-    serve->add_flag("--insecure-dev", svf.insecure_dev,
-                    "Allow a non-loopback address before the access decision exists");
     serve->add_option("--threads", svf.threads, "I/O threads (default: cores)")
         ->envname("CARNET_THREADS");
     serve
@@ -581,6 +579,72 @@ int main(int argc, char** argv) {
     StoreFlags mf;
     auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations");
     AddStoreFlags(migrate, mf);
+
+    // carnet audit verify|checkpoint: the access log's chains, checkpoints and witness file
+    // (audit/audit.hpp). It runs from the subcommand's callback, so this block stands alone;
+    // the callback ends the program (logging is set up here, main's own setup never runs).
+    StoreFlags auf;
+    std::string audit_witness;
+    auto* audit_cmd = app.add_subcommand("audit", "The access log: verify it, or sign it now");
+    audit_cmd->require_subcommand(1);
+    auto* audit_verify = audit_cmd->add_subcommand(
+        "verify", "Check every chain, checkpoint and the witness file; exit 1 when broken");
+    auto* audit_checkpoint =
+        audit_cmd->add_subcommand("checkpoint", "Write a signed checkpoint of the heads now");
+    for (auto* c : {audit_verify, audit_checkpoint}) {
+        AddStoreFlags(c, auf);
+        c->add_option("--witness", audit_witness,
+                      "Witness file of the checkpoints (default DATA/audit/checkpoints.jsonl)")
+            ->envname("CARNET_AUDIT_WITNESS");
+    }
+    audit_cmd->callback([&] {
+        carnet::InitLogging(log_level);
+        const fs::path key = auf.key_file.empty() ? fs::path(auf.data) / "keys" / "master.key"
+                                                  : fs::path(auf.key_file);
+        auto master = crypto::MasterKey::LoadOrCreate(key);
+        if (!master.ok())
+            throw CLI::RuntimeError(Fail("cannot read the master key", master.error()));
+        const audit::Signer signer(*master);
+        const fs::path witness = audit_witness.empty()
+                                     ? fs::path(auf.data) / "audit" / "checkpoints.jsonl"
+                                     : fs::path(audit_witness);
+        // Verification only reads: it applies no migration.
+        auto store = OpenConfiguredStore(auf, /*migrate=*/static_cast<bool>(*audit_checkpoint));
+        if (!store.ok()) throw CLI::RuntimeError(Fail("cannot open the store", store.error()));
+        int rc = 0;
+        if (*audit_checkpoint) {
+            SystemClock clock;
+            auto seq = audit::WriteCheckpoint(**store, signer, witness, clock, /*force=*/true);
+            if (seq.ok()) {
+                std::cout << "checkpoint " << *seq << " written (witness: " << witness.string()
+                          << ")\n";
+            } else {
+                rc = Fail("checkpoint failed", seq.error());
+            }
+        } else {
+            auto report = audit::Verify(**store, signer.PublicKeyHex(), witness);
+            if (!report.ok()) {
+                rc = Fail("verification failed", report.error());
+            } else {
+                std::cout << "access log: " << report->patients << " patients, " << report->entries
+                          << " entries, " << report->checkpoints << " checkpoints ("
+                          << report->witnessed << " in the witness file)\n";
+                for (const auto& p : report->problems) {
+                    std::cout << (p.patient_id.empty() ? "  checkpoint " + std::to_string(p.seq)
+                                                       : "  patient " + p.patient_id + ", entry " +
+                                                             std::to_string(p.seq))
+                              << ": " << p.what << (p.detail.empty() ? "" : " — " + p.detail)
+                              << "\n";
+                }
+                std::cout << (report->ok() ? "intact\n"
+                                           : "BROKEN: " + std::to_string(report->problems.size()) +
+                                                 " problem(s)\n");
+                rc = report->ok() ? 0 : 1;
+            }
+        }
+        (*store)->Close();
+        throw CLI::RuntimeError(rc);  // ends main() with rc, quietly (even 0)
+    });
 
     StoreFlags imf;
     std::vector<std::string> import_paths;

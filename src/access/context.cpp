@@ -176,9 +176,10 @@ Result<int64_t> GridStore::Save(store::WriteTxn& txn, const Grid& grid, const st
     CARNET_TRY(auto rows, txn.Query("SELECT version FROM access_grid ORDER BY version DESC "
                                     "LIMIT 1"));
     const int64_t version = (rows.empty() ? 0 : AsInt(rows[0][0])) + 1;
-    CARNET_CHECK(txn.Exec("INSERT INTO access_grid(version, grid, created_at, created_by) VALUES "
-                          "(?, ?, ?, ?)",
-                          {version, grid.ToJson(), now_us, by}));
+    CARNET_CHECK(
+        txn.Exec("INSERT INTO access_grid(version, grid, created_at, created_by) VALUES "
+                 "(?, ?, ?, ?)",
+                 {version, grid.ToJson(), now_us, by}));
     return version;
 }
 

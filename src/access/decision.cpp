@@ -22,7 +22,6 @@ Decision Deny(Reason reason, Basis basis = Basis::kNone) {
     return d;
 }
 
-
 bool Hidden(const Target& t, int64_t now_us) { return t.hidden_from_patient_until_us > now_us; }
 
 /// Data that belongs to no patient (the directory, terminology, organisations).
@@ -126,7 +125,6 @@ Decision DecideProfessional(const Grid& grid, const DecisionInput& in) {
     const PatientSettings& p = in.patient;
     // Step 4: a blocked professional is refused everything.
     if (r.blocked) return Deny(Reason::kBlocked);
-    if (p.status == "closed") return Deny(Reason::kRecordInactive);
 
     switch (in.action) {
         case Action::kExport:
@@ -197,9 +195,15 @@ Decision DecideProfessional(const Grid& grid, const DecisionInput& in) {
     // médecin traitant, the administrators, and to emergency access if the holder said so.
     if (in.action == Action::kRead && t.masked) {
         const bool exempt = (!t.author_account.empty() && t.author_account == a.account_id) ||
-                            r.medecin_traitant || r.administrator ||
-                            (by_emergency && p.emergency_includes_masked);
-        if (!exempt) return Deny(Reason::kMasked, basis);
+                            r.medecin_traitant || r.administrator;
+        if (!exempt) {
+            if (emergency == Basis::kNone || !p.emergency_includes_masked) {
+                return Deny(Reason::kMasked, basis);
+            }
+            // An emergency access in force sees it even when an ordinary basis came first:
+            // this read rests on the emergency access, and is logged and notified as such.
+            return Allow(emergency, Notice::kImmediate, true);
+        }
     }
     return Allow(basis, notice, by_emergency);
 }
@@ -228,6 +232,11 @@ Decision Decide(const Grid& grid, const DecisionInput& in) {
     if (status != "active" && status != "pending" && status != "none" && status != "closed") {
         return Deny(Reason::kRecordInactive);  // unknown states fail closed
     }
+    // A closed record is an archive for its holder alone; this is step 3, so it comes before
+    // a block (step 4) or the lack of a basis (step 5).
+    if (status == "closed" && !(a.kind == ActorKind::kPatient && in.rel.self)) {
+        return Deny(Reason::kRecordInactive);
+    }
     if (a.kind == ActorKind::kPatient) return DecidePatientSide(in);
     if (a.kind == ActorKind::kProfessional) return DecideProfessional(grid, in);
     return Deny(Reason::kNotPermitted);
@@ -235,59 +244,100 @@ Decision Decide(const Grid& grid, const DecisionInput& in) {
 
 std::string_view BasisName(Basis b) {
     switch (b) {
-        case Basis::kNone: return "none";
-        case Basis::kSelf: return "self";
-        case Basis::kRepresentative: return "representative";
-        case Basis::kCaregiver: return "caregiver";
-        case Basis::kAuthorised: return "authorised";
-        case Basis::kCode: return "code";
-        case Basis::kMedecinTraitant: return "medecin-traitant";
-        case Basis::kDesignated: return "designated";
-        case Basis::kEtreat: return "ETREAT";
-        case Basis::kBtg: return "BTG";
-        case Basis::kAuthor: return "author";
-        case Basis::kNotPatientData: return "not-patient-data";
-        case Basis::kSystem: return "system";
+        case Basis::kNone:
+            return "none";
+        case Basis::kSelf:
+            return "self";
+        case Basis::kRepresentative:
+            return "representative";
+        case Basis::kCaregiver:
+            return "caregiver";
+        case Basis::kAuthorised:
+            return "authorised";
+        case Basis::kCode:
+            return "code";
+        case Basis::kMedecinTraitant:
+            return "medecin-traitant";
+        case Basis::kDesignated:
+            return "designated";
+        case Basis::kEtreat:
+            return "ETREAT";
+        case Basis::kBtg:
+            return "BTG";
+        case Basis::kAuthor:
+            return "author";
+        case Basis::kNotPatientData:
+            return "not-patient-data";
+        case Basis::kSystem:
+            return "system";
     }
     return "none";
 }
 
 std::string_view ReasonName(Reason r) {
     switch (r) {
-        case Reason::kAllowed: return "allowed";
-        case Reason::kNeverContent: return "never-content";
-        case Reason::kRecordInactive: return "record-inactive";
-        case Reason::kRecordReadOnly: return "record-read-only";
-        case Reason::kBlocked: return "blocked";
-        case Reason::kNoBasis: return "no-basis";
-        case Reason::kEmergencyOnly: return "emergency-only";
-        case Reason::kEmergencyDisabled: return "emergency-disabled";
-        case Reason::kNotRegulator: return "not-regulator";
-        case Reason::kNeedsFreshAuth: return "needs-fresh-auth";
-        case Reason::kNeedsReason: return "needs-reason";
-        case Reason::kGrid: return "grid";
-        case Reason::kMasked: return "masked";
-        case Reason::kHiddenFromPatient: return "hidden-from-patient";
-        case Reason::kHiddenFromDelegates: return "hidden-from-delegates";
-        case Reason::kNotAuthor: return "not-author";
-        case Reason::kNotPermitted: return "not-permitted";
+        case Reason::kAllowed:
+            return "allowed";
+        case Reason::kNeverContent:
+            return "never-content";
+        case Reason::kRecordInactive:
+            return "record-inactive";
+        case Reason::kRecordReadOnly:
+            return "record-read-only";
+        case Reason::kBlocked:
+            return "blocked";
+        case Reason::kNoBasis:
+            return "no-basis";
+        case Reason::kEmergencyOnly:
+            return "emergency-only";
+        case Reason::kEmergencyDisabled:
+            return "emergency-disabled";
+        case Reason::kNotRegulator:
+            return "not-regulator";
+        case Reason::kNeedsFreshAuth:
+            return "needs-fresh-auth";
+        case Reason::kNeedsReason:
+            return "needs-reason";
+        case Reason::kGrid:
+            return "grid";
+        case Reason::kMasked:
+            return "masked";
+        case Reason::kHiddenFromPatient:
+            return "hidden-from-patient";
+        case Reason::kHiddenFromDelegates:
+            return "hidden-from-delegates";
+        case Reason::kNotAuthor:
+            return "not-author";
+        case Reason::kNotPermitted:
+            return "not-permitted";
     }
     return "not-permitted";
 }
 
 std::string_view ActionName(Action a) {
     switch (a) {
-        case Action::kRead: return "read";
-        case Action::kCreate: return "create";
-        case Action::kUpdate: return "update";
-        case Action::kDelete: return "delete";
-        case Action::kExport: return "export";
-        case Action::kReadAudit: return "read-audit";
-        case Action::kManage: return "manage";
-        case Action::kMessage: return "message";
-        case Action::kOpenEmergency: return "open-emergency";
-        case Action::kRedeemCode: return "redeem-code";
-        case Action::kReleaseDocument: return "release-document";
+        case Action::kRead:
+            return "read";
+        case Action::kCreate:
+            return "create";
+        case Action::kUpdate:
+            return "update";
+        case Action::kDelete:
+            return "delete";
+        case Action::kExport:
+            return "export";
+        case Action::kReadAudit:
+            return "read-audit";
+        case Action::kManage:
+            return "manage";
+        case Action::kMessage:
+            return "message";
+        case Action::kOpenEmergency:
+            return "open-emergency";
+        case Action::kRedeemCode:
+            return "redeem-code";
+        case Action::kReleaseDocument:
+            return "release-document";
     }
     return "read";
 }

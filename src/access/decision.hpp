@@ -110,29 +110,29 @@ enum class Basis : uint8_t {
     kDesignated,  // sage-femme référente, pharmacien correspondant, administrator
     kEtreat,
     kBtg,
-    kAuthor,      // a professional's access to what they wrote
+    kAuthor,  // a professional's access to what they wrote
     kNotPatientData,
     kSystem,
 };
 
 enum class Reason : uint8_t {
     kAllowed,
-    kNeverContent,          // insurer, employer, occupational physician, operator staff
-    kRecordInactive,        // opposed, closed (for others than the holder), deleted
-    kRecordReadOnly,        // closed: an archive, no writes
-    kBlocked,               // the holder blocked this professional
-    kNoBasis,               // no relation, authorisation, role or emergency access
-    kEmergencyOnly,         // the holder allows professionals only in emergencies
-    kEmergencyDisabled,     // the holder switched this emergency mode off
-    kNotRegulator,          // ETREAT by someone who is not a SAMU regulator
-    kNeedsFreshAuth,        // break-the-glass needs a fresh authentication
-    kNeedsReason,           // break-the-glass needs a written reason
-    kGrid,                  // the grid does not allow this profession this class
-    kMasked,                // hidden from professionals by the holder
-    kHiddenFromPatient,     // awaiting the announcement consultation
-    kHiddenFromDelegates,   // confidential care of a minor / not for caregivers
-    kNotAuthor,             // only the author changes or deletes what they wrote
-    kNotPermitted,          // this role never does this action
+    kNeverContent,         // insurer, employer, occupational physician, operator staff
+    kRecordInactive,       // opposed, closed (for others than the holder), deleted
+    kRecordReadOnly,       // closed: an archive, no writes
+    kBlocked,              // the holder blocked this professional
+    kNoBasis,              // no relation, authorisation, role or emergency access
+    kEmergencyOnly,        // the holder allows professionals only in emergencies
+    kEmergencyDisabled,    // the holder switched this emergency mode off
+    kNotRegulator,         // ETREAT by someone who is not a SAMU regulator
+    kNeedsFreshAuth,       // break-the-glass needs a fresh authentication
+    kNeedsReason,          // break-the-glass needs a written reason
+    kGrid,                 // the grid does not allow this profession this class
+    kMasked,               // hidden from professionals by the holder
+    kHiddenFromPatient,    // awaiting the announcement consultation
+    kHiddenFromDelegates,  // confidential care of a minor / not for caregivers
+    kNotAuthor,            // only the author changes or deletes what they wrote
+    kNotPermitted,         // this role never does this action
 };
 
 enum class Notice : uint8_t {

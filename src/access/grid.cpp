@@ -15,14 +15,19 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::array<std::string_view, kGridColumns + 1> kCodes = {
-    "10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95",
-    "conditions", "allergies", "treatments", "immunizations", "measurements", "record"};
+    "10",           "11",         "31",        "42",         "43",
+    "44",           "45",         "52",        "60",         "90",
+    "95",           "conditions", "allergies", "treatments", "immunizations",
+    "measurements", "record"};
 
 std::string_view CellCode(Cell c) {
     switch (c) {
-        case Cell::kYes: return "Y";
-        case Cell::kPartial: return "P";
-        case Cell::kNo: return "N";
+        case Cell::kYes:
+            return "Y";
+        case Cell::kPartial:
+            return "P";
+        case Cell::kNo:
+            return "N";
     }
     return "N";
 }
@@ -88,9 +93,8 @@ Result<Grid> Grid::FromJson(std::string_view text) {
         for (int i = 0; i < kGridColumns; ++i) {
             const auto* cell = cells.if_contains(kCodes[static_cast<size_t>(i)]);
             if (!cell || !cell->is_string()) {
-                return Error::Invalid("row " + p + " lacks column " +
-                                          std::string(kCodes[static_cast<size_t>(i)]),
-                                      p);
+                return Error::Invalid(
+                    "row " + p + " lacks column " + std::string(kCodes[static_cast<size_t>(i)]), p);
             }
             const auto& s = cell->as_string();
             if (s == "Y") {

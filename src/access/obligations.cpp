@@ -10,20 +10,28 @@ using store::IsNull;
 
 std::string_view PurposeName(Purpose p) {
     switch (p) {
-        case Purpose::kTreatment: return "TREAT";
-        case Purpose::kEtreat: return "ETREAT";
-        case Purpose::kBtg: return "BTG";
+        case Purpose::kTreatment:
+            return "TREAT";
+        case Purpose::kEtreat:
+            return "ETREAT";
+        case Purpose::kBtg:
+            return "BTG";
     }
     return "TREAT";
 }
 
 std::string_view ActorKindName(ActorKind k) {
     switch (k) {
-        case ActorKind::kPatient: return "patient";
-        case ActorKind::kProfessional: return "professional";
-        case ActorKind::kAdvisor: return "advisor";
-        case ActorKind::kAdmin: return "admin";
-        case ActorKind::kSystem: return "system";
+        case ActorKind::kPatient:
+            return "patient";
+        case ActorKind::kProfessional:
+            return "professional";
+        case ActorKind::kAdvisor:
+            return "advisor";
+        case ActorKind::kAdmin:
+            return "admin";
+        case ActorKind::kSystem:
+            return "system";
     }
     return "system";
 }
@@ -80,28 +88,34 @@ Status NotifyHolder(store::WriteTxn& txn, const RecordFacts& facts, const std::s
         const auto& r = rows[0];
         const bool email = !IsNull(r[1]) && !AsText(r[0]).empty() &&
                            (every_channel || facts.settings.notify_email);
-        const bool sms = !IsNull(r[3]) && !AsText(r[2]).empty() &&
-                         (every_channel || facts.settings.notify_sms);
+        const bool sms =
+            !IsNull(r[3]) && !AsText(r[2]).empty() && (every_channel || facts.settings.notify_sms);
         if (email) {
             CARNET_CHECK(notify::Enqueue(txn,
-                                         notify::Notification{notify::Channel::kEmail, AsText(r[0]),
-                                                              tmpl, {{"portal_url", portal_url}},
+                                         notify::Notification{notify::Channel::kEmail,
+                                                              AsText(r[0]),
+                                                              tmpl,
+                                                              {{"portal_url", portal_url}},
                                                               facts.patient_id},
                                          now_us));
         }
         if (sms) {
             CARNET_CHECK(notify::Enqueue(txn,
-                                         notify::Notification{notify::Channel::kSms, AsText(r[2]),
-                                                              tmpl, {{"portal_url", portal_url}},
+                                         notify::Notification{notify::Channel::kSms,
+                                                              AsText(r[2]),
+                                                              tmpl,
+                                                              {{"portal_url", portal_url}},
                                                               facts.patient_id},
                                          now_us));
         }
         // The in-app inbox always gets it: it is where the holder reads the history link.
-        CARNET_CHECK(notify::Enqueue(
-            txn,
-            notify::Notification{notify::Channel::kInApp, account, tmpl,
-                                 {{"portal_url", portal_url}}, facts.patient_id},
-            now_us));
+        CARNET_CHECK(notify::Enqueue(txn,
+                                     notify::Notification{notify::Channel::kInApp,
+                                                          account,
+                                                          tmpl,
+                                                          {{"portal_url", portal_url}},
+                                                          facts.patient_id},
+                                     now_us));
     }
     return Ok();
 }
@@ -118,19 +132,21 @@ Status NotifyGp(store::WriteTxn& txn, const RecordFacts& facts, const Actor& act
     for (const auto& r : rows) {
         if (AsText(r[0]) == actor.account_id) continue;  // the GP opened it themselves
         if (!IsNull(r[2]) && !AsText(r[1]).empty()) {
-            CARNET_CHECK(notify::Enqueue(
-                txn,
-                notify::Notification{notify::Channel::kEmail, AsText(r[1]),
-                                     "patient_emergency_access", {{"portal_url", portal_url}},
-                                     facts.patient_id},
-                now_us));
+            CARNET_CHECK(notify::Enqueue(txn,
+                                         notify::Notification{notify::Channel::kEmail,
+                                                              AsText(r[1]),
+                                                              "patient_emergency_access",
+                                                              {{"portal_url", portal_url}},
+                                                              facts.patient_id},
+                                         now_us));
         }
-        CARNET_CHECK(notify::Enqueue(
-            txn,
-            notify::Notification{notify::Channel::kInApp, AsText(r[0]),
-                                 "patient_emergency_access", {{"portal_url", portal_url}},
-                                 facts.patient_id},
-            now_us));
+        CARNET_CHECK(notify::Enqueue(txn,
+                                     notify::Notification{notify::Channel::kInApp,
+                                                          AsText(r[0]),
+                                                          "patient_emergency_access",
+                                                          {{"portal_url", portal_url}},
+                                                          facts.patient_id},
+                                     now_us));
     }
     return Ok();
 }
@@ -142,13 +158,24 @@ Status Honour(store::WriteTxn& txn, const RecordFacts& facts, const Actor& actor
               int64_t now_us) {
     if (decision.audit && !entry.patient_id.empty()) CARNET_CHECK(audit::Append(txn, entry));
     if (!decision.allow || actor.kind != ActorKind::kProfessional) return Ok();
+    const int64_t day = now_us / (86400LL * 1'000'000);
     if (decision.notice == Notice::kImmediate) {
+        // Opening an emergency access tells the holder and the GP at once, whatever the
+        // holder's preferences; the reads that follow under it are told at once too, but
+        // once per professional per day (negative day keys: not merged with ordinary ones).
+        if (entry.action != ActionName(Action::kOpenEmergency)) {
+            CARNET_TRY(int64_t fresh,
+                       txn.Exec("INSERT INTO access_notices(patient_id, professional_account, "
+                                "day) VALUES (?, ?, ?) ON CONFLICT(patient_id, "
+                                "professional_account, day) DO NOTHING",
+                                {facts.patient_id, actor.account_id, -1 - day}));
+            if (fresh == 0) return Ok();
+        }
         CARNET_CHECK(NotifyHolder(txn, facts, "emergency_access", true, portal_url, now_us));
         return NotifyGp(txn, facts, actor, portal_url, now_us);
     }
     if (decision.notice == Notice::kCoalesced &&
         (facts.settings.notify_email || facts.settings.notify_sms)) {
-        const int64_t day = now_us / (86400LL * 1'000'000);
         CARNET_TRY(int64_t fresh,
                    txn.Exec("INSERT INTO access_notices(patient_id, professional_account, day) "
                             "VALUES (?, ?, ?) ON CONFLICT(patient_id, professional_account, day) "

@@ -529,7 +529,10 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
          "Infirmière"},
         {"1000000044", "Lucas", "Moreau", "masseur-kinesitherapeute", "", "kine@carnet.localhost",
          "Kinésithérapeute"},
+        {"1000000055", "Nadia", "Benali", "medecin", "regulation-samu", "urgences@carnet.localhost",
+         "Médecin régulateur SAMU"},
     };
+    std::map<std::string, std::string> pro_accounts;  // e-mail → account id
     for (const auto& p : pros) {
         auth::NewProfessional n;
         n.rpps = RppsFrom(p.base10);
@@ -542,8 +545,35 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
         if (!created.existed) {
             CARNET_CHECK(auth.SetPasswordForSetup(created.account.id, kDemoPassword, p.email, ""));
         }
+        pro_accounts[p.email] = created.account.id;
         out.push_back(DemoAccount{p.role, p.email, kDemoPassword, "RPPS " + n.rpps});
     }
+    // Who may open what in the demo: the médecin is the GP of the demo patient and of the
+    // child, the pharmacist and the nurse are authorised by the patient; the physiotherapist
+    // has no access until the patient hands over a code.
+    std::vector<std::tuple<std::string, std::string, std::string>> relations;
+    if (!adults.empty()) {
+        relations.emplace_back(adults[0].id, pro_accounts["medecin@carnet.localhost"],
+                               "medecin-traitant");
+        relations.emplace_back(adults[0].id, pro_accounts["pharmacien@carnet.localhost"],
+                               "pharmacien-correspondant");
+        relations.emplace_back(adults[0].id, pro_accounts["infirmier@carnet.localhost"], "");
+    }
+    if (!minors.empty()) {
+        relations.emplace_back(minors[0].id, pro_accounts["medecin@carnet.localhost"],
+                               "medecin-traitant");
+    }
+    CARNET_CHECK(store.Write([&](store::WriteTxn& txn) -> Status {
+        for (const auto& [pid, account, roles] : relations) {
+            if (account.empty()) continue;
+            CARNET_CHECK(txn.Exec(
+                "INSERT INTO access_relations(patient_id, professional_account, status, via_code, "
+                "roles, created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, ?, ?, "
+                "?, 'demo') ON CONFLICT(patient_id, professional_account) DO NOTHING",
+                {pid, account, roles, now_us, now_us}));
+        }
+        return Ok();
+    }));
     for (const auto& [kind, login, role] : {std::tuple{"advisor", "conseiller", "Conseiller"},
                                             std::tuple{"admin", "admin", "Admin"}}) {
         auth::NewStaff s;

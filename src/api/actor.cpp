@@ -15,7 +15,8 @@ access::Actor ActorOf(const auth::AuthService& auth, const auth::Principal& who)
         a.kind = access::ActorKind::kAdmin;  // unknown kinds are the most restricted staff
     }
     a.profession = who.profession;
-    a.samu_regulator = a.kind == access::ActorKind::kProfessional && who.specialty == kSamuSpecialty;
+    a.samu_regulator =
+        a.kind == access::ActorKind::kProfessional && who.specialty == kSamuSpecialty;
     a.fresh_auth = auth.RecentlyAuthenticated(who);
     return a;
 }

@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/json.hpp>
 
+#include "api/actor.hpp"
 #include "api/export.hpp"
 #include "fhir/json.hpp"
 
@@ -347,10 +348,22 @@ std::optional<Response> GuardContent(const Authenticator& authenticator, Request
     return std::nullopt;
 }
 
+Result<Caller> IdentifyContent(const Authenticator& authenticator, const Request& request) {
+    CARNET_TRY(auto who, authenticator.Authenticate(request));
+    if (IsOperator(who)) {
+        return Error::Make(Code::kForbidden, "forbidden",
+                           "les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+    }
+    Caller c;
+    c.actor = ActorOf(authenticator.service(), who);
+    c.request_id = request.request_id;
+    return c;
+}
+
 // ---- routes ------------------------------------------------------------------------------
 
 void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator,
-                        store::Store& store, const Clock& clock) {
+                        store::Store& store, const Clock& clock, FhirService* fhir) {
     const Authenticator* a = &authenticator;
     auth::AuthService* svc = &authenticator.service();
     const AuthRouteOptions o = authenticator.options();
@@ -572,8 +585,11 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
                small);
     // Everything Carnet holds on the person, as one zip (the holder's own session only).
     router.Add("GET", "/auth/me/export",
-               with([svc, st = &store, clk = &clock](Request&, const auth::Principal& p) {
-                   auto archive = BuildExport(*st, *svc, p, clk->NowMicros());
+               with([svc, st = &store, clk = &clock, fhir](Request& req, const auth::Principal& p) {
+                   Caller caller;
+                   caller.actor = ActorOf(*svc, p);
+                   caller.request_id = req.request_id;
+                   auto archive = BuildExport(*st, *svc, p, clk->NowMicros(), fhir, &caller);
                    if (!archive.ok()) return http::ErrorResponse(archive.error());
                    Response r;
                    r.status = 200;

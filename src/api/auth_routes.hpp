@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "api/access_scope.hpp"
+#include "api/fhir_service.hpp"
 #include "auth/service.hpp"
 #include "core/clock.hpp"
 #include "http/router.hpp"
@@ -44,12 +46,17 @@ class Authenticator {
 };
 
 /// `store` serves the export (GET /auth/me/export); `clock` dates it.
+/// `fhir`: the export is read through the access decision (serve always sets it).
 void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator,
-                        store::Store& store, const Clock& clock);
+                        store::Store& store, const Clock& clock, FhirService* fhir = nullptr);
 
 /// The guard for content routes (FHIR): authenticated, and never an operator (advisors and
 /// admins have no access to health content, whatever else holds). nullopt: go on.
 std::optional<http::Response> GuardContent(const Authenticator& authenticator,
                                            http::Request& request);
+
+/// The Caller of a content request (ApiOptions::identify): the authenticated person as an
+/// access::Actor, with the request id the log entries carry. Operators: kForbidden.
+Result<Caller> IdentifyContent(const Authenticator& authenticator, const http::Request& request);
 
 }  // namespace carnet::api

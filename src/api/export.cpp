@@ -68,29 +68,54 @@ constexpr const char* kReadMe =
 }  // namespace
 
 Result<ExportArchive> BuildExport(store::Store& store, auth::AuthService& auth,
-                                  const auth::Principal& who, int64_t now_us) {
+                                  const auth::Principal& who, int64_t now_us, FhirService* fhir,
+                                  const Caller* caller) {
     if (who.kind != auth::kPatient || who.patient_id.empty()) {
         return Error::Make(Code::kForbidden, "forbidden",
                            "l'export est réservé au titulaire de l'espace");
     }
     CARNET_TRY(auth::Account account, auth.GetAccount(who.account_id));
     // The record: every current resource of the compartment, decrypted.
-    CARNET_TRY(auto reader, store.OpenReader());
-    CARNET_TRY(auto rows, reader->Query("SELECT type, id FROM resources WHERE patient_id = ? AND "
-                                        "deleted = 0 ORDER BY type, id",
-                                        {who.patient_id}));
     std::string bundle = R"({"resourceType":"Bundle","type":"collection","timestamp":")" +
                          FormatInstant(now_us) + R"(","entry":[)";
     bool first = true;
-    for (const auto& row : rows) {
-        CARNET_TRY(auto rv, reader->ReadCurrent(store::AsText(row[0]), store::AsText(row[1])));
-        if (!rv || rv->deleted) continue;
-        if (!first) bundle += ",";
-        first = false;
-        bundle += R"({"fullUrl":")" + rv->type + "/" + rv->id + R"(","resource":)" + rv->json + "}";
+    auto collect = [&](store::Reader& reader, Scope* scope) -> Status {
+        if (scope != nullptr) {
+            access::Target t;
+            t.resource_type = "Bundle";
+            t.patient_id = who.patient_id;
+            t.category = access::Category::kRecord;
+            CARNET_TRY(auto d, scope->CheckTarget(reader, t, access::Action::kExport, ""));
+            if (!d.allow) {
+                return Error::Make(Code::kForbidden, "forbidden",
+                                   "l'export est réservé au titulaire de l'espace");
+            }
+        }
+        CARNET_TRY(auto rows, reader.Query("SELECT type, id FROM resources WHERE patient_id = ? "
+                                           "AND deleted = 0 ORDER BY type, id",
+                                           {who.patient_id}));
+        for (const auto& row : rows) {
+            CARNET_TRY(auto rv, reader.ReadCurrent(store::AsText(row[0]), store::AsText(row[1])));
+            if (!rv || rv->deleted) continue;
+            if (scope != nullptr) {
+                CARNET_TRY(auto d, scope->Check(reader, *rv, access::Action::kRead, false));
+                if (!d.allow) continue;
+            }
+            if (!first) bundle += ",";
+            first = false;
+            bundle +=
+                R"({"fullUrl":")" + rv->type + "/" + rv->id + R"(","resource":)" + rv->json + "}";
+        }
+        return Ok();
+    };
+    if (fhir != nullptr && caller != nullptr) {
+        CARNET_CHECK(fhir->WithScope(
+            *caller, [&](store::WriteTxn& txn, Scope* scope) { return collect(txn, scope); }));
+    } else {
+        CARNET_TRY(auto reader, store.OpenReader());
+        CARNET_CHECK(collect(*reader, nullptr));
     }
     bundle += "]}";
-    reader.reset();
 
     json::object acc{{"identifiant", account.login},
                      {"ins", account.ins},

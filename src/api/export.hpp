@@ -4,6 +4,7 @@
 /// (identity, contacts, settings, delegations, history) and a short French read-me.
 #include <string>
 
+#include "api/fhir_service.hpp"
 #include "auth/service.hpp"
 #include "core/result.hpp"
 #include "store/store.hpp"
@@ -15,8 +16,12 @@ struct ExportArchive {
     std::string bytes;      // application/zip
 };
 
-/// The archive of the signed-in account holder `who` (a patient acting for themself).
+/// The archive of the signed-in account holder `who` (a patient acting for themself). With
+/// `fhir`, the export is decided (access::Action::kExport) and each resource read through the
+/// decision (documents not yet visible to the holder are left out), all logged in one
+/// transaction.
 Result<ExportArchive> BuildExport(store::Store& store, auth::AuthService& auth,
-                                  const auth::Principal& who, int64_t now_us);
+                                  const auth::Principal& who, int64_t now_us,
+                                  FhirService* fhir = nullptr, const Caller* caller = nullptr);
 
 }  // namespace carnet::api

@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "access/classify.hpp"
 #include "core/ids.hpp"
 #include "fhir/definitions.hpp"
 #include "fhir/index.hpp"
@@ -121,25 +122,165 @@ bool SameContent(const std::string& stored_json, const json::object& incoming) {
     return strip(parsed->as_object()) == strip(incoming);
 }
 
+/// The resources matching conditional-operation criteria. With a scope, only among the
+/// records the caller may open, and a match the caller may not read refuses the operation.
 Result<std::vector<ResourceVersion>> FindMatches(store::Reader& reader, const std::string& type,
-                                                 const QueryParams& criteria) {
+                                                 const QueryParams& criteria,
+                                                 Scope* scope = nullptr) {
     if (criteria.empty()) {
         return Error::Make(Code::kInvalid, "processing", "conditional operation without criteria");
     }
     CARNET_TRY(ParsedSearch parsed, ParseSearch(type, criteria, false));
     parsed.query.count = kConditionalProbe;
+    if (scope != nullptr) {
+        CARNET_TRY(parsed.query.patients, scope->SearchablePatients(reader));
+    }
     CARNET_TRY(auto page, reader.Search(parsed.query));
+    if (scope != nullptr) {
+        for (const auto& m : page.resources) {
+            CARNET_TRY(auto d, scope->Check(reader, m, access::Action::kRead, true));
+            if (!d.allow) {
+                return PreconditionFailed("the criteria match a resource you may not read");
+            }
+        }
+    }
     return std::move(page.resources);
 }
 
+/// meta.security codings a professional sets on a new document (docs/ACCESS-API.md); kept
+/// as access flags, removed from the stored body.
+constexpr std::string_view kAccessLabels = "https://carnet.health/fhir/CodeSystem/access";
+
+struct AccessLabels {
+    bool hidden_from_patient = false;
+    bool hidden_from_representatives = false;
+};
+
+AccessLabels TakeAccessLabels(json::object& obj) {
+    AccessLabels out;
+    auto* meta = obj.if_contains("meta");
+    if (!meta || !meta->is_object()) return out;
+    auto* security = meta->as_object().if_contains("security");
+    if (!security || !security->is_array()) return out;
+    json::array kept;
+    for (auto& c : security->as_array()) {
+        const auto* sys = c.is_object() ? c.as_object().if_contains("system") : nullptr;
+        const auto* code = c.is_object() ? c.as_object().if_contains("code") : nullptr;
+        if (sys && sys->is_string() && sys->as_string() == kAccessLabels) {
+            if (code && code->is_string() && code->as_string() == "hidden-from-patient")
+                out.hidden_from_patient = true;
+            if (code && code->is_string() && code->as_string() == "hidden-from-representatives")
+                out.hidden_from_representatives = true;
+            continue;
+        }
+        kept.push_back(std::move(c));
+    }
+    if (kept.empty()) {
+        meta->as_object().erase("security");
+        if (meta->as_object().empty()) obj.erase("meta");
+    } else {
+        *security = std::move(kept);
+    }
+    return out;
+}
+
+bool IsDocumentType(std::string_view type) {
+    return type == "DocumentReference" || type == "Composition" || type == "DiagnosticReport" ||
+           type == "ImagingStudy" || type == "Media" || type == "Binary";
+}
+
+/// The record a resource belongs to. A Binary is in no compartment in R4: it belongs to the
+/// record its securityContext points into.
+Result<std::string> OwnerOf(store::Reader& txn, const std::string& type, const json::object& obj) {
+    std::string owner = fhir::OwnerPatient(obj);
+    if (!owner.empty() || type != "Binary") return owner;
+    const auto* ctx = obj.if_contains("securityContext");
+    if (!ctx || !ctx->is_object()) return owner;
+    const auto* ref = ctx->as_object().if_contains("reference");
+    if (!ref || !ref->is_string()) return owner;
+    const std::string_view r = ref->as_string();
+    const auto slash = r.find('/');
+    if (slash == std::string_view::npos) return owner;
+    const std::string t(r.substr(0, slash)), id(r.substr(slash + 1));
+    if (t == "Patient") return id;
+    if (!fhir::Definitions::R4().IsResourceType(t) || !IsValidFhirId(id)) return owner;
+    CARNET_TRY(auto target, txn.ReadCurrent(t, id));
+    if (target) owner = target->patient_id;
+    return owner;
+}
+
+/// The answer to a refused write: 403 with the rule when the caller may open the record
+/// (they know it exists), else exactly the answer for a record that does not exist.
+Error WriteRefusal(store::Reader& txn, Scope& scope, const std::string& patient_id,
+                   const access::Decision& d) {
+    auto sees = scope.MaySeeRecord(txn, patient_id);
+    if (!sees.ok()) return sees.error();
+    if (!*sees) return Error::NotFound("resource not found");
+    return Error::Make(Code::kForbidden, "forbidden",
+                       "access refused (" + std::string(access::ReasonName(d.reason)) + ")");
+}
+
 /// Writes a new version of type/id over `current` (inside the caller's transaction).
-/// `skip_if_same`: an identical body makes no new version.
+/// `skip_if_same`: an identical body makes no new version. With a scope, the write is
+/// decided first (the current version: update; the new content: create or update).
 Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
                                 json::object obj, const std::optional<ResourceVersion>& current,
-                                bool skip_if_same, int64_t now) {
+                                bool skip_if_same, int64_t now, Scope* scope = nullptr) {
     const bool live = current && !current->deleted;
+    const AccessLabels labels = TakeAccessLabels(obj);
     if (live && skip_if_same && SameContent(current->json, obj)) {
+        if (scope != nullptr) {
+            CARNET_TRY(auto d, scope->Check(txn, *current, access::Action::kRead, true));
+            if (!d.allow) {
+                return WriteRefusal(txn, *scope, current->patient_id, d);
+            }
+        }
         return WriteOutcome{*current, 200, false};
+    }
+    CARNET_TRY(std::string owner, OwnerOf(txn, type, obj));
+    if (scope != nullptr) {
+        if (type == "Binary" && owner.empty()) {
+            return Error::Make(Code::kUnprocessable, "business-rule",
+                               "a Binary needs a securityContext that points into a record");
+        }
+        if (live) {
+            CARNET_TRY(auto d, scope->Check(txn, *current, access::Action::kUpdate, true));
+            if (!d.allow) {
+                return WriteRefusal(txn, *scope, current->patient_id, d);
+            }
+        }
+        if (!owner.empty()) {
+            const access::Actor& actor = scope->caller().actor;
+            access::Classification c =
+                access::Classify(obj, !live && actor.kind == access::ActorKind::kPatient);
+            access::Target t;
+            t.resource_type = type;
+            t.patient_id = owner;
+            t.category = c.category;
+            t.sensitive = c.sensitive;
+            t.author_account = actor.account_id;
+            if (live) {
+                // The author stays who wrote the first version.
+                CARNET_TRY(auto flags, access::LoadFlags(txn, owner, {{type, id}}));
+                auto it = flags.find({type, id});
+                t.author_account = it == flags.end() ? std::string() : it->second.author_account;
+                if (it != flags.end() && it->second.author_kind == "patient")
+                    t.category = access::Category::kC90;
+            }
+            CARNET_TRY(auto d,
+                       scope->CheckTarget(
+                           txn, t, live ? access::Action::kUpdate : access::Action::kCreate, id));
+            if (!d.allow) {
+                return WriteRefusal(txn, *scope, owner, d);
+            }
+        } else {
+            access::Target t;
+            t.resource_type = type;
+            CARNET_TRY(auto d,
+                       scope->CheckTarget(
+                           txn, t, live ? access::Action::kUpdate : access::Action::kCreate, id));
+            if (!d.allow) return Error::Make(Code::kForbidden, "forbidden", "access refused");
+        }
     }
     store::PutRequest req;
     const int64_t version = current ? current->version + 1 : 1;
@@ -150,10 +291,37 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
     req.resource.id = id;
     req.resource.version = version;
     req.resource.last_updated_us = when;
-    req.resource.patient_id = fhir::OwnerPatient(obj);
+    req.resource.patient_id = owner;
     req.index = fhir::ExtractIndex(obj);
     req.expected_previous_version = current ? current->version : 0;
     CARNET_CHECK(txn.Put(req));
+    if (!live && !owner.empty() && type != "Patient") {
+        // Who wrote it, and the flags it starts with: masked when the holder masks new
+        // documents, hidden from the patient or the representatives when its author said so.
+        std::string author, author_kind = "system";
+        if (scope != nullptr) {
+            const access::Actor& actor = scope->caller().actor;
+            author = actor.account_id;
+            author_kind = std::string(access::ActorKindName(actor.kind));
+        }
+        const bool from_patient = author_kind == "patient";
+        CARNET_TRY(auto settings, access::LoadSettings(txn, owner));
+        const bool masked = settings.mask_new && IsDocumentType(type);
+        const int64_t hidden_until =
+            labels.hidden_from_patient && !from_patient ? now + access::kHiddenFromPatientUs : 0;
+        const bool hidden_repr = labels.hidden_from_representatives && !from_patient;
+        if (scope != nullptr || masked || hidden_until != 0 || hidden_repr) {
+            CARNET_CHECK(txn.Exec(
+                "INSERT INTO access_flags(patient_id, type, id, author_account, author_kind, "
+                "masked, hidden_until, hidden_repr, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                "?) ON CONFLICT(patient_id, type, id) DO UPDATE SET author_account = "
+                "excluded.author_account, author_kind = excluded.author_kind, masked = "
+                "excluded.masked, hidden_until = excluded.hidden_until, hidden_repr = "
+                "excluded.hidden_repr, warned_at = NULL",
+                {owner, type, id, author, author_kind, int64_t{masked}, hidden_until,
+                 int64_t{hidden_repr}, now}));
+        }
+    }
     return WriteOutcome{std::move(req.resource), live ? 200 : 201, true};
 }
 
@@ -333,35 +501,84 @@ Status FhirService::CheckResource(const std::string& type, const json::object& r
     if (rt->as_string() != type) {
         return Error::Invalid("resourceType does not match the URL (" + type + ")", "resourceType");
     }
+    if (type == "AuditEvent") {
+        return Error::Make(Code::kForbidden, "forbidden",
+                           "the access log is written by Carnet alone (GET /fhir/AuditEvent)");
+    }
     return fhir::Validate(resource);
 }
 
-Result<ResourceVersion> FhirService::Read(const std::string& type, const std::string& id) {
-    if (!IsValidFhirId(id)) return Error::NotFound(type + "/" + id + " not found");
-    CARNET_TRY(auto reader, store_.OpenReader());
-    CARNET_TRY(auto cur, reader->ReadCurrent(type, id));
-    if (!cur) return Error::NotFound("resource not found");
-    if (cur->deleted) return Error::Make(Code::kGone, "deleted", "the resource was deleted");
-    return std::move(*cur);
+Status FhirService::WithScope(const Caller& caller,
+                              const std::function<Status(WriteTxn&, Scope*)>& job) {
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        return Write([&](WriteTxn& txn) { return job(txn, nullptr); });
+    }
+    Status inner = Ok();
+    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
+        CARNET_TRY(auto grid, access_.grids->Current(txn));
+        Scope scope(caller, std::move(grid), access_.portal_url, clock_.NowMicros());
+        inner = txn.Nested([&] { return job(txn, &scope); });
+        // The decisions made are logged whether or not the data work succeeded.
+        return scope.Flush(txn);
+    }));
+    return inner;
+}
+
+Result<ResourceVersion> FhirService::Read(const std::string& type, const std::string& id,
+                                          const Caller& caller) {
+    if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        CARNET_TRY(auto cur, reader->ReadCurrent(type, id));
+        if (!cur) return Error::NotFound("resource not found");
+        if (cur->deleted) return Error::Make(Code::kGone, "deleted", "the resource was deleted");
+        return std::move(*cur);
+    }
+    std::optional<ResourceVersion> out;
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(auto cur, txn.ReadCurrent(type, id));
+        if (!cur) return Error::NotFound("resource not found");
+        CARNET_TRY(auto d, scope->Check(txn, *cur, access::Action::kRead, true));
+        // Refused: the same answer as for a resource that does not exist.
+        if (!d.allow) return Error::NotFound("resource not found");
+        if (cur->deleted) return Error::Make(Code::kGone, "deleted", "the resource was deleted");
+        out = std::move(cur);
+        return Ok();
+    }));
+    return std::move(*out);
 }
 
 Result<ResourceVersion> FhirService::VRead(const std::string& type, const std::string& id,
-                                           const std::string& version) {
+                                           const std::string& version, const Caller& caller) {
     int64_t v = 0;
     auto r = std::from_chars(version.data(), version.data() + version.size(), v);
     if (r.ec != std::errc() || r.ptr != version.data() + version.size() || v < 1 ||
         !IsValidFhirId(id)) {
         return Error::NotFound("version not found");
     }
-    CARNET_TRY(auto reader, store_.OpenReader());
-    CARNET_TRY(auto rv, reader->ReadVersion(type, id, v));
-    if (!rv) return Error::NotFound("version not found");
-    if (rv->deleted) return Error::Make(Code::kGone, "deleted", "this version is a deletion");
-    return std::move(*rv);
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        CARNET_TRY(auto rv, reader->ReadVersion(type, id, v));
+        if (!rv) return Error::NotFound("version not found");
+        if (rv->deleted) return Error::Make(Code::kGone, "deleted", "this version is a deletion");
+        return std::move(*rv);
+    }
+    std::optional<ResourceVersion> out;
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(auto rv, txn.ReadVersion(type, id, v));
+        if (!rv) return Error::NotFound("version not found");
+        CARNET_TRY(auto d, scope->Check(txn, *rv, access::Action::kRead, true));
+        if (!d.allow) return Error::NotFound("version not found");
+        if (rv->deleted) return Error::Make(Code::kGone, "deleted", "this version is a deletion");
+        out = std::move(rv);
+        return Ok();
+    }));
+    return std::move(*out);
 }
 
 Result<WriteOutcome> FhirService::Create(const std::string& type, json::object resource,
-                                         const std::optional<std::string>& if_none_exist) {
+                                         const std::optional<std::string>& if_none_exist,
+                                         const Caller& caller) {
     CARNET_CHECK(CheckResource(type, resource));
     QueryParams criteria;
     if (if_none_exist) {
@@ -376,9 +593,9 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
     std::unique_lock conditional(conditional_write_mu_, std::defer_lock);
     if (if_none_exist) conditional.lock();
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
         if (if_none_exist) {
-            CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
+            CARNET_TRY(auto matches, FindMatches(txn, type, criteria, scope));
             if (matches.size() > 1) {
                 return PreconditionFailed("If-None-Exist matched several resources");
             }
@@ -387,8 +604,8 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
                 return Ok();
             }
         }
-        CARNET_TRY(out,
-                   PutVersion(txn, type, id, resource, std::nullopt, false, clock_.NowMicros()));
+        CARNET_TRY(out, PutVersion(txn, type, id, resource, std::nullopt, false, clock_.NowMicros(),
+                                   scope));
         return Ok();
     }));
     return std::move(*out);
@@ -396,7 +613,8 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
 
 Result<WriteOutcome> FhirService::Update(const std::string& type, const std::string& id,
                                          json::object resource,
-                                         const std::optional<std::string>& if_match) {
+                                         const std::optional<std::string>& if_match,
+                                         const Caller& caller) {
     if (!IsValidFhirId(id)) return Error::Invalid("invalid resource id in the URL");
     CARNET_CHECK(CheckResource(type, resource));
     const auto* body_id = resource.if_contains("id");
@@ -405,14 +623,20 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
     }
     CARNET_TRY(auto expected, ExpectedFromIfMatch(if_match));
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
         CARNET_TRY(auto current, txn.ReadCurrent(type, id));
         if (expected) {
             if (!current || current->deleted || current->version != *expected) {
+                if (scope != nullptr && current) {
+                    // Whether it exists is the caller's business only if they may read it.
+                    CARNET_TRY(auto d, scope->Check(txn, *current, access::Action::kRead, true));
+                    if (!d.allow) return Error::NotFound("resource not found");
+                }
                 return PreconditionFailed("If-Match does not match the current version");
             }
         }
-        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros()));
+        CARNET_TRY(out,
+                   PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(), scope));
         return Ok();
     }));
     return std::move(*out);
@@ -420,13 +644,13 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
 
 Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
                                                     const QueryParams& criteria,
-                                                    json::object resource) {
+                                                    json::object resource, const Caller& caller) {
     CARNET_CHECK(CheckResource(type, resource));
     CARNET_CHECK(ParseSearch(type, criteria, false));
     std::lock_guard conditional(conditional_write_mu_);
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
-        CARNET_TRY(auto matches, FindMatches(txn, type, criteria));
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(auto matches, FindMatches(txn, type, criteria, scope));
         if (matches.size() > 1) return PreconditionFailed("the criteria matched several resources");
         std::string id;
         std::optional<ResourceVersion> current;
@@ -444,42 +668,128 @@ Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
         } else {
             id = NewUuid();
         }
-        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros()));
+        CARNET_TRY(out,
+                   PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(), scope));
         return Ok();
     }));
     return std::move(*out);
 }
 
-Result<WriteOutcome> FhirService::Delete(const std::string& type, const std::string& id) {
+namespace {
+
+/// The deletion marker of `current` (decided first when there is a scope).
+Status DeleteVersion(WriteTxn& txn, const ResourceVersion& current, int64_t now, Scope* scope) {
+    if (scope != nullptr) {
+        CARNET_TRY(auto d, scope->Check(txn, current, access::Action::kDelete, true));
+        if (!d.allow) {
+            return WriteRefusal(txn, *scope, current.patient_id, d);
+        }
+    }
+    store::PutRequest req;
+    req.resource.type = current.type;
+    req.resource.id = current.id;
+    req.resource.version = current.version + 1;
+    req.resource.last_updated_us = std::max(now, current.last_updated_us + 1);
+    req.resource.patient_id = current.patient_id;
+    req.resource.deleted = true;
+    req.expected_previous_version = current.version;
+    return txn.Put(req);
+}
+
+}  // namespace
+
+Result<WriteOutcome> FhirService::Delete(const std::string& type, const std::string& id,
+                                         const Caller& caller) {
     if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
     std::optional<WriteOutcome> out;
-    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
         CARNET_TRY(auto current, txn.ReadCurrent(type, id));
         // Deleting what is absent or already deleted succeeds and changes nothing.
         if (!current || current->deleted) {
             out = WriteOutcome{current.value_or(ResourceVersion{}), 204, false};
             return Ok();
         }
-        store::PutRequest req;
-        req.resource.type = type;
-        req.resource.id = id;
-        req.resource.version = current->version + 1;
-        req.resource.last_updated_us = std::max(clock_.NowMicros(), current->last_updated_us + 1);
-        req.resource.patient_id = current->patient_id;
-        req.resource.deleted = true;
-        req.expected_previous_version = current->version;
-        CARNET_CHECK(txn.Put(req));
-        out = WriteOutcome{std::move(req.resource), 204, true};
+        Status deleted = DeleteVersion(txn, *current, clock_.NowMicros(), scope);
+        if (!deleted.ok() && deleted.error().code == Code::kNotFound) {
+            // Refused on a record the caller cannot open: the answer for an absent resource.
+            out = WriteOutcome{ResourceVersion{}, 204, false};
+            return Ok();
+        }
+        CARNET_CHECK(deleted);
+        ResourceVersion marker = *current;
+        marker.version += 1;
+        marker.deleted = true;
+        marker.json.clear();
+        out = WriteOutcome{std::move(marker), 204, true};
         return Ok();
     }));
     return std::move(*out);
 }
 
-Result<std::string> FhirService::Search(const std::string& type, const QueryParams& params,
-                                        bool lenient, const std::string& base_url) {
-    CARNET_TRY(ParsedSearch parsed, ParseSearch(type, params, lenient));
-    CARNET_TRY(auto reader, store_.OpenReader());
-    CARNET_TRY(store::SearchPage page, reader->Search(parsed.query));
+namespace {
+
+/// Records a search names explicitly (patient=, subject=, Patient?_id=).
+std::vector<std::string> NamedPatients(const std::string& type, const store::SearchQuery& q) {
+    std::vector<std::string> out;
+    for (const auto& clause : q.all_of) {
+        for (const auto& p : clause.any_of) {
+            if (p.kind == store::Predicate::Kind::kReference && p.target_type == "Patient") {
+                out.push_back(p.target_id);
+            }
+            if (p.kind == store::Predicate::Kind::kId && type == "Patient") out.push_back(p.id);
+        }
+    }
+    return out;
+}
+
+/// The searchset Bundle, read in `reader`; with a scope, narrowed to the records the caller
+/// may open and every result (matches and includes) decided.
+Result<std::string> SearchBundle(store::Reader& reader, Scope* scope, const std::string& type,
+                                 ParsedSearch parsed, const std::string& base_url, int64_t now) {
+    if (scope != nullptr) {
+        CARNET_TRY(auto patients, scope->SearchablePatients(reader));
+        for (const auto& named : NamedPatients(type, parsed.query)) {
+            if (!std::binary_search(patients.begin(), patients.end(), named)) {
+                CARNET_CHECK(scope->NoteRecordSearch(reader, named, type));
+            }
+        }
+        parsed.query.patients = std::move(patients);
+        if (parsed.summary_count) {
+            // A count over what the caller may not see would tell what is hidden: count what
+            // the decision allows, page by page.
+            store::SearchQuery q = parsed.query;
+            q.count = 1000;
+            q.want_total = false;
+            int64_t allowed = 0;
+            for (int pages = 0; pages < 100; ++pages) {
+                CARNET_TRY(store::SearchPage chunk, reader.Search(q));
+                CARNET_CHECK(scope->Prefetch(reader, chunk.resources));
+                for (const auto& r : chunk.resources) {
+                    CARNET_TRY(auto d, scope->Check(reader, r, access::Action::kRead, false));
+                    if (d.allow) ++allowed;
+                }
+                if (chunk.next_cursor.empty()) break;
+                q.cursor = chunk.next_cursor;
+            }
+            std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
+                              "\",\"type\":\"searchset\",\"total\":" + std::to_string(allowed) +
+                              ",\"entry\":[]}";
+            return out;
+        }
+    }
+    CARNET_TRY(store::SearchPage page, reader.Search(parsed.query));
+    if (scope != nullptr) {
+        CARNET_CHECK(scope->Prefetch(reader, page.resources));
+        std::vector<ResourceVersion> allowed;
+        allowed.reserve(page.resources.size());
+        for (auto& r : page.resources) {
+            CARNET_TRY(auto d, scope->Check(reader, r, access::Action::kRead, false));
+            if (d.allow) allowed.push_back(std::move(r));
+        }
+        page.resources = std::move(allowed);
+        // A count over what the caller may not see would tell what is hidden.
+        page.total.reset();
+    }
     // A first page that is not full holds everything: its size is the total, for free.
     if (!page.total && parsed.query.cursor.empty() && page.next_cursor.empty() &&
         parsed.query.count > 0) {
@@ -487,7 +797,7 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
     }
 
     std::string out = "{\"resourceType\":\"Bundle\",\"id\":\"" + NewUuid() +
-                      "\",\"meta\":{\"lastUpdated\":\"" + FormatInstant(clock_.NowMicros()) +
+                      "\",\"meta\":{\"lastUpdated\":\"" + FormatInstant(now) +
                       "\"},\"type\":\"searchset\"";
     if (page.total) out += ",\"total\":" + std::to_string(*page.total);
     const std::string self_query = EncodeQuery(parsed.echoed);
@@ -518,8 +828,12 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
                 if (!inc.target_type.empty() && ref.target_type != inc.target_type) continue;
                 std::string key = ref.target_type + "/" + ref.target_id;
                 if (seen.count(key)) continue;
-                CARNET_TRY(auto target, reader->ReadCurrent(ref.target_type, ref.target_id));
+                CARNET_TRY(auto target, reader.ReadCurrent(ref.target_type, ref.target_id));
                 if (!target || target->deleted) continue;
+                if (scope != nullptr) {
+                    CARNET_TRY(auto d, scope->Check(reader, *target, access::Action::kRead, false));
+                    if (!d.allow) continue;
+                }
                 seen.insert(key);
                 AppendEntry(out, first, base_url, *target, "include");
             }
@@ -531,6 +845,7 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
         store::SearchQuery q;
         q.type = rev.source_type;
         q.count = 1000;
+        if (scope != nullptr) q.patients = parsed.query.patients;
         store::Clause any;
         for (const auto& r : page.resources) {
             if (!rev.target_type.empty() && rev.target_type != r.type) continue;
@@ -543,9 +858,15 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
         }
         if (any.any_of.empty()) continue;
         q.all_of.push_back(std::move(any));
-        CARNET_TRY(auto revs, reader->Search(q));
+        CARNET_TRY(auto revs, reader.Search(q));
+        if (scope != nullptr) CARNET_CHECK(scope->Prefetch(reader, revs.resources));
         for (const auto& r : revs.resources) {
-            if (!seen.insert(r.type + "/" + r.id).second) continue;
+            if (seen.count(r.type + "/" + r.id)) continue;
+            if (scope != nullptr) {
+                CARNET_TRY(auto d, scope->Check(reader, r, access::Action::kRead, false));
+                if (!d.allow) continue;
+            }
+            seen.insert(r.type + "/" + r.id);
             AppendEntry(out, first, base_url, r, "include");
         }
     }
@@ -559,8 +880,28 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
     return out;
 }
 
+}  // namespace
+
+Result<std::string> FhirService::Search(const std::string& type, const QueryParams& params,
+                                        bool lenient, const std::string& base_url,
+                                        const Caller& caller) {
+    CARNET_TRY(ParsedSearch parsed, ParseSearch(type, params, lenient));
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        return SearchBundle(*reader, nullptr, type, std::move(parsed), base_url,
+                            clock_.NowMicros());
+    }
+    std::string out;
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(out, SearchBundle(txn, scope, type, parsed, base_url, clock_.NowMicros()));
+        return Ok();
+    }));
+    return out;
+}
+
 Result<std::string> FhirService::History(const std::string& type, const std::string& id,
-                                         const QueryParams& params, const std::string& base_url) {
+                                         const QueryParams& params, const std::string& base_url,
+                                         const Caller& caller) {
     store::HistoryQuery q;
     q.type = type;
     q.id = id;
@@ -590,12 +931,36 @@ Result<std::string> FhirService::History(const std::string& type, const std::str
         }
     }
     if (!id.empty() && !IsValidFhirId(id)) return Error::NotFound("resource not found");
-    CARNET_TRY(auto reader, store_.OpenReader());
-    if (!id.empty()) {
-        CARNET_TRY(auto cur, reader->ReadCurrent(type, id));
-        if (!cur) return Error::NotFound("resource not found");
+    store::HistoryPage page;
+    auto read = [&](store::Reader& reader, Scope* scope) -> Status {
+        if (!id.empty()) {
+            CARNET_TRY(auto cur, reader.ReadCurrent(type, id));
+            if (!cur) return Error::NotFound("resource not found");
+            if (scope != nullptr) {
+                CARNET_TRY(auto d, scope->Check(reader, *cur, access::Action::kRead, true));
+                if (!d.allow) return Error::NotFound("resource not found");
+            }
+        }
+        CARNET_TRY(page, reader.History(q));
+        if (scope != nullptr) {
+            // Each version is decided (type and system history cross records).
+            CARNET_CHECK(scope->Prefetch(reader, page.versions));
+            std::vector<ResourceVersion> allowed;
+            for (auto& v : page.versions) {
+                CARNET_TRY(auto d, scope->Check(reader, v, access::Action::kRead, false));
+                if (d.allow) allowed.push_back(std::move(v));
+            }
+            page.versions = std::move(allowed);
+        }
+        return Ok();
+    };
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        CARNET_CHECK(read(*reader, nullptr));
+    } else {
+        CARNET_CHECK(
+            WithScope(caller, [&](WriteTxn& txn, Scope* scope) { return read(txn, scope); }));
     }
-    CARNET_TRY(auto page, reader->History(q));
     std::string path =
         base_url + (type.empty() ? "" : "/" + type) + (id.empty() ? "" : "/" + id) + "/_history";
     std::string out =
@@ -662,7 +1027,8 @@ int MethodOrder(const std::string& m) {
 }  // namespace
 
 Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::string& base_url,
-                                               const BundleOptions& options, BundleStats* stats) {
+                                               const BundleOptions& options, BundleStats* stats,
+                                               const Caller& caller) {
     const auto* type_v = bundle.if_contains("type");
     if (!type_v || !type_v->is_string() ||
         (type_v->as_string() != "transaction" && type_v->as_string() != "batch")) {
@@ -802,16 +1168,13 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
 
     const int64_t now = clock_.NowMicros();
     // Runs one entry inside the transaction. `resolved` maps fullUrls to "Type/id".
-    auto run_entry = [&](WriteTxn& txn, BundleEntry& be,
+    auto run_entry = [&](WriteTxn& txn, Scope* scope, BundleEntry& be,
                          std::unordered_map<std::string, std::string>& resolved) -> Status {
         if (be.method == "GET" || be.method == "HEAD") {
             if (be.url.has_query || be.url.id.empty()) {
                 CARNET_TRY(ParsedSearch parsed, ParseSearch(be.url.type, be.url.query, false));
-                CARNET_TRY(auto page, txn.Search(parsed.query));
-                std::string out = "{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":[";
-                bool first = true;
-                for (const auto& r : page.resources) AppendEntry(out, first, base_url, r, "match");
-                be.body = out + "]}";
+                CARNET_TRY(be.body,
+                           SearchBundle(txn, scope, be.url.type, std::move(parsed), base_url, now));
             } else {
                 std::optional<ResourceVersion> r;
                 if (!be.url.vid.empty()) {
@@ -821,7 +1184,12 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 } else {
                     CARNET_TRY(r, txn.ReadCurrent(be.url.type, be.url.id));
                 }
-                if (!r || r->deleted) return Error::NotFound("resource not found");
+                if (!r) return Error::NotFound("resource not found");
+                if (scope != nullptr) {
+                    CARNET_TRY(auto d, scope->Check(txn, *r, access::Action::kRead, true));
+                    if (!d.allow) return Error::NotFound("resource not found");
+                }
+                if (r->deleted) return Error::NotFound("resource not found");
                 be.body = r->json;
                 be.etag = ETagFor(r->version);
             }
@@ -831,7 +1199,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
         if (be.method == "DELETE") {
             std::vector<std::pair<std::string, std::string>> victims;
             if (be.url.has_query) {
-                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query));
+                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query, scope));
                 if (matches.size() > 1)
                     return PreconditionFailed("conditional delete matched several resources");
                 for (auto& m : matches) victims.emplace_back(m.type, m.id);
@@ -841,16 +1209,10 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
             for (auto& [t, id] : victims) {
                 CARNET_TRY(auto current, txn.ReadCurrent(t, id));
                 if (!current || current->deleted) continue;
-                store::PutRequest req;
-                req.resource = {t,
-                                id,
-                                current->version + 1,
-                                std::max(now, current->last_updated_us + 1),
-                                true,
-                                current->patient_id,
-                                ""};
-                req.expected_previous_version = current->version;
-                CARNET_CHECK(txn.Put(req));
+                Status deleted = DeleteVersion(txn, *current, now, scope);
+                // Refused on a record the caller cannot open: as if it were absent.
+                if (!deleted.ok() && deleted.error().code == Code::kNotFound) continue;
+                CARNET_CHECK(deleted);
                 be.changed = true;
             }
             be.status = 204;
@@ -870,7 +1232,8 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
             if (q == std::string::npos || r.rfind("urn:", 0) == 0) return;
             std::string t = r.substr(0, q);
             if (!fhir::Definitions::R4().IsResourceType(t)) return;
-            auto matches = FindMatches(txn, t, ParseQueryString(std::string_view(r).substr(q + 1)));
+            auto matches =
+                FindMatches(txn, t, ParseQueryString(std::string_view(r).substr(q + 1)), scope);
             if (!matches.ok()) {
                 ref_error = std::move(matches).error();
             } else if (matches->size() != 1) {
@@ -894,7 +1257,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
             if (be.if_none_exist) {
                 std::string_view q = *be.if_none_exist;
                 if (auto pos = q.find('?'); pos != std::string_view::npos) q = q.substr(pos + 1);
-                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, ParseQueryString(q)));
+                CARNET_TRY(auto matches, FindMatches(txn, be.url.type, ParseQueryString(q), scope));
                 if (matches.size() > 1)
                     return PreconditionFailed("ifNoneExist matched several resources");
                 if (matches.size() == 1) out = WriteOutcome{std::move(matches.front()), 200, false};
@@ -908,10 +1271,10 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                     return Error::Make(Code::kConflict, "duplicate", "resource id already exists");
                 }
                 CARNET_TRY(out, PutVersion(txn, be.url.type, be.assigned_id,
-                                           std::move(*be.resource), current, true, now));
+                                           std::move(*be.resource), current, true, now, scope));
             }
         } else if (be.url.has_query) {
-            CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query));
+            CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query, scope));
             if (matches.size() > 1)
                 return PreconditionFailed("conditional update matched several resources");
             std::optional<ResourceVersion> current;
@@ -926,8 +1289,8 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
             } else {
                 id = NewUuid();
             }
-            CARNET_TRY(
-                out, PutVersion(txn, be.url.type, id, std::move(*be.resource), current, true, now));
+            CARNET_TRY(out, PutVersion(txn, be.url.type, id, std::move(*be.resource), current, true,
+                                       now, scope));
         } else {
             CARNET_TRY(auto current, txn.ReadCurrent(be.url.type, be.url.id));
             if (be.if_match) {
@@ -937,7 +1300,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 }
             }
             CARNET_TRY(out, PutVersion(txn, be.url.type, be.url.id, std::move(*be.resource),
-                                       current, true, now));
+                                       current, true, now, scope));
         }
         be.status = out->status;
         be.changed = out->changed;
@@ -958,7 +1321,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
         conditional.lock();
     }
     std::optional<Error> failure;
-    Status written = Write([&](WriteTxn& txn) -> Status {
+    Status written = WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
         std::unordered_map<std::string, std::string> resolved;
         // POSTs are known before anything runs, so references to them resolve whatever the
         // order (a conditional create that matches re-points them when it runs).
@@ -980,7 +1343,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
             BundleEntry& be = entries[i];
             if (be.error) continue;
             if (is_transaction) {
-                Status s = run_entry(txn, be, resolved);
+                Status s = run_entry(txn, scope, be, resolved);
                 if (!s.ok()) {
                     Error err = std::move(s).error();
                     for (auto& issue : err.issues) {
@@ -991,7 +1354,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                     return err;
                 }
             } else {
-                Status s = txn.Nested([&] { return run_entry(txn, be, resolved); });
+                Status s = txn.Nested([&] { return run_entry(txn, scope, be, resolved); });
                 if (!s.ok()) be.error = std::move(s).error();
             }
         }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/access_scope.hpp"
 #include "api/search_params.hpp"
 #include "core/clock.hpp"
 #include "core/result.hpp"
@@ -52,31 +53,53 @@ class FhirService {
     using WriteGate = std::function<Status(store::Reader& txn, const std::string& patient_id)>;
     void SetWriteGate(WriteGate gate) { write_gate_ = std::move(gate); }
 
+    /// Every path to patient data goes through the access decision when a caller other than
+    /// the system calls and SetAccess was given: the decision, the data and the access-log
+    /// entry share one store transaction. A refused read answers exactly like a missing
+    /// resource (kNotFound "resource not found").
+    void SetAccess(AccessConfig config) { access_ = std::move(config); }
+
     /// `base_url` ends with "/fhir" and prefixes fullUrl and links.
-    Result<store::ResourceVersion> Read(const std::string& type, const std::string& id);
+    Result<store::ResourceVersion> Read(const std::string& type, const std::string& id,
+                                        const Caller& caller = Caller::System());
     Result<store::ResourceVersion> VRead(const std::string& type, const std::string& id,
-                                         const std::string& version);
+                                         const std::string& version,
+                                         const Caller& caller = Caller::System());
     Result<WriteOutcome> Create(const std::string& type, boost::json::object resource,
-                                const std::optional<std::string>& if_none_exist);
+                                const std::optional<std::string>& if_none_exist,
+                                const Caller& caller = Caller::System());
     /// `if_match`: the ETag the client holds (W/"3"); mismatch → kPreconditionFailed.
     Result<WriteOutcome> Update(const std::string& type, const std::string& id,
                                 boost::json::object resource,
-                                const std::optional<std::string>& if_match);
+                                const std::optional<std::string>& if_match,
+                                const Caller& caller = Caller::System());
     /// PUT Type?criteria.
     Result<WriteOutcome> ConditionalUpdate(const std::string& type, const QueryParams& criteria,
-                                           boost::json::object resource);
-    Result<WriteOutcome> Delete(const std::string& type, const std::string& id);
+                                           boost::json::object resource,
+                                           const Caller& caller = Caller::System());
+    Result<WriteOutcome> Delete(const std::string& type, const std::string& id,
+                                const Caller& caller = Caller::System());
 
     /// A searchset Bundle as JSON text.
     Result<std::string> Search(const std::string& type, const QueryParams& params, bool lenient,
-                               const std::string& base_url);
+                               const std::string& base_url,
+                               const Caller& caller = Caller::System());
     /// A history Bundle (type and id may be empty for type/system level).
     Result<std::string> History(const std::string& type, const std::string& id,
-                                const QueryParams& params, const std::string& base_url);
+                                const QueryParams& params, const std::string& base_url,
+                                const Caller& caller = Caller::System());
     /// transaction or batch → transaction-response / batch-response Bundle JSON.
     Result<std::string> ProcessBundle(boost::json::object bundle, const std::string& base_url,
                                       const BundleOptions& options = {},
-                                      BundleStats* stats = nullptr);
+                                      BundleStats* stats = nullptr,
+                                      const Caller& caller = Caller::System());
+
+    /// Runs `job` in one write transaction with the caller's Scope (nullptr for the system
+    /// or without SetAccess). The job's data work runs in a savepoint: when it fails, its
+    /// writes are undone but the log entries of the decisions it made still commit; its
+    /// status is returned.
+    Status WithScope(const Caller& caller,
+                     const std::function<Status(store::WriteTxn&, Scope*)>& job);
 
     /// Checks the structure of a resource body for `type` (resourceType, id rules, R4
     /// validation). Exposed for $validate and the importer.
@@ -93,6 +116,7 @@ class FhirService {
     /// processes on one database.
     std::mutex conditional_write_mu_;
     WriteGate write_gate_;
+    AccessConfig access_;
     /// store_.Write with every Put passed through write_gate_.
     Status Write(const std::function<Status(store::WriteTxn&)>& job);
 };

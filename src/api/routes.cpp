@@ -1,5 +1,7 @@
 #include "api/routes.hpp"
 
+#include "api/audit_fhir.hpp"
+
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
@@ -169,38 +171,55 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         "GET", "/fhir/metadata", [capability](Request&) { return Json(200, *capability); },
         inline_route);
 
-    // Every other FHIR route passes the guard first (authentication, operator refusal).
+    // Every other FHIR route passes the guard first (authentication, operator refusal), then
+    // learns who calls: `identify` gives the Caller every access decision is made for.
+    using CallerHandler = std::function<Response(Request&, const Caller&)>;
     struct Guarded {
         http::Router& router;
         std::function<std::optional<Response>(Request&)> guard;
-        void Add(std::string_view method, std::string_view pattern, http::Handler handler,
+        std::function<Result<Caller>(Request&)> identify;
+        void Add(std::string_view method, std::string_view pattern, CallerHandler handler,
                  http::RouteOptions ro = {}) {
-            if (!guard) {
-                router.Add(method, pattern, std::move(handler), ro);
-                return;
-            }
             router.Add(
                 method, pattern,
-                [g = guard, h = std::move(handler)](Request& req) {
-                    if (auto stop = g(req)) return std::move(*stop);
-                    return h(req);
+                [g = guard, id = identify, h = std::move(handler)](Request& req) {
+                    if (g) {
+                        if (auto stop = g(req)) return std::move(*stop);
+                    }
+                    if (!id) return h(req, Caller::System());
+                    auto caller = id(req);
+                    if (!caller.ok()) return http::ErrorResponse(caller.error());
+                    return h(req, *caller);
                 },
                 ro);
         }
-    } fhir{router, options.guard};
+    } fhir{router, options.guard, options.identify};
+    // Decided reads write their log entry: they wait for a commit, never on an I/O thread.
+    if (options.identify) read_route.run_inline = false;
+
+    // The access log, as AuditEvents: written by Carnet alone, read through the decision.
+    fhir.Add(
+        "GET", "/fhir/AuditEvent",
+        [&service, o](Request& req, const Caller& caller) {
+            if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<std::string>(SearchAuditEvents(service, req.query, BaseUrl(req, o), caller),
+                                   [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
     fhir.Add(
         "GET", "/fhir/{type}",
-        [&service, o](Request& req) {
+        [&service, o](Request& req, const Caller& caller) {
             const std::string type = req.Param("type");
             if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
             if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
-            return Or<std::string>(service.Search(type, req.query, Lenient(req), BaseUrl(req, o)),
-                                   [](const std::string& b) { return Json(200, b); });
+            return Or<std::string>(
+                service.Search(type, req.query, Lenient(req), BaseUrl(req, o), caller),
+                [](const std::string& b) { return Json(200, b); });
         },
         read_route);
-    fhir.Add("POST", "/fhir/{type}/_search", [&service, o](Request& req) {
+    fhir.Add("POST", "/fhir/{type}/_search", [&service, o](Request& req, const Caller& caller) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto ct = req.Header("content-type").value_or("");
@@ -212,21 +231,21 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         }
         QueryParams params = req.query;
         for (auto& p : ParseQueryString(req.body)) params.push_back(std::move(p));
-        return Or<std::string>(service.Search(type, params, Lenient(req), BaseUrl(req, o)),
+        return Or<std::string>(service.Search(type, params, Lenient(req), BaseUrl(req, o), caller),
                                [](const std::string& b) { return Json(200, b); });
     });
     // Create and conditional create.
-    fhir.Add("POST", "/fhir/{type}", [&service, o](Request& req) {
+    fhir.Add("POST", "/fhir/{type}", [&service, o](Request& req, const Caller& caller) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto body = ParseBody(req, o);
         if (!body.ok()) return http::ErrorResponse(body.error());
-        auto w = service.Create(type, std::move(body).value(), req.Header("if-none-exist"));
+        auto w = service.Create(type, std::move(body).value(), req.Header("if-none-exist"), caller);
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
     // Conditional update: PUT /fhir/{type}?criteria.
-    fhir.Add("PUT", "/fhir/{type}", [&service, o](Request& req) {
+    fhir.Add("PUT", "/fhir/{type}", [&service, o](Request& req, const Caller& caller) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         if (req.query.empty()) {
@@ -234,32 +253,33 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         }
         auto body = ParseBody(req, o);
         if (!body.ok()) return http::ErrorResponse(body.error());
-        auto w = service.ConditionalUpdate(type, req.query, std::move(body).value());
+        auto w = service.ConditionalUpdate(type, req.query, std::move(body).value(), caller);
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
     fhir.Add(
         "GET", "/fhir/{type}/{id}",
-        [&service](Request& req) {
+        [&service](Request& req, const Caller& caller) {
             const std::string type = req.Param("type");
             if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-            return Or<store::ResourceVersion>(service.Read(type, req.Param("id")), ReadResponse);
+            return Or<store::ResourceVersion>(service.Read(type, req.Param("id"), caller),
+                                              ReadResponse);
         },
         read_route);
-    fhir.Add("PUT", "/fhir/{type}/{id}", [&service, o](Request& req) {
+    fhir.Add("PUT", "/fhir/{type}/{id}", [&service, o](Request& req, const Caller& caller) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
         auto body = ParseBody(req, o);
         if (!body.ok()) return http::ErrorResponse(body.error());
-        auto w =
-            service.Update(type, req.Param("id"), std::move(body).value(), req.Header("if-match"));
+        auto w = service.Update(type, req.Param("id"), std::move(body).value(),
+                                req.Header("if-match"), caller);
         if (!w.ok()) return http::ErrorResponse(w.error());
         return WriteResponse(req, *w, BaseUrl(req, o));
     });
-    fhir.Add("DELETE", "/fhir/{type}/{id}", [&service](Request& req) {
+    fhir.Add("DELETE", "/fhir/{type}/{id}", [&service](Request& req, const Caller& caller) {
         const std::string type = req.Param("type");
         if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-        auto d = service.Delete(type, req.Param("id"));
+        auto d = service.Delete(type, req.Param("id"), caller);
         if (!d.ok()) return http::ErrorResponse(d.error());
         Response r;
         r.status = 204;
@@ -269,36 +289,36 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
     });
     fhir.Add(
         "GET", "/fhir/{type}/{id}/_history/{vid}",
-        [&service](Request& req) {
+        [&service](Request& req, const Caller& caller) {
             const std::string type = req.Param("type");
             if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
             return Or<store::ResourceVersion>(
-                service.VRead(type, req.Param("id"), req.Param("vid")), ReadResponse);
+                service.VRead(type, req.Param("id"), req.Param("vid"), caller), ReadResponse);
         },
         read_route);
     fhir.Add(
         "GET", "/fhir/{type}/{id}/_history",
-        [&service, o](Request& req) {
+        [&service, o](Request& req, const Caller& caller) {
             const std::string type = req.Param("type");
             if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
             return Or<std::string>(
-                service.History(type, req.Param("id"), req.query, BaseUrl(req, o)),
+                service.History(type, req.Param("id"), req.query, BaseUrl(req, o), caller),
                 [](const std::string& b) { return Json(200, b); });
         },
         read_route);
     fhir.Add(
         "GET", "/fhir/{type}/_history",
-        [&service, o](Request& req) {
+        [&service, o](Request& req, const Caller& caller) {
             const std::string type = req.Param("type");
             if (auto s = CheckType(type); !s.ok()) return http::ErrorResponse(s.error());
-            return Or<std::string>(service.History(type, "", req.query, BaseUrl(req, o)),
+            return Or<std::string>(service.History(type, "", req.query, BaseUrl(req, o), caller),
                                    [](const std::string& b) { return Json(200, b); });
         },
         read_route);
     fhir.Add(
         "GET", "/fhir/_history",
-        [&service, o](Request& req) {
-            return Or<std::string>(service.History("", "", req.query, BaseUrl(req, o)),
+        [&service, o](Request& req, const Caller& caller) {
+            return Or<std::string>(service.History("", "", req.query, BaseUrl(req, o), caller),
                                    [](const std::string& b) { return Json(200, b); });
         },
         read_route);
@@ -306,7 +326,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
     bundle_limits.max_body_bytes = o.max_bundle_bytes;
     fhir.Add(
         "POST", "/fhir",
-        [&service, o](Request& req) {
+        [&service, o](Request& req, const Caller& caller) {
             auto body = ParseBody(req, o);
             if (!body.ok()) return http::ErrorResponse(body.error());
             const auto* rt = body->if_contains("resourceType");
@@ -314,7 +334,8 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                 return http::ErrorResponse(
                     Error::Invalid("POST /fhir takes a Bundle", "resourceType"));
             }
-            return Or<std::string>(service.ProcessBundle(std::move(body).value(), BaseUrl(req, o)),
+            return Or<std::string>(service.ProcessBundle(std::move(body).value(), BaseUrl(req, o),
+                                                         {}, nullptr, caller),
                                    [](const std::string& b) { return Json(200, b); });
         },
         bundle_limits);

@@ -26,6 +26,9 @@ struct ApiOptions {
     /// Runs before every FHIR route except /fhir/metadata: a response stops the request
     /// there (401, 403). Empty: no authentication (unit tests of the REST layer only).
     std::function<std::optional<http::Response>(http::Request&)> guard;
+    /// Who calls, for the access decision (after the guard). Empty: the system (unit tests
+    /// of the REST layer, where no access is enforced). When set, reads are not run inline.
+    std::function<Result<Caller>(http::Request&)> identify;
 };
 
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options);

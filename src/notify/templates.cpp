@@ -90,7 +90,7 @@ const std::vector<Template>& Templates() {
          {"portal_url"},
          "Accès d'urgence au dossier d'un de vos patients",
          "Bonjour,\n\nUn professionnel vient d'ouvrir en urgence le dossier d'un patient dont "
-         "vous êtes le médecin traitant. Le détail est dans votre espace professionnel : "
+         "vous êtes le médecin traitant. Le détail est dans votre espace professionnel Carnet : "
          "{{portal_url}}",
          "Carnet : acces d'urgence au dossier d'un de vos patients. {{portal_url}}"},
         {"hidden_document_notice",

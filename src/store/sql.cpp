@@ -493,6 +493,14 @@ void FromWhere(Builder& b, const SearchQuery& q, std::optional<size_t> driver) {
         }
         b << ")";
     }
+    if (q.patients) {
+        b << " AND r.patient_id IN (''";
+        for (const auto& p : *q.patients) {
+            b << ", ";
+            b.Param(p);
+        }
+        b << ")";
+    }
 }
 
 constexpr int64_t kNullSortLow = std::numeric_limits<int64_t>::min() / 2;

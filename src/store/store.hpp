@@ -104,6 +104,10 @@ struct SearchQuery {
     int count = 20;               // page size, 0 allowed (count only)
     std::string cursor;           // opaque, from a previous SearchPage::next_cursor
     bool want_total = false;      // compute the total (for _summary=count / _total)
+    /// When set: only resources of these patients' records, or of no patient's (directory,
+    /// terminology). The access layer narrows a caller's searches to the records they may
+    /// open before deciding on each result.
+    std::optional<std::vector<std::string>> patients;
 };
 
 struct SearchPage {

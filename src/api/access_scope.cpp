@@ -1,0 +1,192 @@
+#include "api/access_scope.hpp"
+
+#include <set>
+
+#include "access/classify.hpp"
+
+namespace carnet::api {
+
+using store::AsText;
+
+const Caller& Caller::System() {
+    static const Caller system = [] {
+        Caller c;
+        c.actor.kind = access::ActorKind::kSystem;
+        return c;
+    }();
+    return system;
+}
+
+Scope::Scope(const Caller& caller, std::shared_ptr<const access::Grid> grid, std::string portal_url,
+             int64_t now_us)
+    : caller_(caller),
+      grid_(std::move(grid)),
+      portal_url_(std::move(portal_url)),
+      now_us_(now_us) {}
+
+Result<const access::RecordFacts*> Scope::Facts(store::Reader& txn, const std::string& patient_id) {
+    auto it = facts_.find(patient_id);
+    if (it == facts_.end()) {
+        CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, patient_id, now_us_));
+        it = facts_.emplace(patient_id, std::move(f)).first;
+    }
+    return &it->second;
+}
+
+Status Scope::Prefetch(store::Reader& txn, const std::vector<store::ResourceVersion>& page) {
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>> by_patient;
+    for (const auto& rv : page) {
+        if (rv.patient_id.empty()) continue;
+        auto& known = flags_[rv.patient_id];
+        (void)known;
+        by_patient[rv.patient_id].emplace_back(rv.type, rv.id);
+    }
+    for (auto& [pid, keys] : by_patient) {
+        CARNET_TRY(auto loaded, access::LoadFlags(txn, pid, keys));
+        auto& cache = flags_[pid];
+        for (auto& key : keys) {
+            auto found = loaded.find(key);
+            // Absent rows are cached too (as "no flags") so Check does not query again.
+            cache[key] = found == loaded.end() ? access::DocFlags{} : std::move(found->second);
+        }
+    }
+    return Ok();
+}
+
+Result<access::Decision> Scope::Check(store::Reader& txn, const store::ResourceVersion& rv,
+                                      access::Action action, bool itemised) {
+    const access::DocFlags* flags = nullptr;
+    if (!rv.patient_id.empty()) {
+        auto& cache = flags_[rv.patient_id];
+        const auto key = std::make_pair(rv.type, rv.id);
+        auto it = cache.find(key);
+        if (it == cache.end()) {
+            CARNET_TRY(auto loaded, access::LoadFlags(txn, rv.patient_id, {key}));
+            auto found = loaded.find(key);
+            it = cache.emplace(key, found == loaded.end() ? access::DocFlags{} : found->second)
+                     .first;
+        }
+        flags = &it->second;
+    }
+    const access::Target target = access::TargetOf(rv, flags);
+    return CheckTarget(txn, target, action, itemised ? rv.id : std::string());
+}
+
+Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Target& target,
+                                            access::Action action, const std::string& id) {
+    access::DecisionInput in;
+    in.actor = caller_.actor;
+    in.target = target;
+    in.action = action;
+    in.purpose = caller_.purpose;
+    in.now_us = now_us_;
+    if (!target.patient_id.empty() && !caller_.IsSystem()) {
+        CARNET_TRY(const access::RecordFacts* f, Facts(txn, target.patient_id));
+        in.patient = f->patient;
+        in.rel = f->rel;
+    }
+    const access::Decision d = access::Decide(*grid_, in);
+    if (d.audit && !target.patient_id.empty() && !caller_.IsSystem()) {
+        Record(d, target, action, id);
+    }
+    return d;
+}
+
+void Scope::Record(const access::Decision& d, const access::Target& target, access::Action action,
+                   const std::string& id) {
+    Key key{target.patient_id,
+            std::string(access::ActionName(action)),
+            target.resource_type,
+            id,
+            d.allow ? "allow" : "deny",
+            std::string(access::ReasonName(d.reason)),
+            std::string(access::BasisName(d.basis))};
+    auto it = pending_.find(key);
+    if (it != pending_.end()) {
+        ++it->second.entry.count;
+        return;
+    }
+    access::Target named = target;
+    if (id.empty()) named.category = access::CategoryOfType(target.resource_type);
+    audit::Entry e = access::EntryFor(caller_.actor, d, action, named, caller_.purpose,
+                                      caller_.request_id, now_us_, 1);
+    e.resource_id = id;
+    if (id.empty()) e.category.clear();  // a count over several resources of the record
+    pending_.emplace(key, Pending{d, std::move(e)});
+    order_.push_back(std::move(key));
+}
+
+Result<std::vector<std::string>> Scope::SearchablePatients(store::Reader& txn) {
+    std::set<std::string> out;
+    const auto& a = caller_.actor;
+    if (a.kind == access::ActorKind::kPatient) {
+        CARNET_TRY(auto own, txn.Query("SELECT patient_id FROM accounts WHERE id = ? AND kind = "
+                                       "'patient'",
+                                       {a.account_id}));
+        for (const auto& r : own) out.insert(AsText(r[0]));
+        CARNET_TRY(auto delegated, txn.Query("SELECT patient_id FROM delegations WHERE "
+                                             "delegate_account = ? AND status = 'active'",
+                                             {a.account_id}));
+        for (const auto& r : delegated) out.insert(AsText(r[0]));
+    } else if (a.kind == access::ActorKind::kProfessional && !access::NeverContent(a)) {
+        CARNET_TRY(auto rel, txn.Query("SELECT patient_id FROM access_relations WHERE "
+                                       "professional_account = ? AND status <> 'blocked' AND "
+                                       "(status = 'authorised' OR roles <> '')",
+                                       {a.account_id}));
+        for (const auto& r : rel) out.insert(AsText(r[0]));
+        CARNET_TRY(auto grants, txn.Query("SELECT patient_id FROM emergency_grants WHERE "
+                                          "professional_account = ? AND until_at > ?",
+                                          {a.account_id, now_us_}));
+        for (const auto& r : grants) out.insert(AsText(r[0]));
+    }
+    out.erase("");
+    return std::vector<std::string>(out.begin(), out.end());
+}
+
+Status Scope::NoteRecordSearch(store::Reader& txn, const std::string& patient_id,
+                               const std::string& type) {
+    if (patient_id.empty() || caller_.IsSystem()) return Ok();
+    CARNET_TRY(const access::RecordFacts* f, Facts(txn, patient_id));
+    bool exists = !f->holder_account.empty();
+    if (!exists) {
+        CARNET_TRY(auto p, txn.ReadCurrent("Patient", patient_id));
+        exists = p.has_value();
+    }
+    if (!exists) return Ok();  // nothing to log: no such record
+    access::Target t;
+    t.resource_type = type;
+    t.patient_id = patient_id;
+    t.category = access::Category::kRecord;
+    CARNET_TRY(auto d, CheckTarget(txn, t, access::Action::kRead, ""));
+    (void)d;
+    return Ok();
+}
+
+Result<bool> Scope::MaySeeRecord(store::Reader& txn, const std::string& patient_id) {
+    if (caller_.IsSystem() || patient_id.empty()) return true;
+    CARNET_TRY(const access::RecordFacts* f, Facts(txn, patient_id));
+    access::DecisionInput in;
+    in.actor = caller_.actor;
+    in.patient = f->patient;
+    in.rel = f->rel;
+    in.target.patient_id = patient_id;
+    in.target.resource_type = "Patient";
+    in.action = access::Action::kRead;
+    in.purpose = caller_.purpose;
+    in.now_us = now_us_;
+    return access::Decide(*grid_, in).allow;
+}
+
+Status Scope::Flush(store::WriteTxn& txn) {
+    for (const auto& key : order_) {
+        const Pending& p = pending_.at(key);
+        const auto& f = facts_.at(p.entry.patient_id);
+        CARNET_CHECK(
+            access::Honour(txn, f, caller_.actor, p.decision, p.entry, portal_url_, now_us_));
+    }
+    pending_.clear();
+    order_.clear();
+    return Ok();
+}
+
+}  // namespace carnet::api

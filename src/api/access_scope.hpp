@@ -1,0 +1,101 @@
+#pragma once
+/// The access decision on the FHIR paths: one `Scope` per request transaction. It loads the
+/// facts of each record it meets (once per record per transaction), asks `access::Decide`
+/// about each resource, collects the log entries (one per record, action, outcome and
+/// reason; a read names its resource, a search counts its results) and writes them with the
+/// notices the decisions owe (`Flush`), in the transaction that read or wrote the data.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "access/context.hpp"
+#include "access/decision.hpp"
+#include "access/obligations.hpp"
+#include "store/store.hpp"
+
+namespace carnet::api {
+
+/// Who calls FhirService, and why.
+struct Caller {
+    access::Actor actor;
+    access::Purpose purpose = access::Purpose::kTreatment;
+    std::string request_id;
+
+    /// The server itself (imports, the command line, unit tests of the REST layer): every
+    /// access is allowed and nothing is logged.
+    static const Caller& System();
+    [[nodiscard]] bool IsSystem() const { return actor.kind == access::ActorKind::kSystem; }
+};
+
+/// What FhirService needs to enforce access (set by `serve`; absent: system only).
+struct AccessConfig {
+    access::GridStore* grids = nullptr;
+    std::string portal_url;  // where notices send people
+};
+
+class Scope {
+  public:
+    Scope(const Caller& caller, std::shared_ptr<const access::Grid> grid, std::string portal_url,
+          int64_t now_us);
+
+    [[nodiscard]] const Caller& caller() const { return caller_; }
+    [[nodiscard]] int64_t now() const { return now_us_; }
+
+    /// Loads the flags of these resources (a search page) in one query per record.
+    Status Prefetch(store::Reader& txn, const std::vector<store::ResourceVersion>& page);
+
+    /// Decides `action` on a stored resource (its current or a past version) and records the
+    /// log entry: `itemised` names the resource in the entry (read, vread, write), otherwise
+    /// it is counted in the entry of this kind for its record (search results, includes).
+    Result<access::Decision> Check(store::Reader& txn, const store::ResourceVersion& rv,
+                                   access::Action action, bool itemised);
+    /// Decides `action` on a target the caller built (a resource about to be written);
+    /// `id` names it in the log entry (empty: counted).
+    Result<access::Decision> CheckTarget(store::Reader& txn, const access::Target& target,
+                                         access::Action action, const std::string& id);
+
+    /// The records this caller may search in (a superset: each result is still decided):
+    /// patients: own and delegated records; professionals: authorised, designated and
+    /// emergency ones, not blocked.
+    Result<std::vector<std::string>> SearchablePatients(store::Reader& txn);
+
+    /// Records a refused search of a named record (the record exists; it is logged).
+    Status NoteRecordSearch(store::Reader& txn, const std::string& patient_id,
+                            const std::string& type);
+
+    /// Whether the caller may open this record at all (a record-level read, not logged):
+    /// decides between 403 and 404 for a refused write.
+    Result<bool> MaySeeRecord(store::Reader& txn, const std::string& patient_id);
+
+    /// The record's facts for this caller (cached for the transaction).
+    Result<const access::RecordFacts*> Facts(store::Reader& txn, const std::string& patient_id);
+
+    /// Writes the collected log entries and notices. Call once, at the end of the job.
+    Status Flush(store::WriteTxn& txn);
+
+  private:
+    using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
+                           std::string, std::string>;  // patient, action, type, id, outcome,
+                                                       // reason, basis
+    struct Pending {
+        access::Decision decision;
+        audit::Entry entry;
+    };
+    void Record(const access::Decision& d, const access::Target& target, access::Action action,
+                const std::string& id);
+
+    Caller caller_;
+    std::shared_ptr<const access::Grid> grid_;
+    std::string portal_url_;
+    int64_t now_us_;
+    std::map<std::string, access::RecordFacts> facts_;
+    std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags_;
+    std::map<Key, Pending> pending_;
+    std::vector<Key> order_;
+};
+
+}  // namespace carnet::api
