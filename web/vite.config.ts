@@ -1,7 +1,8 @@
 import { defineConfig } from 'vite';
 
-// The C++ server (`carnet serve`) serves dist/ at "/", the FHIR API at "/fhir" and the identity
-// API at "/auth", "/directory" and "/admin" (docs/AUTH-API.md). In development, Vite serves the
+// The C++ server (`carnet serve`) serves dist/ at "/", the FHIR API at "/fhir", the identity
+// API at "/auth", "/directory" and "/admin" (docs/AUTH-API.md) and the access API at "/access"
+// (docs/ACCESS-API.md). In development, Vite serves the
 // app and forwards those to a locally running server (or tests/e2e/mock-server.mjs).
 declare const process: { env: Record<string, string | undefined> };
 const api = process.env.CARNET_API ?? 'http://127.0.0.1:8080';
@@ -13,6 +14,7 @@ const proxy = {
   '^/auth(/|$)': target,
   '^/directory(/|$)': target,
   '^/admin(/|$)': target,
+  '^/access(/|$)': target,
 };
 
 export default defineConfig({

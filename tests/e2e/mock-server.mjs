@@ -19,6 +19,11 @@
 //   second patient (to invite as caregiver)  camille.lambert@demo.carnet.fr
 //   parent of a minor (Léa, 2016)            dominique.rousseau@demo.carnet.fr
 //   patient for the closure test             claude.fabre@demo.carnet.fr
+// The access API of docs/ACCESS-API.md (/access: the holder's settings, professionals,
+// temporary codes, masking, the access log, emergencies; codes and break-the-glass for
+// professionals; the grid for admins) is kept in memory too. Marie Martin's record starts with
+// Paul Durand as médecin traitant, Inès Roux blocked, a past break-the-glass by Karim Haddad and
+// a few log entries; professionals read FHIR only through the access decision (404 otherwise).
 // Records reachable by a session (own, represented minors, caregiving) follow the
 // delegations: invitations send a XXXX-XXXX-XXXX code by mail ("… saisissez le code : …").
 // Every code sent is printed on the console and written to the outbox folder as the real
@@ -131,9 +136,9 @@ function outcome(status, code, diagnostics) {
   return [status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] }];
 }
 
-function search(type, q, base) {
+function search(type, q, base, hidden = () => false) {
   if (FAIL.has(type)) return outcome(500, 'exception', `Mock failure for ${type} (MOCK_FAIL)`);
-  let list = [...store.get(type).values()];
+  let list = [...store.get(type).values()].filter((r) => !hidden(r));
   for (const [name, value] of q) {
     if (name.startsWith('_')) continue;
     if (name === 'patient' || name === 'subject') {
@@ -191,6 +196,8 @@ function fhir(req, url) {
   }
   const parts = url.pathname.replace(/^\/fhir\/?/, '').split('/').filter(Boolean);
   const isMetadata = parts.length === 1 && parts[0] === 'metadata';
+  /** The record whose masked documents this caller may not see. */
+  let hideMasked = '';
   if (!isMetadata) {
     // Records need a session; operators never read content; a patient reads their own record.
     const who = authenticate(req);
@@ -199,13 +206,20 @@ function fhir(req, url) {
     if (a.kind === 'advisor' || a.kind === 'admin') {
       return outcome(403, 'forbidden', "les comptes opérateurs n'ont jamais accès au contenu des dossiers");
     }
+    const [type, id] = parts;
+    const asked = id
+      ? type === 'Patient' ? id : patientOf(store.get(type)?.get(id) ?? {})
+      : type === 'Patient' ? url.searchParams.get('_id') : idOf(url.searchParams.get('patient') ?? url.searchParams.get('subject'));
     if (a.kind === 'patient') {
       // One's own record, a represented minor's, or one's as a caregiver (the delegations).
-      const [type, id] = parts;
-      const asked = id
-        ? type === 'Patient' ? id : patientOf(store.get(type)?.get(id) ?? {})
-        : type === 'Patient' ? url.searchParams.get('_id') : idOf(url.searchParams.get('patient') ?? url.searchParams.get('subject'));
       if (!asked || !recordsOf(a).some((r) => r.patient_id === asked)) return outcome(403, 'forbidden', 'Ce dossier ne vous est pas accessible.');
+    }
+    if (a.kind === 'professional') {
+      // The access decision (blocked, emergency, roles, authorisation), logged; documents the
+      // holder masked stay hidden unless this professional sees them.
+      const guard = professionalFhir(a, asked, type, !id);
+      if (guard.error) return guard.error;
+      if (!guard.decision.seesMasked) hideMasked = asked;
     }
   }
   if (isMetadata) {
@@ -219,11 +233,12 @@ function fhir(req, url) {
   if (!type || !store.has(type) || parts.length > 2) {
     return outcome(404, 'not-found', `Resource type "${type ?? ''}" is not supported`);
   }
+  const masked = (r) => hideMasked && maskedDocs.has(`${hideMasked}|${r.resourceType}/${r.id}`);
   if (id) {
     const r = store.get(type).get(id);
-    return r ? [200, r] : outcome(404, 'not-found', `${type}/${id} was not found`);
+    return r && !masked(r) ? [200, r] : outcome(404, 'not-found', `${type}/${id} was not found`);
   }
-  return search(type, url.searchParams, base);
+  return search(type, url.searchParams, base, masked);
 }
 
 // ---------- Identity: /auth, /directory, /admin (docs/AUTH-API.md) ----------
@@ -748,6 +763,7 @@ const TEMPLATES = {
   representative_invite: ['Invitation à gérer un espace Carnet', (c, url) => `Bonjour,\n\nVous êtes invité(e) à gérer, en tant que représentant légal, l'espace Carnet d'un enfant. Pour accepter, connectez-vous sur ${url} et saisissez le code : ${c}`, (c, url) => `Carnet : invitation de representant legal, code ${c}. ${url}`],
   caregiver_invite: ['Invitation à aider un proche dans Carnet', (c, url) => `Bonjour,\n\nUne personne vous a choisi(e) comme aidant(e) pour son espace Carnet. Pour accepter, connectez-vous sur ${url} et saisissez le code : ${c}\n\nSi vous ne connaissez pas cette demande, ignorez ce message.`, (c, url) => `Carnet : invitation a aider un proche, code ${c}. ${url}`],
   account_deleted: ['Suppression de votre espace Carnet', (_c, url) => `Bonjour,\n\nVotre demande de suppression de votre espace Carnet est enregistrée. Les données seront effacées définitivement à l'échéance prévue ; d'ici là, vous pouvez annuler depuis ${url}`, (_c, url) => `Carnet : suppression de votre espace enregistree. Annulation possible sur ${url}`],
+  emergency_access: ['Votre dossier Carnet a été ouvert en urgence', (_c, url) => `Bonjour,\n\nUn professionnel de santé vient d'ouvrir votre dossier Carnet par un accès d'urgence. Le motif qu'il a donné et son nom figurent dans l'historique des accès : ${url}/patient/historique`, (_c, url) => `Carnet : votre dossier a ete ouvert en urgence. Historique : ${url}/patient/historique`],
   account_closed: ['Votre espace Carnet a été fermé', (_c, url) => `Bonjour,\n\nVotre espace Carnet a été fermé à votre demande. Toutes vos sessions et tous les accès accordés ont pris fin. Vous pouvez le rouvrir pendant la durée de conservation légale depuis ${url}`, () => 'Carnet : votre espace a ete ferme a votre demande.'],
 };
 const FOOTER = "\n\n--\nCe message automatique vous est envoyé par Carnet, votre espace de santé.\nNe répondez pas à ce message. Carnet ne vous demandera jamais votre mot de passe ni vos codes.";
@@ -1397,7 +1413,426 @@ function route(req, url, b) {
     return json(201, { account: operatorJson(created), existed: false, activation_code: created.activation_code });
   }
 
+  // ---- access: the holder's controls, codes, emergency access, the log, the grid ----
+  if (p === '/access' || p.startsWith('/access/')) return accessRoute(req, url, b, a, s);
+
   return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
+}
+
+// ---------- Access: /access (docs/ACCESS-API.md) ----------
+// The holder's controls, professionals' codes and emergency access, the access log and the
+// grid, in memory. The decision is a small copy of access::Decide's order (blocked, emergency
+// grant, emergency-only mode, roles, authorisation); professionals' FHIR reads go through it
+// too, and are logged (grouped per minute, as a person would read them).
+const ACCESS_SETTINGS = { etreat: true, btg: true, emergency_masked: false, emergency_only: false, mask_new: false, notify_email: true, notify_sms: false };
+const SINGLE_ROLES = ['medecin-traitant', 'sage-femme-referente', 'pharmacien-correspondant'];
+const ROLES = [...SINGLE_ROLES, 'administrator'];
+const CODE_TTL = 24 * 3600 * 1e6;
+const EMERGENCY_US = 24 * 3600 * 1e6;
+const GRID_COLUMNS = ['10', '11', '31', '42', '43', '44', '45', '52', '60', '90', '95', 'conditions', 'allergies', 'treatments', 'immunizations', 'measurements'];
+/** pid → settings */
+const accessSettings = new Map();
+/** `${pid}|${account}` → { pid, account, status, roles, via_code } */
+const relations = new Map();
+/** id → { id, pid, code, created_at, expires_at, status, tries, used_by } */
+const accessCodes = new Map();
+/** `${pid}|${type}/${id}` → true when masked */
+const maskedDocs = new Set();
+/** [{ seq, pid, at, actor, actor_name, actor_kind, actor_profession, action, resource_type, resource_id, category, basis, outcome, reason, purpose, emergency, count }] */
+const accessLog = [];
+/** [{ id, pid, account, kind, reason, opened_at, until }] */
+const grants = [];
+/** [{ version, created_at, created_by, professions }] */
+const gridVersions = [];
+let logSeq = 0;
+
+function loadDefaultGrid() {
+  try {
+    const text = fs.readFileSync(path.join(repo, 'src', 'access', 'default_grid.json'), 'utf8');
+    return JSON.parse(text).professions;
+  } catch {
+    // Without the repository's file: every profession sees everything (a mock).
+    return Object.fromEntries(PROFESSIONS.map(([code]) => [code, Object.fromEntries(GRID_COLUMNS.map((c) => [c, 'Y']))]));
+  }
+}
+
+const settingsOf = (pid) => accessSettings.get(pid) ?? { ...ACCESS_SETTINGS };
+const relationOf = (pid, account) => relations.get(`${pid}|${account}`);
+const holderOf = (pid) => [...accounts.values()].find((x) => x.kind === 'patient' && x.patient_id === pid);
+const recordExists = (pid) => store.get('Patient').has(pid);
+const liveGrant = (pid, account) => grants.filter((g) => g.pid === pid && g.account === account && g.until > nowUs()).sort((x, y) => y.until - x.until)[0];
+
+function setRelation(pid, account, change) {
+  const key = `${pid}|${account}`;
+  const r = relations.get(key) ?? { pid, account, status: 'known', roles: [], via_code: false };
+  Object.assign(r, change);
+  relations.set(key, r);
+  return r;
+}
+
+/** A professional's access to a record: { allow, basis, reason, emergency, seesMasked }. */
+function decide(a, pid) {
+  if (a.kind !== 'professional') return { allow: false, basis: 'none', reason: 'not-permitted' };
+  const settings = settingsOf(pid);
+  const rel = relationOf(pid, a.id);
+  if (rel?.status === 'blocked') return { allow: false, basis: 'none', reason: 'blocked' };
+  const grant = liveGrant(pid, a.id);
+  if (grant) return { allow: true, basis: grant.kind, emergency: true, until: grant.until, seesMasked: settings.emergency_masked };
+  if (settings.emergency_only) return { allow: false, basis: 'none', reason: 'emergency-only' };
+  const roles = rel?.roles ?? [];
+  const seesMasked = roles.includes('medecin-traitant') || roles.includes('administrator');
+  if (roles.includes('medecin-traitant')) return { allow: true, basis: 'medecin-traitant', seesMasked };
+  if (roles.length) return { allow: true, basis: 'designated', seesMasked };
+  if (rel?.status === 'authorised') return { allow: true, basis: rel.via_code ? 'code' : 'authorised', seesMasked };
+  return { allow: false, basis: 'none', reason: 'no-basis' };
+}
+
+const CATEGORY_OF_TYPE = { Patient: 'record', Observation: 'measurements', Condition: 'conditions', Immunization: 'immunizations', MedicationRequest: 'treatments', Encounter: '10', DocumentReference: '10', DiagnosticReport: '10', Procedure: '10' };
+
+/** One log entry; reads of the same kind by the same person within a minute count as one. */
+function logAccess(pid, a, action, fields = {}) {
+  const at = nowUs();
+  const entry = {
+    pid, at, actor: a?.id ?? '', actor_name: a ? displayName(a) : 'Carnet', actor_kind: a?.kind ?? 'system',
+    actor_profession: a?.profession ?? '', action, resource_type: '', resource_id: '', category: 'record',
+    basis: 'none', outcome: 'allow', reason: 'allowed', purpose: 'TREAT', emergency: false, count: 1, ...fields,
+  };
+  const last = accessLog.at(-1);
+  if ((action === 'read' || action === 'search') && last && last.pid === pid && last.actor === entry.actor && last.action === action &&
+      last.category === entry.category && last.outcome === entry.outcome && at - last.at < 60e6) {
+    last.count++;
+    return last;
+  }
+  entry.seq = ++logSeq;
+  accessLog.push(entry);
+  return entry;
+}
+
+function logJson(e) {
+  const { pid, actor: _actor, ...rest } = e;
+  return { patient_id: pid, ...rest };
+}
+
+function professionalJson(pid, account, rel) {
+  const pro = accounts.get(account);
+  const last = accessLog.filter((e) => e.pid === pid && e.actor === account && e.outcome === 'allow').at(-1);
+  return {
+    account_id: account, name: pro ? displayName(pro) : account, profession: pro?.profession ?? '',
+    profession_label: PROFESSIONS.find(([c]) => c === pro?.profession)?.[1] ?? '', specialty: pro?.specialty ?? '', rpps: pro?.rpps ?? '',
+    status: rel?.status ?? 'known', roles: rel?.roles ?? [], via_code: !!rel?.via_code, last_access_at: last?.at ?? null,
+  };
+}
+
+function documentsOf(pid) {
+  return [...store.get('DocumentReference').values()].filter((r) => patientOf(r) === pid);
+}
+
+function documentJson(pid, r) {
+  return {
+    type: 'DocumentReference', id: r.id, date: r.date ?? '', title: r.description || r.type?.text || r.type?.coding?.[0]?.display || '',
+    category: '10', masked: maskedDocs.has(`${pid}|DocumentReference/${r.id}`), hidden_until: 0,
+    author_name: r.author?.[0]?.display ?? '',
+  };
+}
+
+function newAccessCode() {
+  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let s = '';
+  for (let i = 0; i < 10; i++) s += alphabet[crypto.randomInt(32)];
+  return `${s.slice(0, 4)}-${s.slice(4, 8)}-${s.slice(8)}`;
+}
+
+function codeStatus(c) {
+  if (c.status === 'active' && c.expires_at <= nowUs()) return 'expired';
+  return c.status;
+}
+
+const freshAuthNeeded = () => {
+  const [status, body] = forbidden('confirmez votre identité (mot de passe et code) avant un accès d’urgence');
+  body.issue[0].details = { coding: [{ system: 'https://carnet.health/fhir/CodeSystem/access-reason', code: 'needs-fresh-auth' }], text: 'needs-fresh-auth' };
+  return [status, body];
+};
+
+/** The FHIR guard for professionals: the record they may open, else "not found". */
+function professionalFhir(a, pid, type, isSearch) {
+  if (!pid || !recordExists(pid)) return { error: outcome(404, 'not-found', 'ressource introuvable') };
+  const d = decide(a, pid);
+  logAccess(pid, a, isSearch ? 'search' : 'read', {
+    resource_type: type, category: CATEGORY_OF_TYPE[type] ?? 'record', basis: d.basis, outcome: d.allow ? 'allow' : 'deny',
+    reason: d.allow ? 'allowed' : d.reason, emergency: !!d.emergency, purpose: d.emergency ? (d.basis === 'ETREAT' ? 'ETREAT' : 'BTG') : 'TREAT',
+  });
+  // A refused read of something that exists answers like one of something that does not.
+  if (!d.allow) return { error: outcome(404, 'not-found', 'ressource introuvable') };
+  return { decision: d };
+}
+
+function seedAccess() {
+  gridVersions.push({ version: 0, created_at: nowUs() - 200 * 24 * 3600 * 1e6, created_by: '', professions: loadDefaultGrid() });
+  const marie = accounts.get('acc-marie-martin');
+  if (!marie?.patient_id) return;
+  const pid = marie.patient_id;
+  const day = 24 * 3600 * 1e6;
+  const paul = accounts.get('acc-paul-durand');
+  const sophie = accounts.get('acc-sophie-lefevre');
+  const karim = accounts.get('acc-karim-haddad');
+  const ines = accounts.get('acc-ines-roux');
+  setRelation(pid, paul.id, { status: 'authorised', roles: ['medecin-traitant'] });
+  setRelation(pid, ines.id, { status: 'blocked', roles: [] });
+  const past = (daysAgo, a, action, fields) => {
+    const e = logAccess(pid, a, action, fields);
+    e.at = nowUs() - daysAgo * day;
+    return e;
+  };
+  past(30, marie, 'manage', { basis: 'self' });
+  past(21, paul, 'read', { resource_type: 'Observation', category: 'measurements', basis: 'medecin-traitant', count: 4 });
+  past(14, sophie, 'read', { resource_type: 'MedicationRequest', category: 'treatments', basis: 'authorised' });
+  const opened = nowUs() - 10 * day;
+  grants.push({ id: 'urg-1', pid, account: karim.id, kind: 'BTG', reason: 'Patiente inconsciente à domicile, recherche des allergies et des traitements en cours.', opened_at: opened, until: opened + EMERGENCY_US });
+  past(10, karim, 'open-emergency', { basis: 'BTG', emergency: true, purpose: 'BTG' });
+  past(10, karim, 'read', { resource_type: 'AllergyIntolerance', category: 'allergies', basis: 'BTG', emergency: true, purpose: 'BTG', count: 3 });
+  past(3, ines, 'read', { resource_type: 'Patient', category: 'record', basis: 'none', outcome: 'deny', reason: 'blocked' });
+  past(1, paul, 'read', { resource_type: 'DocumentReference', category: '10', basis: 'medecin-traitant', count: 2 });
+  accessLog.sort((x, y) => x.at - y.at);
+  accessLog.forEach((e, i) => (e.seq = i + 1));
+  logSeq = accessLog.length;
+  const docs = documentsOf(pid).sort((x, y) => String(y.date ?? '').localeCompare(String(x.date ?? '')));
+  if (docs[1]) maskedDocs.add(`${pid}|DocumentReference/${docs[1].id}`);
+}
+
+function accessRoute(req, url, b, a, s) {
+  const p = url.pathname.replace(/\/+$/, '');
+  const m = req.method;
+  const str = (k) => (typeof b[k] === 'string' ? b[k] : '');
+  const q = url.searchParams;
+
+  // ---- the grid: anyone signed in reads it, admins edit it ----
+  if (p === '/access/grid') {
+    const cur = gridVersions.at(-1);
+    if (m === 'GET') return json(200, { version: cur.version, created_at: cur.created_at, created_by: cur.created_by, grid: { professions: cur.professions } });
+    if (m === 'PUT') {
+      if (a.kind !== 'admin') return forbidden('réservé aux administrateurs');
+      const prof = b.professions;
+      if (!prof || typeof prof !== 'object' || Array.isArray(prof) || !Object.keys(prof).length) return invalid('la grille doit donner chaque profession', 'professions');
+      for (const [code, row] of Object.entries(prof)) {
+        if (!PROFESSIONS.some(([c]) => c === code)) return invalid(`profession inconnue: ${code.slice(0, 40)}`, 'professions');
+        for (const col of GRID_COLUMNS) if (!['Y', 'N', 'P'].includes(row?.[col])) return invalid(`valeur manquante ou invalide: ${code} × ${col}`, 'professions');
+        for (const col of Object.keys(row)) if (!GRID_COLUMNS.includes(col)) return invalid(`colonne inconnue: ${col.slice(0, 40)}`, 'professions');
+      }
+      // The author by account id, as the real server gives it.
+      const v = { version: cur.version + 1, created_at: nowUs(), created_by: a.id, professions: structuredClone(prof) };
+      gridVersions.push(v);
+      return json(200, { version: v.version, created_at: v.created_at, created_by: v.created_by, grid: { professions: v.professions } });
+    }
+  }
+  if (m === 'GET' && p === '/access/grid/versions') {
+    if (a.kind !== 'admin') return forbidden('réservé aux administrateurs');
+    return json(200, [...gridVersions].reverse().map(({ version, created_at, created_by }) => ({ version, created_at, created_by })));
+  }
+
+  // ---- professionals ----
+  if (m === 'POST' && p === '/access/codes/redeem') {
+    if (a.kind !== 'professional') return forbidden('réservé aux professionnels de santé');
+    const holder = str('patient') ? holderOf(str('patient')) : findByLogin(normalizeIns(str('ins')) ?? '');
+    const pid = str('patient') || holder?.patient_id || '';
+    const wrong = () => outcome(404, 'not-found', 'code invalide ou expiré');
+    if (!pid || !recordExists(pid)) return wrong();
+    const open = [...accessCodes.values()].filter((c) => c.pid === pid && codeStatus(c) === 'active');
+    const given = normalizeActivationCode(str('code'));
+    const c = open.find((x) => normalizeActivationCode(x.code) === given);
+    if (!c || relationOf(pid, a.id)?.status === 'blocked') {
+      for (const x of open) if (++x.tries >= 5) x.status = 'void';
+      logAccess(pid, a, 'redeem-code', { basis: 'none', outcome: 'deny', reason: 'no-basis' });
+      return wrong();
+    }
+    Object.assign(c, { status: 'used', used_by: a.id });
+    const rel = setRelation(pid, a.id, { status: 'authorised', via_code: true });
+    logAccess(pid, a, 'redeem-code', { basis: 'code' });
+    const who = holderOf(pid);
+    return json(200, { patient_id: pid, name: who ? displayName(who) : store.get('Patient').get(pid)?.name?.[0]?.family ?? '', via_code: rel.via_code });
+  }
+  if (m === 'GET' && p === '/access/patients') {
+    if (a.kind !== 'professional') return forbidden('réservé aux professionnels de santé');
+    const pids = new Set([...relations.values()].filter((r) => r.account === a.id).map((r) => r.pid));
+    for (const g of grants) if (g.account === a.id && g.until > nowUs()) pids.add(g.pid);
+    const out = [];
+    for (const pid of pids) {
+      const d = decide(a, pid);
+      if (!d.allow) continue;
+      const who = holderOf(pid);
+      const name = who ? displayName(who) : (store.get('Patient').get(pid)?.name?.[0]?.family ?? pid);
+      out.push({ patient_id: pid, name, basis: d.basis, until: d.until ?? null });
+    }
+    return json(200, out);
+  }
+  if (m === 'GET' && p === '/access/log') {
+    return logPage(accessLog.filter((e) => e.actor === a.id), q);
+  }
+
+  // ---- one record ----
+  const mm = /^\/access\/records\/([^/]+)\/([a-z]+)(?:\/([^/]+))?(?:\/([^/]+))?(?:\/(release))?$/.exec(p);
+  if (!mm) return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
+  const pid = decodeURIComponent(mm[1]);
+  const what = mm[2];
+  const rest = [mm[3], mm[4]].filter(Boolean).map(decodeURIComponent);
+
+  if (what === 'emergency' && m === 'POST') {
+    if (a.kind !== 'professional') return forbidden('réservé aux professionnels de santé');
+    if (!recordExists(pid)) return outcome(404, 'not-found', 'ressource introuvable');
+    const purpose = str('purpose') || 'BTG';
+    const settings = settingsOf(pid);
+    const rel = relationOf(pid, a.id);
+    const refuse = (reason, message) => {
+      logAccess(pid, a, 'open-emergency', { basis: 'none', outcome: 'deny', reason, purpose, emergency: true });
+      return forbidden(message);
+    };
+    if (rel?.status === 'blocked') return refuse('blocked', 'le patient vous a bloqué');
+    if (purpose === 'ETREAT') {
+      if (a.specialty !== 'regulation-samu') return refuse('not-regulator', 'réservé aux médecins régulateurs du SAMU');
+      if (!settings.etreat) return refuse('emergency-disabled', "le patient a désactivé l'accès par la régulation du SAMU");
+    } else if (purpose === 'BTG') {
+      if (!settings.btg) return refuse('emergency-disabled', 'le patient a désactivé le bris de glace');
+      if ([...str('reason').trim()].length < 10) return invalid('le motif doit compter au moins 10 caractères', 'reason');
+      if (!recentlyAuthenticated(s)) {
+        logAccess(pid, a, 'open-emergency', { basis: 'none', outcome: 'deny', reason: 'needs-fresh-auth', purpose, emergency: true });
+        return freshAuthNeeded();
+      }
+    } else {
+      return invalid('motif d’accès inconnu (BTG ou ETREAT)', 'purpose');
+    }
+    const g = { id: `urg-${crypto.randomUUID()}`, pid, account: a.id, kind: purpose, reason: str('reason').trim(), opened_at: nowUs(), until: nowUs() + EMERGENCY_US };
+    grants.push(g);
+    logAccess(pid, a, 'open-emergency', { basis: purpose, purpose, emergency: true });
+    const holder = holderOf(pid);
+    if (holder?.email_verified) deliver('email', holder.email, 'emergency_access', '', 'emergency access');
+    return json(200, { until: g.until });
+  }
+  if (what === 'documents' && rest.length === 2 && m === 'POST' && mm[5] === 'release') return noContent();
+
+  // The holder's controls: the person, or a legal representative of a minor.
+  const rec = recordFor(a, pid);
+  if (!rec) {
+    if (a.kind === 'professional' && recordExists(pid) && relationOf(pid, a.id)) return forbidden('seul le patient gère ces réglages');
+    return outcome(404, 'not-found', 'ressource introuvable');
+  }
+  if (rec.relation === 'caregiver') {
+    logAccess(pid, a, what === 'log' ? 'read-audit' : 'manage', { basis: 'caregiver', outcome: 'deny', reason: 'not-permitted' });
+    return forbidden('un aidant ne gère pas ces réglages : seul le titulaire du dossier, ou son représentant légal, le peut');
+  }
+  const basis = rec.relation === 'self' ? 'self' : 'representative';
+  const manage = () => logAccess(pid, a, 'manage', { basis });
+
+  if (what === 'settings') {
+    if (m === 'GET') return json(200, settingsOf(pid));
+    if (m === 'PUT') {
+      const next = settingsOf(pid);
+      for (const [k, v] of Object.entries(b)) {
+        if (!(k in ACCESS_SETTINGS)) return invalid(`réglage inconnu: ${k.slice(0, 40)}`, k);
+        if (typeof v !== 'boolean') return invalid(`le réglage ${k} attend vrai ou faux`, k);
+        next[k] = v;
+      }
+      accessSettings.set(pid, next);
+      manage();
+      return json(200, next);
+    }
+  }
+  if (what === 'professionals') {
+    if (m === 'GET' && !rest.length) {
+      const ids = new Set([...relations.values()].filter((r) => r.pid === pid).map((r) => r.account));
+      for (const e of accessLog) if (e.pid === pid && e.actor_kind === 'professional') ids.add(e.actor);
+      return json(200, [...ids].filter((id) => accounts.get(id)?.kind === 'professional').map((id) => professionalJson(pid, id, relationOf(pid, id))));
+    }
+    const account = rest[0];
+    const pro = account && accounts.get(account);
+    if (!pro || pro.kind !== 'professional') return outcome(404, 'not-found', 'professionnel inconnu');
+    if (m === 'PUT') {
+      const change = {};
+      if ('status' in b) {
+        if (!['authorised', 'blocked', 'known'].includes(b.status)) return invalid('statut inconnu (authorised, blocked ou known)', 'status');
+        change.status = b.status;
+        if (b.status !== 'authorised') change.via_code = false;
+      }
+      if ('roles' in b) {
+        if (!Array.isArray(b.roles) || b.roles.some((r) => !ROLES.includes(r))) return invalid('rôle inconnu', 'roles');
+        change.roles = [...new Set(b.roles)];
+        // One médecin traitant, one sage-femme référente, one pharmacien correspondant.
+        for (const role of change.roles.filter((r) => SINGLE_ROLES.includes(r))) {
+          for (const other of relations.values()) {
+            if (other.pid === pid && other.account !== account) other.roles = other.roles.filter((r) => r !== role);
+          }
+        }
+      }
+      const rel = setRelation(pid, account, change);
+      manage();
+      return json(200, professionalJson(pid, account, rel));
+    }
+    if (m === 'DELETE') {
+      setRelation(pid, account, { status: 'known', roles: [], via_code: false });
+      manage();
+      return noContent();
+    }
+  }
+  if (what === 'codes') {
+    if (m === 'POST' && !rest.length) {
+      const c = { id: `code-${crypto.randomUUID()}`, pid, code: newAccessCode(), created_at: nowUs(), expires_at: nowUs() + CODE_TTL, status: 'active', tries: 0, used_by: '' };
+      accessCodes.set(c.id, c);
+      manage();
+      console.log(`mock-server: access code ${c.code} for record ${pid}`);
+      return json(201, { id: c.id, code: c.code, expires_at: c.expires_at });
+    }
+    if (m === 'GET' && !rest.length) {
+      const list = [...accessCodes.values()].filter((c) => c.pid === pid).sort((x, y) => y.created_at - x.created_at);
+      return json(200, list.map((c) => ({
+        id: c.id, created_at: c.created_at, expires_at: c.expires_at, status: codeStatus(c),
+        used_by_name: c.used_by && accounts.get(c.used_by) ? displayName(accounts.get(c.used_by)) : '',
+      })));
+    }
+    if (m === 'DELETE' && rest.length === 1) {
+      const c = accessCodes.get(rest[0]);
+      if (!c || c.pid !== pid) return outcome(404, 'not-found', 'code inconnu');
+      if (codeStatus(c) === 'active') c.status = 'revoked';
+      manage();
+      return noContent();
+    }
+  }
+  if (what === 'documents') {
+    if (m === 'GET' && !rest.length) return json(200, documentsOf(pid).map((r) => documentJson(pid, r)));
+    if (m === 'PUT' && rest.length === 2) {
+      const [type, id] = rest;
+      const doc = store.get(type)?.get(id);
+      if (!doc || patientOf(doc) !== pid) return outcome(404, 'not-found', 'document introuvable');
+      if (typeof b.masked !== 'boolean') return invalid('masked attend vrai ou faux', 'masked');
+      if (b.masked) maskedDocs.add(`${pid}|${type}/${id}`);
+      else maskedDocs.delete(`${pid}|${type}/${id}`);
+      manage();
+      return noContent();
+    }
+  }
+  if (what === 'log' && m === 'GET') {
+    logAccess(pid, a, 'read-audit', { basis });
+    return logPage(accessLog.filter((e) => e.pid === pid), q);
+  }
+  if (what === 'emergencies' && m === 'GET') {
+    return json(200, grants.filter((g) => g.pid === pid).sort((x, y) => y.opened_at - x.opened_at).map((g) => ({
+      id: g.id, professional_name: accounts.get(g.account) ? displayName(accounts.get(g.account)) : '', kind: g.kind,
+      reason: g.reason, opened_at: g.opened_at, until: g.until,
+    })));
+  }
+  return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
+}
+
+/** Newest first, with the filters of GET …/log; `next_before` when older entries remain. */
+function logPage(entries, q) {
+  const outcomeFilter = q.get('outcome');
+  const since = Number(q.get('since') ?? 0) || 0;
+  const until = Number(q.get('until') ?? 0) || 0;
+  const before = Number(q.get('before') ?? 0) || 0;
+  const limit = Math.min(Math.max(Number(q.get('limit') ?? 50) || 50, 1), 200);
+  const list = entries
+    .filter((e) => (!outcomeFilter || e.outcome === outcomeFilter) && (q.get('emergency') !== '1' || e.emergency) &&
+      (!since || e.at >= since) && (!until || e.at <= until) && (!before || e.seq < before))
+    .sort((x, y) => y.seq - x.seq);
+  const page = list.slice(0, limit);
+  return json(200, { entries: page.map(logJson), next_before: list.length > limit ? page.at(-1).seq : null });
 }
 
 // ---------- Static files ----------
@@ -1437,10 +1872,11 @@ function send(res, status, type, body, extra = {}) {
 
 load();
 seedAccounts();
+seedAccess();
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (/^\/(auth|directory|admin)(\/|$)/.test(url.pathname)) {
+  if (/^\/(auth|directory|admin|access)(\/|$)/.test(url.pathname)) {
     void identity(req, res, url);
     return;
   }

@@ -21,6 +21,10 @@
 //   CARNET_CLOSE_LOGIN, CARNET_CLOSE_PASSWORD   an account the closure test closes, then reopens
 //                      (default: the mock's Claude Fabre; on the real server the test is skipped
 //                      unless it is set)
+//   CARNET_HOLDER_LOGIN, CARNET_HOLDER_PASSWORD   the record holder of the access tests (default:
+//                      the mock's Marie Martin; on the real server, parent@carnet.localhost)
+//   CARNET_MEDECIN_LOGIN, CARNET_MEDECIN_PASSWORD   the médecin the holder hands a code to
+//                      (default: the mock's Paul Durand; on the real server, medecin@carnet.localhost)
 // "The mock" is recognised by its CapabilityStatement (GET /fhir/metadata).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,6 +68,12 @@ before(async () => {
   env.parentPassword = process.env.CARNET_PARENT_PASSWORD || PASSWORD;
   env.close = process.env.CARNET_CLOSE_LOGIN ?? (mock ? 'claude.fabre@demo.carnet.fr' : '');
   env.closePassword = process.env.CARNET_CLOSE_PASSWORD || PASSWORD;
+  // The access tests: a record holder (on the real server the parent, whose code budget the
+  // suite has not spent) and a médecin who is handed a code.
+  env.holder = process.env.CARNET_HOLDER_LOGIN || (mock ? LOGIN : 'parent@carnet.localhost');
+  env.holderPassword = process.env.CARNET_HOLDER_PASSWORD || PASSWORD;
+  env.medecin = process.env.CARNET_MEDECIN_LOGIN || (mock ? 'paul.durand@demo.carnet.fr' : 'medecin@carnet.localhost');
+  env.medecinPassword = process.env.CARNET_MEDECIN_PASSWORD || PASSWORD;
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -109,20 +119,23 @@ const consumed = new Set();
 async function readCode(sinceMs, { to, parse = codeIn } = {}) {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    let newest;
+    // Newest first; a message without a code (an access notice, "your record was opened…")
+    // or for someone else is passed over, not taken for the code.
+    const recent = [];
     for (const name of fs.existsSync(OUTBOX) ? fs.readdirSync(OUTBOX) : []) {
       if (!name.endsWith('.eml') || consumed.has(name)) continue;
       const file = path.join(OUTBOX, name);
       const { mtimeMs } = fs.statSync(file);
       if (mtimeMs < sinceMs - 1000) continue;
-      if (!newest || mtimeMs > newest.mtimeMs || (mtimeMs === newest.mtimeMs && name > newest.name)) newest = { file, name, mtimeMs };
+      recent.push({ file, name, mtimeMs });
     }
-    if (newest) {
-      const text = fs.readFileSync(newest.file, 'utf8');
+    recent.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.name < b.name ? 1 : -1));
+    for (const message of recent) {
+      const text = fs.readFileSync(message.file, 'utf8');
       const recipient = /^To:\s*<?([^>\r\n]+)>?/im.exec(text)?.[1];
       const code = parse(emlBody(text));
       if (code && (!to || recipient === to)) {
-        consumed.add(newest.name);
+        consumed.add(message.name);
         return code;
       }
     }
@@ -138,8 +151,8 @@ async function readCode(sinceMs, { to, parse = codeIn } = {}) {
  * every 4xx itself; those listed in `allow` (by URL) are part of the scenario: GET /auth/session
  * answers 401 whenever nobody is signed in.
  */
-async function openPage(viewport, allow = []) {
-  const context = await browser.newContext({ viewport, locale: 'fr-FR', timezoneId: 'Europe/Paris', deviceScaleFactor: 1 });
+async function openPage(viewport, allow = [], storageState = undefined) {
+  const context = await browser.newContext({ viewport, locale: 'fr-FR', timezoneId: 'Europe/Paris', deviceScaleFactor: 1, storageState });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const allowed = [/\/auth\/session$/, ...allow];
@@ -352,8 +365,8 @@ test('phone: login with a code, the patient home, the own record, logout, then p
     await page.waitForURL('**/patient');
 
     // A page still in preparation says so.
-    await page.goto(`${BASE}/patient/confidentialite`);
-    await page.getByRole('heading', { level: 1, name: 'Confidentialité' }).waitFor();
+    await page.goto(`${BASE}/patient/profil`);
+    await page.getByRole('heading', { level: 1, name: 'Profil médical' }).waitFor();
     await page.getByText('Bientôt disponible').waitFor();
 
     // Logout, then the record is guarded: back to the login page, with the way back kept.
@@ -382,7 +395,7 @@ test('desktop: return path, account page, directory, trusted device, English', {
     await page.getByRole('heading', { level: 1, name: 'Mon compte' }).waitFor();
 
     const sidebar = page.getByRole('navigation', { name: 'Pages de l’espace Patient' });
-    assert.ok(await sidebar.getByRole('link', { name: 'Mon dossier' }).isVisible(), 'sidebar visible on desktop');
+    assert.ok(await sidebar.getByRole('link', { name: 'Mon dossier', exact: true }).isVisible(), 'sidebar visible on desktop');
     assert.equal(await sidebar.getByRole('link', { name: 'Compte' }).getAttribute('aria-current'), 'page');
 
     // Each section, in plain words.
@@ -864,7 +877,7 @@ test('desktop: a parent switches to the child’s record, kept across a reload',
     await shot(page, 'parent-home-desktop');
 
     // The record page is the child's, and the choice survives a reload (this tab).
-    await page.getByRole('navigation', { name: 'Pages de l’espace Patient' }).getByRole('link', { name: 'Mon dossier' }).click();
+    await page.getByRole('navigation', { name: 'Pages de l’espace Patient' }).getByRole('link', { name: 'Mon dossier', exact: true }).click();
     await page.waitForURL('**/patient/dossier');
     await page.getByRole('heading', { level: 1, name: child }).waitFor();
     await page.reload();
@@ -1005,6 +1018,239 @@ test('phone: the card login says what it needs, and shows the server’s refusal
     await card.getByRole('alert').getByText(/^La connexion par carte n’a pas abouti : .*aucune carte présentée/).waitFor();
     assert.equal(new URL(page.url()).pathname, '/connexion');
     await shot(page, 'login-card-phone');
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+// ---------- patient-controlled access ----------
+
+/**
+ * Storage states of the accounts the access tests sign in (one code each for the whole
+ * suite: the real server sends at most 5 codes an hour to an account).
+ */
+const signedIn = new Map();
+
+/** A page at `viewport`, signed in as `login` and showing `pagePath` (signing in only once). */
+async function openAs(viewport, { login, password }, pagePath, allow = []) {
+  const state = signedIn.get(login);
+  const opened = await openPage(viewport, allow, state);
+  const { page } = opened;
+  // The session kept from an earlier test may have ended (idle timeout): asked first.
+  const live = !!state && (await page.request.get(`${BASE}/auth/session`)).ok();
+  await page.goto(`${BASE}${pagePath}`);
+  if (!live) {
+    await waitPath(page, `/connexion?retour=${encodeURIComponent(pagePath)}`);
+    await signIn(page, { login, password });
+    await page.waitForURL((url) => url.pathname === pagePath);
+    signedIn.set(login, await opened.context.storageState());
+  }
+  return opened;
+}
+
+const CODE_RE = /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}$/;
+
+test('access: the patient hands the médecin a code; he opens the record; blocked, he is refused at once', { timeout: 180_000 }, async () => {
+  const holder = { login: env.holder, password: env.holderPassword };
+  const medecin = { login: env.medecin, password: env.medecinPassword };
+  // The médecin's side: a wrong code first (404), then a record he may no longer read (404).
+  const pro = await openAs(PHONE, medecin, '/pro/acces', [/\/access\/codes\/redeem$/, /\/fhir\//]);
+  const patient = await openAs(DESKTOP, holder, '/patient/acces');
+  try {
+    const p = pro.page;
+    const doc = patient.page;
+    await p.getByRole('heading', { level: 1, name: 'Mes patients' }).waitFor();
+    const medSession = await sessionOf(p);
+    const medId = medSession.account.id;
+    const medName = medSession.account.display_name;
+    const me = await (await doc.request.get(`${BASE}/auth/me`)).json();
+    const pid = (await sessionOf(doc)).account.patient_id;
+    const holderName = me.display_name;
+    assert.ok(me.ins && pid, 'the holder has an INS and a record');
+
+    // "Qui peut voir mon dossier": a leftover block from an earlier run is lifted first.
+    await doc.getByRole('heading', { level: 1, name: 'Qui peut voir mon dossier' }).waitFor();
+    const list = doc.locator('#professionnels');
+    await list.locator('[data-testid="professionals"], .panel__empty').first().waitFor();
+    const medRow = doc.locator(`[data-testid="professionals"] li[data-account="${medId}"]`);
+    if ((await medRow.count()) && (await medRow.getAttribute('data-status')) === 'blocked') {
+      await medRow.getByRole('button', { name: /^Débloquer/ }).click();
+      await doc.locator(`[data-testid="professionals"] li[data-account="${medId}"][data-status="known"]`).waitFor();
+    }
+
+    // A temporary code: shown once, big, grouped, with its end and what to do with it.
+    const codes = doc.locator('#code-acces');
+    await codes.getByRole('button', { name: 'Créer un code d’accès' }).click();
+    const shown = codes.getByTestId('access-code');
+    await shown.waitFor();
+    const code = (await shown.innerText()).trim();
+    assert.match(code, CODE_RE, `code grouped ABCD-EFGH-JK: ${code}`);
+    await codes.getByText('À donner au professionnel', { exact: false }).waitFor();
+    await codes.getByText(/^Valable jusqu’au .+\.$/).first().waitFor();
+    await codes.getByText('Ce code ne sera plus affiché.', { exact: false }).waitFor();
+    await codes.locator('[data-testid="codes"] li[data-status="active"]').first().getByText('Valable', { exact: true }).waitFor();
+    await shot(doc, 'access-code-desktop');
+
+    // The médecin: a wrong code is refused under the field, then the right one opens the record.
+    await p.getByRole('link', { name: 'Saisir un code d’accès' }).first().click();
+    await p.getByRole('heading', { level: 1, name: 'Code d’accès patient' }).waitFor();
+    await p.getByLabel('INS du patient').fill(me.ins.replace(/^(\d)(\d{2})(\d{2})(\w{2})(\d{3})(\d{3})(\d{2})$/, '$1 $2 $3 $4 $5 $6 $7'));
+    await p.getByLabel('Code d’accès', { exact: true }).fill('AAAA-BBBB-CC' === code ? 'ZZZZ-ZZZZ-ZZ' : 'AAAA-BBBB-CC');
+    await p.getByRole('button', { name: 'Ouvrir le dossier' }).click();
+    const codeInput = p.getByLabel('Code d’accès', { exact: true });
+    await p.waitForFunction(() => document.querySelector('input[name="code"]')?.getAttribute('aria-invalid') === 'true');
+    await codeInput.fill(code.toLowerCase());
+    await p.getByRole('button', { name: 'Ouvrir le dossier' }).click();
+    await p.getByRole('status').getByText(`vous avez accès au dossier de ${holderName}`, { exact: false }).waitFor();
+    await shot(p, 'pro-code-phone');
+    await p.getByRole('link', { name: `Ouvrir le dossier de ${holderName}` }).click();
+    await p.waitForURL(`**/pro/patients/${encodeURIComponent(pid)}`);
+    await p.getByText('Dossier patient', { exact: true }).first().waitFor();
+    await p.locator('section[data-type="Observation"]').waitFor();
+    await p.waitForFunction(() => document.querySelectorAll('[aria-busy="true"]').length === 0);
+    assert.equal(await p.getByRole('heading', { level: 1, name: 'Impossible de charger ces informations' }).count(), 0);
+
+    // … and the patient is in his list.
+    await p.getByRole('link', { name: 'Retour à mes patients' }).click();
+    await p.waitForURL('**/pro/acces');
+    const card = p.locator(`[data-testid="my-patients"] a[data-patient-id="${pid}"]`);
+    await card.getByText(holderName).waitFor();
+    await card.getByText(/^Accès : /).waitFor();
+    await shot(p, 'pro-patients-phone');
+
+    // The emergency page asks for a reason before anything is sent.
+    await p.goto(`${BASE}/pro/urgence?patient=${encodeURIComponent(pid)}`);
+    await p.getByRole('heading', { level: 1, name: 'Accès d’urgence' }).waitFor();
+    await p.getByRole('button', { name: 'Ouvrir le dossier en urgence' }).click();
+    await p.getByText('Écrivez le motif de l’accès d’urgence.').waitFor();
+    await p.getByLabel('Motif de l’accès d’urgence').fill('court');
+    await p.getByRole('button', { name: 'Ouvrir le dossier en urgence' }).click();
+    await p.getByText('Le motif doit compter au moins 10 caractères.').waitFor();
+    await shot(p, 'pro-emergency-phone');
+
+    // The patient sees the médecin, authorised, and his access in the history.
+    await doc.reload();
+    const row = doc.locator(`[data-testid="professionals"] li[data-account="${medId}"]`);
+    await row.locator('.badge[data-status="authorised"]').getByText('Autorisé').waitFor();
+    await row.locator('.row__title').getByText(medName, { exact: true }).waitFor();
+    await doc.getByRole('navigation', { name: 'Pages de l’espace Patient' }).getByRole('link', { name: 'Historique des accès' }).click();
+    await doc.getByRole('heading', { level: 1, name: 'Historique des accès' }).waitFor();
+    const entries = doc.locator('[data-testid="access-log"] li').filter({ hasText: medName });
+    await entries.first().waitFor();
+    await entries.filter({ hasText: /code d’accès/ }).first().waitFor();
+    await shot(doc, 'access-log-desktop');
+    // Refused only: what is listed was refused (or nothing is).
+    await doc.getByLabel('Quels accès').selectOption('refus');
+    await doc.getByRole('button', { name: 'Afficher', exact: true }).click();
+    await waitPath(doc, '/patient/historique?resultat=refus');
+    await doc.locator('[data-testid="access-log"], .state--empty').first().waitFor();
+    assert.equal(await doc.locator('[data-testid="access-log"] li[data-outcome="allow"]').count(), 0, 'only refusals');
+    await doc.getByRole('button', { name: 'Tout afficher' }).click();
+    await waitPath(doc, '/patient/historique');
+
+    // The patient blocks him (after a question); his next request for this record fails.
+    await doc.goto(`${BASE}/patient/acces`);
+    await row.getByRole('button', { name: /^Bloquer/ }).click();
+    await row.getByText(`Bloquer ${medName} ?`, { exact: false }).waitFor();
+    await row.getByRole('button', { name: 'Oui, bloquer' }).click();
+    await doc.locator(`[data-testid="professionals"] li[data-account="${medId}"] .badge[data-status="blocked"]`).getByText('Bloqué').waitFor();
+    await doc.getByRole('status').getByText(`${medName} est bloqué(e).`).waitFor();
+    await shot(doc, 'access-blocked-desktop');
+
+    const refused = await p.request.get(`${BASE}/fhir/Patient/${encodeURIComponent(pid)}`, { headers: { Accept: 'application/fhir+json' } });
+    assert.ok([403, 404].includes(refused.status()), `the blocked médecin reads the record: ${refused.status()}`);
+    await p.goto(`${BASE}/pro/patients/${encodeURIComponent(pid)}`);
+    await p.getByRole('heading', { level: 1, name: 'Impossible de charger ces informations' }).waitFor();
+    await p.getByRole('heading', { level: 2, name: 'Vous n’avez pas accès à ce dossier' }).waitFor();
+    await p.goto(`${BASE}/pro/acces`);
+    await p.locator('[data-testid="my-patients"], .state--empty').first().waitFor();
+    assert.equal(await p.locator(`[data-testid="my-patients"] a[data-patient-id="${pid}"]`).count(), 0, 'no longer in his list');
+    await shot(p, 'pro-refused-phone');
+
+    // Unblocked again for the next run: without an authorisation (the code is spent).
+    await doc.locator(`[data-testid="professionals"] li[data-account="${medId}"]`).getByRole('button', { name: /^Débloquer/ }).click();
+    await doc.locator(`[data-testid="professionals"] li[data-account="${medId}"][data-status="known"]`).waitFor();
+    assert.deepEqual(patient.errors, [], 'no console error (patient)');
+    assert.deepEqual(pro.errors, [], 'no console error (médecin)');
+  } finally {
+    await patient.context.close();
+    await pro.context.close();
+  }
+});
+
+test('phone: the patient switches break-the-glass off on the confidentialité page; it stays off after a reload', { timeout: 120_000 }, async () => {
+  const { context, page, errors } = await openAs(PHONE, { login: env.holder, password: env.holderPassword }, '/patient/confidentialite');
+  try {
+    await page.getByRole('heading', { level: 1, name: 'Confidentialité et urgences' }).waitFor();
+    await page.getByText('Tout professionnel de santé qui vous prend en charge en urgence peut ouvrir votre dossier en écrivant le motif.').waitFor();
+    const btg = page.getByRole('switch', { name: 'Bris de glace' });
+    const status = page.getByRole('status').filter({ hasText: /Bris de glace/ });
+    // A leftover "off" from an earlier run: on first.
+    if (!(await btg.isChecked())) {
+      await btg.check();
+      await status.getByText('« Bris de glace » est activé.').waitFor();
+    }
+    await btg.uncheck();
+    await status.getByText('« Bris de glace » est désactivé.').waitFor();
+    assert.equal(await btg.isChecked(), false);
+    assert.equal((await page.locator('[data-setting="reglage-btg"] .switch__state').innerText()).trim(), 'Désactivé');
+    await page.getByRole('heading', { level: 2, name: 'Les accès d’urgence à votre dossier' }).waitFor();
+    await shot(page, 'privacy-phone');
+
+    await page.reload();
+    await page.getByRole('switch', { name: 'Bris de glace' }).waitFor();
+    assert.equal(await page.getByRole('switch', { name: 'Bris de glace' }).isChecked(), false, 'still off after a reload');
+    assert.equal(await page.getByRole('switch', { name: 'Régulation du SAMU' }).isChecked(), true, 'the other switches unchanged');
+
+    // The documents to mask, one switch each.
+    await page.getByRole('link', { name: 'Choisir les documents à masquer' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Masquer des documents' }).waitFor();
+    await page.locator('[data-testid="documents"] li, .state--empty').first().waitFor();
+    await shot(page, 'masked-documents-phone');
+
+    // Back on, as it was.
+    await page.getByRole('link', { name: 'Retour à Confidentialité et urgences' }).click();
+    await page.getByRole('switch', { name: 'Bris de glace' }).check();
+    await page.getByRole('status').getByText('« Bris de glace » est activé.').waitFor();
+    await page.reload();
+    await page.getByRole('switch', { name: 'Bris de glace' }).waitFor();
+    assert.equal(await page.getByRole('switch', { name: 'Bris de glace' }).isChecked(), true);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('desktop: the admin changes one cell of the grid and sees a new version', { timeout: 120_000 }, async () => {
+  const { context, page, errors } = await openAs(DESKTOP, { login: ADMIN_LOGIN, password: ADMIN_PASSWORD }, '/operateur/grille');
+  try {
+    await page.getByRole('heading', { level: 1, name: 'Grille d’autorisations' }).waitFor();
+    const versions = page.getByTestId('grid-versions');
+    const newest = async () => Number(await versions.locator('li').first().getAttribute('data-version'));
+    await versions.locator('li').first().waitFor();
+    const before = Number(await page.locator('table.grid').getAttribute('data-version'));
+    assert.equal(await newest(), before, 'the version in force heads the list');
+    const cell = page.locator('select[data-profession="medecin"][data-column="60"]');
+    assert.equal(await cell.getAttribute('aria-label'), 'Médecin, 60 · Remboursement');
+    const was = await cell.inputValue();
+    const next = was === 'Y' ? 'N' : 'Y';
+    await cell.selectOption(next);
+    const diff = page.getByTestId('grid-diff');
+    await diff.getByText(`Médecin · 60 · Remboursement : ${was === 'Y' ? 'autorisé' : was === 'N' ? 'refusé' : 'autorisé, sauf'}`, { exact: false }).waitFor();
+    await page.getByText('1 case modifiée :').waitFor();
+    await shot(page, 'grid-desktop');
+    await page.getByRole('button', { name: 'Enregistrer une nouvelle version' }).click();
+    await page.getByRole('status').getByText(`Version ${before + 1} enregistrée`, { exact: false }).waitFor();
+    await versions.locator(`li[data-version="${before + 1}"]`).getByText('En vigueur').waitFor();
+    await versions.locator(`li[data-version="${before + 1}"]`).getByText(/^par .+/).waitFor();
+    assert.equal(await page.locator('select[data-profession="medecin"][data-column="60"]').inputValue(), next);
+
+    // Put back as it was (one more version).
+    await page.locator('select[data-profession="medecin"][data-column="60"]').selectOption(was);
+    await page.getByRole('button', { name: 'Enregistrer une nouvelle version' }).click();
+    await page.getByRole('status').getByText(`Version ${before + 2} enregistrée`, { exact: false }).waitFor();
+    assert.equal(await newest(), before + 2);
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();

@@ -54,6 +54,7 @@ status=0
   CARNET_ADMIN_LOGIN=admin CARNET_ADMIN_PASSWORD=Carnet-demo-2026 \
   CARNET_ACTIVATE="$ACT_INS:$ACT_CODE" CARNET_OPPOSE="$OPP_INS:$OPP_CODE" \
   CARNET_CLOSE_LOGIN=fermeture@carnet.localhost CARNET_CLOSE_PASSWORD=Carnet-demo-2026 \
+  CARNET_HOLDER_LOGIN=parent@carnet.localhost CARNET_MEDECIN_LOGIN=medecin@carnet.localhost \
   node --test --test-concurrency=1) || status=$?
 
 kill -TERM "$server_pid"

@@ -69,6 +69,16 @@ const opAccount = () => import('./pages/operator-accounts').then((m) => m.render
 const opNew = () => import('./pages/operator-new').then((m) => m.renderNewAccounts);
 const delegations = () => import('./pages/delegations').then((m) => m.renderDelegations);
 const closed = () => import('./pages/closed').then((m) => m.renderClosed);
+const whoCanSee = () => import('./pages/access-pros').then((m) => m.renderWhoCanSee);
+const privacy = () => import('./pages/privacy').then((m) => m.renderPrivacy);
+const accessLog = () => import('./pages/access-log').then((m) => m.renderAccessLog);
+const ownAccessLog = () => import('./pages/access-log').then((m) => m.renderOwnAccessLog);
+const maskedDocuments = () => import('./pages/masked-documents').then((m) => m.renderMaskedDocuments);
+const proPatients = () => import('./pages/pro-access').then((m) => m.renderProPatients);
+const proRecord = () => import('./pages/pro-access').then((m) => m.renderProRecord);
+const redeem = () => import('./pages/pro-access').then((m) => m.renderRedeem);
+const emergency = () => import('./pages/pro-access').then((m) => m.renderEmergency);
+const grid = () => import('./pages/operator-grid').then((m) => m.renderGrid);
 
 export const PAGES: PageDef[] = [
   // Identity (public)
@@ -85,17 +95,22 @@ export const PAGES: PageDef[] = [
   { id: 'patient.documents', space: 'patient', path: '/patient/documents', title: 'page.patient.documents', desc: 'page.patient.documents.desc', icon: 'documents', inNav: true, parent: 'patient.home' },
   { id: 'patient.messages', space: 'patient', path: '/patient/messagerie', title: 'page.patient.messages', desc: 'page.patient.messages.desc', icon: 'messages', inNav: true, parent: 'patient.home' },
   { id: 'patient.services', space: 'patient', path: '/patient/services', title: 'page.patient.services', desc: 'page.patient.services.desc', icon: 'services', inNav: true, parent: 'patient.home' },
-  { id: 'patient.privacy', space: 'patient', path: '/patient/confidentialite', title: 'page.patient.privacy', desc: 'page.patient.privacy.desc', icon: 'privacy', inNav: true, parent: 'patient.home' },
-  { id: 'patient.accessLog', space: 'patient', path: '/patient/historique', title: 'page.patient.accessLog', desc: 'page.patient.accessLog.desc', icon: 'history', inNav: true, parent: 'patient.home' },
+  { id: 'patient.access', space: 'patient', path: '/patient/acces', title: 'page.patient.access', desc: 'page.patient.access.desc', icon: 'people', inNav: true, parent: 'patient.home', render: whoCanSee },
+  { id: 'patient.privacy', space: 'patient', path: '/patient/confidentialite', title: 'page.patient.privacy', desc: 'page.patient.privacy.desc', icon: 'privacy', inNav: true, parent: 'patient.home', render: privacy },
+  { id: 'patient.maskedDocuments', space: 'patient', path: '/patient/documents-confidentialite', title: 'page.patient.maskedDocuments', desc: 'page.patient.maskedDocuments.desc', icon: 'documents', inNav: false, parent: 'patient.privacy', render: maskedDocuments },
+  { id: 'patient.accessLog', space: 'patient', path: '/patient/historique', title: 'page.patient.accessLog', desc: 'page.patient.accessLog.desc', icon: 'history', inNav: true, parent: 'patient.home', render: accessLog },
   { id: 'patient.delegations', space: 'patient', path: '/patient/proches', title: 'page.patient.delegations', desc: 'page.patient.delegations.desc', icon: 'people', inNav: true, parent: 'patient.home', render: delegations },
   { id: 'patient.directory', space: 'patient', path: '/patient/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'patient.home', render: directory },
   { id: 'patient.account', space: 'patient', path: '/patient/compte', title: 'page.patient.account', desc: 'page.patient.account.desc', icon: 'account', inNav: true, parent: 'patient.home', render: account },
 
   // Professional
   { id: 'pro.search', space: 'pro', path: '/pro', title: 'page.pro.search', desc: 'page.pro.search.desc', icon: 'search', inNav: true },
-  { id: 'pro.code', space: 'pro', path: '/pro/code', title: 'page.pro.code', desc: 'page.pro.code.desc', icon: 'key', inNav: true, parent: 'pro.search' },
+  { id: 'pro.patients', space: 'pro', path: '/pro/acces', title: 'page.pro.patients', desc: 'page.pro.patients.desc', icon: 'people', inNav: true, parent: 'pro.search', render: proPatients },
+  { id: 'pro.patient', space: 'pro', path: '/pro/patients/:id', title: 'page.pro.patient', icon: 'document', inNav: false, parent: 'pro.patients', render: proRecord },
+  { id: 'pro.code', space: 'pro', path: '/pro/code', title: 'page.pro.code', desc: 'page.pro.code.desc', icon: 'key', inNav: true, parent: 'pro.patients', render: redeem },
   { id: 'pro.messages', space: 'pro', path: '/pro/messagerie', title: 'page.pro.messages', desc: 'page.pro.messages.desc', icon: 'messages', inNav: true, parent: 'pro.search' },
-  { id: 'pro.emergency', space: 'pro', path: '/pro/urgence', title: 'page.pro.emergency', desc: 'page.pro.emergency.desc', icon: 'emergency', inNav: true, parent: 'pro.search' },
+  { id: 'pro.emergency', space: 'pro', path: '/pro/urgence', title: 'page.pro.emergency', desc: 'page.pro.emergency.desc', icon: 'emergency', inNav: true, parent: 'pro.patients', render: emergency },
+  { id: 'pro.accessLog', space: 'pro', path: '/pro/historique', title: 'page.pro.accessLog', desc: 'page.pro.accessLog.desc', icon: 'history', inNav: true, parent: 'pro.patients', render: ownAccessLog },
   { id: 'pro.directory', space: 'pro', path: '/pro/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'pro.search', render: directory },
   { id: 'pro.account', space: 'pro', path: '/pro/compte', title: 'page.pro.account', desc: 'page.pro.account.desc', icon: 'account', inNav: true, parent: 'pro.search', render: account },
 
@@ -103,7 +118,7 @@ export const PAGES: PageDef[] = [
   { id: 'operator.accounts', space: 'operator', path: '/operateur', title: 'page.operator.accounts', desc: 'page.operator.accounts.desc', icon: 'support', inNav: true, render: opAccounts },
   { id: 'operator.account', space: 'operator', path: '/operateur/comptes/:id', title: 'page.operator.account', icon: 'account', inNav: false, parent: 'operator.accounts', render: opAccount },
   { id: 'operator.new', space: 'operator', path: '/operateur/nouveau-compte', title: 'page.operator.new', desc: 'page.operator.new.desc', icon: 'people', inNav: true, parent: 'operator.accounts', access: 'admin', render: opNew },
-  { id: 'operator.grid', space: 'operator', path: '/operateur/grille', title: 'page.operator.grid', desc: 'page.operator.grid.desc', icon: 'grid', inNav: true, parent: 'operator.accounts', access: 'admin' },
+  { id: 'operator.grid', space: 'operator', path: '/operateur/grille', title: 'page.operator.grid', desc: 'page.operator.grid.desc', icon: 'grid', inNav: true, parent: 'operator.accounts', access: 'admin', render: grid },
   { id: 'operator.directory', space: 'operator', path: '/operateur/annuaire', title: 'page.operator.directory', desc: 'page.operator.directory.desc', icon: 'directory', inNav: true, parent: 'operator.accounts', access: 'admin' },
   { id: 'operator.catalogue', space: 'operator', path: '/operateur/catalogue', title: 'page.operator.catalogue', desc: 'page.operator.catalogue.desc', icon: 'catalogue', inNav: true, parent: 'operator.accounts', access: 'admin' },
 ];

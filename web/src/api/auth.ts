@@ -227,7 +227,7 @@ export function setCsrf(token: string | undefined): void {
   csrfToken = token || undefined;
 }
 
-interface CallOptions {
+export interface CallOptions {
   signal?: AbortSignal;
   /**
    * A 401 here is an answer, not an ended session (wrong code, not signed in): the shell is
@@ -254,7 +254,8 @@ export function parseRetryAfter(value: string | null): number | undefined {
   return Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
-async function call<T>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
+/** One JSON request with the session cookie (and the CSRF token on writes); shared by api/access.ts. */
+export async function call<T>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (WRITES.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -308,7 +309,7 @@ async function stillSignedIn(): Promise<boolean> {
 
 const enc = encodeURIComponent;
 
-function query(params: Record<string, string | undefined>): string {
+export function query(params: Record<string, string | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, v);
   const s = q.toString();

@@ -12,7 +12,7 @@ export function uid(prefix: string): string {
   return `${prefix}-${++seq}`;
 }
 
-type Control = HTMLInputElement | HTMLSelectElement;
+type Control = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
 export interface Field<C extends Control = HTMLInputElement> {
   el: HTMLElement;
@@ -26,7 +26,7 @@ export interface Field<C extends Control = HTMLInputElement> {
 export interface FieldOptions {
   label: string;
   name: string;
-  type?: 'text' | 'email' | 'tel' | 'password' | 'search';
+  type?: 'text' | 'email' | 'tel' | 'password' | 'search' | 'date';
   hint?: Child;
   autocomplete?: string;
   inputmode?: 'text' | 'numeric' | 'email' | 'tel' | 'search';
@@ -56,7 +56,7 @@ function wire<C extends Control>(wrap: HTMLElement, input: C, hintId: string | u
     describe();
   };
   // Once the person corrects the field, the old message goes (the next submit checks again).
-  input.addEventListener(input instanceof HTMLSelectElement || input.type === 'checkbox' ? 'change' : 'input', () => {
+  input.addEventListener(input instanceof HTMLSelectElement || (input instanceof HTMLInputElement && input.type === 'checkbox') ? 'change' : 'input', () => {
     if (!errorEl.hidden) setError(undefined);
   });
   return {
@@ -104,6 +104,32 @@ export function textField(o: FieldOptions): Field {
     input,
   );
   return wire(wrap, input, hintId, err);
+}
+
+/** A multi-line field (a reason, a note), with an optional minimum length said in the hint. */
+export function textAreaField(o: { label: string; name: string; hint?: Child; optional?: boolean; value?: string; rows?: number; maxlength?: number; minlength?: number }): Field<HTMLTextAreaElement> {
+  const id = uid(`f-${o.name}`);
+  const hintId = o.hint ? `${id}-hint` : undefined;
+  const area = h('textarea', {
+    id,
+    name: o.name,
+    class: 'input textarea',
+    rows: o.rows ?? 4,
+    required: !o.optional,
+    maxlength: o.maxlength,
+    minlength: o.minlength,
+  });
+  if (o.value) area.value = o.value;
+  const err = errorNode(`${id}-error`);
+  const wrap = h(
+    'div',
+    { class: 'field' },
+    h('label', { class: 'field__label', for: id }, labelText(o.label, o.optional)),
+    o.hint && h('p', { id: hintId, class: 'field__hint' }, o.hint),
+    err,
+    area,
+  );
+  return wire(wrap, area, hintId, err);
 }
 
 /** A password field with a show/hide button (the password stays in a password input otherwise). */

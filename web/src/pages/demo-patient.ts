@@ -97,7 +97,12 @@ function eyebrow(ctx: PageContext): string {
   return t('record.eyebrow');
 }
 
-function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
+/**
+ * A record's header and sections. Also the professional's view of a patient
+ * ("/pro/patients/:id", pages/pro-access.ts), with its own eyebrow; `onError` lets that page
+ * add what a professional can do when the record cannot be read.
+ */
+export function renderRecord(main: HTMLElement, id: string, ctx: PageContext, opts: { eyebrow?: string; onError?: (err: unknown) => void } = {}): void {
   const head = h('div', { class: 'record-head' });
   const body = h('div', { class: 'record-body' });
   main.append(head, body);
@@ -111,11 +116,12 @@ function renderRecord(main: HTMLElement, id: string, ctx: PageContext): void {
         if (ctx.signal.aborted) return;
         const name = patientName(patient);
         document.title = `${name} — ${t('app.titleSuffix')}`;
-        mount(head, patientHeader(patient, eyebrow(ctx)));
+        mount(head, patientHeader(patient, opts.eyebrow ?? eyebrow(ctx)));
       })
       .catch((err: unknown) => {
         if (ctx.signal.aborted) return;
         body.replaceChildren();
+        opts.onError?.(err);
         mount(
           head,
           errorState(err, {

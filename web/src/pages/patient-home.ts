@@ -7,7 +7,7 @@ import { reopenBlock } from '../components/reauth';
 import { loadSession } from '../session';
 import { pageById, type PageContext, type Renderer } from '../routes';
 
-const READY = ['patient.record', 'patient.delegations', 'patient.directory', 'patient.account'];
+const READY = ['patient.record', 'patient.access', 'patient.privacy', 'patient.accessLog', 'patient.delegations', 'patient.directory', 'patient.account'];
 const AREAS = ['patient.profile', 'patient.documents', 'patient.messages', 'patient.services'];
 
 function tile(id: string, extra?: string): HTMLElement {
