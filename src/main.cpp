@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "access/context.hpp"
+#include "access/service.hpp"
 #include "admin/admin.hpp"
+#include "api/access_routes.hpp"
 #include "api/auth_routes.hpp"
 #include "api/fhir_service.hpp"
 #include "api/routes.hpp"
@@ -317,6 +319,9 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
         return api::IdentifyContent(authenticator, req);
     };
     api::RegisterFhirRoutes(router, service, apio);
+    // The person's controls, access codes, emergency access, the log and the grid.
+    access::AccessService access_service(**store, clock, grids, auth_key, ao.portal_url);
+    api::RegisterAccessRoutes(router, authenticator, access_service);
     fs::path web = f.web_dir.empty() ? DefaultWebDir() : fs::path(f.web_dir);
     if (!web.empty()) {
         if (auto s = http::AddStatic(router, "/", web); !s.ok())
@@ -346,6 +351,13 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
                 spdlog::error("purge: {}", n.error().Summary());
             } else if (*n > 0) {
                 spdlog::info("purge: {} record(s) erased", *n);
+            }
+            // Documents hidden from their holder: the 15-day notice (they become visible
+            // by themselves after 30 days).
+            if (auto n = access_service.SweepHidden(clock.NowMicros()); !n.ok()) {
+                spdlog::error("hidden documents: {}", n.error().Summary());
+            } else if (*n > 0) {
+                spdlog::info("hidden documents: {} holder(s) told", *n);
             }
             lock.lock();
         } while (!purge_cv.wait_for(lock, std::chrono::hours(1), [&] { return stopping; }));

@@ -126,14 +126,25 @@ Result<std::map<std::pair<std::string, std::string>, DocFlags>> LoadFlags(
 Target TargetOf(const store::ResourceVersion& rv, const DocFlags* flags) {
     Target t;
     t.resource_type = rv.type;
+    t.resource_id = rv.id;
     t.patient_id = rv.patient_id;
     const bool by_patient = flags != nullptr && flags->author_kind == "patient";
     Classification c{CategoryOfType(rv.type), false};
-    if (!rv.json.empty()) {
-        auto parsed = fhir::ParseJson(rv.json, 64);
-        if (parsed.ok() && parsed->is_object()) c = Classify(parsed->as_object(), by_patient);
-    } else if (by_patient && rv.type != "Patient") {
-        c.category = Category::kC90;
+    // Only a few types are classified from their content; the others by their type alone,
+    // without parsing the body (this runs for every search result).
+    const bool needs_body = rv.type == "DocumentReference" || rv.type == "Composition" ||
+                            rv.type == "Observation" || rv.type == "DiagnosticReport";
+    if (by_patient && rv.type != "Patient") {
+        c = {Category::kC90, false};
+    } else if (needs_body && !rv.json.empty()) {
+        // A stack arena: no heap allocation per node (the parse is thrown away at once).
+        unsigned char arena[16384];
+        boost::json::monotonic_resource mr(arena, sizeof arena);
+        boost::json::parse_options opt;
+        opt.max_depth = 64;
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(rv.json, ec, &mr, opt);
+        if (!ec && v.is_object()) c = Classify(v.as_object(), false);
     }
     t.category = c.category;
     t.sensitive = c.sensitive;

@@ -96,6 +96,8 @@ struct Target {
     bool hidden_from_representatives = false;  // confidential care of a minor
     /// For kRedeemCode/kOpenEmergency: the actor gave a written reason (BTG).
     bool reason_given = false;
+    /// The resource's id (not used by Decide: for the log and for re-validating decisions).
+    std::string resource_id;
 };
 
 /// Why access was given, or the rule that refused it.

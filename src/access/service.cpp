@@ -288,20 +288,30 @@ std::string AuthorDisplay(const json::object& doc) {
     return {};
 }
 
-/// Settings as stored.
-Status SaveSettings(store::WriteTxn& txn, const std::string& pid, const Settings& s,
-                    const std::string& by, int64_t now_us) {
+/// Writes the fields `change` names (a first write stores `merged`, the whole row): two
+/// changes of different switches at once both hold.
+Status SaveSettings(store::WriteTxn& txn, const std::string& pid, const Settings& merged,
+                    const SettingsChange& change, const std::string& by, int64_t now_us) {
     auto b = [](bool v) { return Value(int64_t{v ? 1 : 0}); };
+    std::string set;
+    auto column = [&](const char* name, const std::optional<bool>& v) {
+        if (!v) return;
+        set += std::string(name) + " = excluded." + name + ", ";
+    };
+    column("etreat", change.etreat);
+    column("btg", change.btg);
+    column("emergency_masked", change.emergency_masked);
+    column("emergency_only", change.emergency_only);
+    column("mask_new", change.mask_new);
+    column("notify_email", change.notify_email);
+    column("notify_sms", change.notify_sms);
     CARNET_CHECK(txn.Exec(
-        "INSERT INTO access_settings(patient_id, etreat, btg, emergency_masked, "
-        "emergency_only, mask_new, notify_email, notify_sms, updated_at, updated_by) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE SET etreat = "
-        "excluded.etreat, btg = excluded.btg, emergency_masked = excluded.emergency_masked, "
-        "emergency_only = excluded.emergency_only, mask_new = excluded.mask_new, "
-        "notify_email = excluded.notify_email, notify_sms = excluded.notify_sms, "
-        "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-        {pid, b(s.etreat), b(s.btg), b(s.emergency_masked), b(s.emergency_only), b(s.mask_new),
-         b(s.notify_email), b(s.notify_sms), now_us, by}));
+        "INSERT INTO access_settings(patient_id, etreat, btg, emergency_masked, emergency_only, "
+        "mask_new, notify_email, notify_sms, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?) ON CONFLICT(patient_id) DO UPDATE SET " +
+            set + "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        {pid, b(merged.etreat), b(merged.btg), b(merged.emergency_masked), b(merged.emergency_only),
+         b(merged.mask_new), b(merged.notify_email), b(merged.notify_sms), now_us, by}));
     return Ok();
 }
 
@@ -434,8 +444,8 @@ Result<Settings> AccessService::PutSettings(const Actor& actor, const std::strin
         apply(next.mask_new, change.mask_new);
         apply(next.notify_email, change.notify_email);
         apply(next.notify_sms, change.notify_sms);
-        CARNET_CHECK(SaveSettings(txn, pid, next, actor.account_id, now));
-        out.value = next;
+        CARNET_CHECK(SaveSettings(txn, pid, next, change, actor.account_id, now));
+        CARNET_TRY(out.value, LoadSettings(txn, pid));
         return Ok();
     });
     return out.Finish(s);
@@ -466,9 +476,10 @@ Result<ProfessionalRow> AccessService::LoadProfessional(store::Reader& txn, cons
         row.via_code = AsInt(rel[0][1]) != 0;
         row.roles = SplitRoles(AsText(rel[0][2]));
     }
-    CARNET_TRY(auto seen, txn.Query("SELECT MAX(at) FROM audit_log WHERE patient_id = ? AND "
-                                    "actor_account = ? AND outcome = 'allow'",
-                                    {pid, account}));
+    CARNET_TRY(auto seen,
+               txn.Query("SELECT MAX(at) FROM audit_log WHERE patient_id = ? AND "
+                         "actor_account = ? AND outcome = 'allow' AND action <> 'read-audit'",
+                         {pid, account}));
     if (!seen.empty() && !IsNull(seen[0][0])) row.last_access_at = AsInt(seen[0][0]);
     return row;
 }
@@ -507,8 +518,9 @@ Result<std::vector<ProfessionalRow>> AccessService::ListProfessionals(
             rows[row.account_id] = std::move(row);
         }
         CARNET_TRY(auto seen,
-                   txn.Query("SELECT l.actor_account, MAX(CASE WHEN l.outcome = 'allow' THEN "
-                             "l.at END), a.given, a.family, a.profession, a.specialty, a.rpps "
+                   txn.Query("SELECT l.actor_account, MAX(CASE WHEN l.outcome = 'allow' AND "
+                             "l.action <> 'read-audit' THEN l.at END), a.given, a.family, "
+                             "a.profession, a.specialty, a.rpps "
                              "FROM audit_log l LEFT JOIN accounts a ON a.id = l.actor_account "
                              "WHERE l.patient_id = ? AND l.actor_kind = 'professional' GROUP BY "
                              "l.actor_account, a.given, a.family, a.profession, a.specialty, "
@@ -847,14 +859,21 @@ Result<Redeemed> AccessService::RedeemCode(const Actor& actor, const std::string
             return Ok();
         }
         CARNET_CHECK(Log(txn, g, actor, request_id));
-        CARNET_CHECK(
-            txn.Exec("INSERT INTO access_relations(patient_id, professional_account, "
-                     "status, via_code, roles, created_at, updated_at, updated_by) VALUES "
-                     "(?, ?, 'authorised', 1, '', ?, ?, ?) ON CONFLICT(patient_id, "
-                     "professional_account) DO UPDATE SET status = 'authorised', via_code "
-                     "= 1, updated_at = excluded.updated_at, updated_by = "
-                     "excluded.updated_by",
-                     {pid, actor.account_id, now, now, actor.account_id}));
+        // Guarded: a block that committed since the decision wins (PostgreSQL runs the two
+        // at once; the log's head lock, taken just above, orders them).
+        CARNET_TRY(int64_t authorised,
+                   txn.Exec("INSERT INTO access_relations(patient_id, professional_account, "
+                            "status, via_code, roles, created_at, updated_at, updated_by) VALUES "
+                            "(?, ?, 'authorised', 1, '', ?, ?, ?) ON CONFLICT(patient_id, "
+                            "professional_account) DO UPDATE SET status = 'authorised', via_code "
+                            "= 1, updated_at = excluded.updated_at, updated_by = "
+                            "excluded.updated_by WHERE access_relations.status <> 'blocked'",
+                            {pid, actor.account_id, now, now, actor.account_id}));
+        if (authorised != 1) {
+            // Undo it all (the code stays unused); the next attempt is decided afresh.
+            return Error::Make(Code::kConflict, "conflict",
+                               "le dossier a changé pendant la demande : réessayez");
+        }
         Redeemed r;
         r.patient_id = pid;
         if (!g.facts.holder_account.empty()) {
@@ -1275,6 +1294,12 @@ Result<LogPage> AccessService::ReadLog(const Actor& actor, const std::string& pi
         out.Reset();
         CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kReadAudit, RecordTarget(pid),
                                Purpose::kTreatment, clock_.NowMicros()));
+        if (!g.exists && actor.kind == ActorKind::kProfessional && !NeverContent(actor)) {
+            // A professional reads their own entries of any record: of one that does not
+            // exist, there are none — the answer a record without their entries gives.
+            out.value = LogPage{};
+            return Ok();
+        }
         if (!g.exists || !g.decision.allow) {
             CARNET_CHECK(Log(txn, g, actor, request_id));
             out.refusal = g.Refusal();

@@ -64,7 +64,8 @@ struct ProfessionalRow {
     std::string status;  // authorised | blocked | known
     std::vector<std::string> roles;
     bool via_code = false;
-    std::optional<int64_t> last_access_at;  // the newest allowed access in the log
+    /// The newest allowed entry in the log (reading one's own log entries is no access).
+    std::optional<int64_t> last_access_at;
 };
 
 struct ProfessionalChange {

@@ -86,6 +86,7 @@ Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Ta
         in.rel = f->rel;
     }
     const access::Decision d = access::Decide(*grid_, in);
+    if (!caller_.IsSystem()) made_.push_back(Made{target, action, d});
     if (d.audit && !target.patient_id.empty() && !caller_.IsSystem()) {
         Record(d, target, action, id);
     }
@@ -175,6 +176,54 @@ Result<bool> Scope::MaySeeRecord(store::Reader& txn, const std::string& patient_
     in.purpose = caller_.purpose;
     in.now_us = now_us_;
     return access::Decide(*grid_, in).allow;
+}
+
+Result<bool> Scope::StillValid(store::Reader& txn, access::GridStore& grids, int64_t now_us) {
+    CARNET_TRY(auto grid, grids.Current(txn));
+    if (grid != grid_) return false;  // another grid version is in force
+    std::map<std::string, access::RecordFacts> fresh;
+    for (const auto& [pid, _] : facts_) {
+        CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, pid, now_us));
+        fresh.emplace(pid, std::move(f));
+    }
+    std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags;
+    for (const auto& [pid, cache] : flags_) {
+        std::vector<std::pair<std::string, std::string>> keys;
+        keys.reserve(cache.size());
+        for (const auto& [key, _] : cache) keys.push_back(key);
+        CARNET_TRY(flags[pid], access::LoadFlags(txn, pid, keys));
+    }
+    for (const auto& m : made_) {
+        access::DecisionInput in;
+        in.actor = caller_.actor;
+        in.target = m.target;
+        in.action = m.action;
+        in.purpose = caller_.purpose;
+        in.now_us = now_us;
+        if (!m.target.patient_id.empty()) {
+            auto f = fresh.find(m.target.patient_id);
+            if (f == fresh.end()) return false;
+            in.patient = f->second.patient;
+            in.rel = f->second.rel;
+            // The per-document flags as they are now (the classification does not change).
+            auto p = flags.find(m.target.patient_id);
+            if (p != flags.end() && !m.target.resource_id.empty()) {
+                auto it = p->second.find({m.target.resource_type, m.target.resource_id});
+                const access::DocFlags now_flags =
+                    it == p->second.end() ? access::DocFlags{} : it->second;
+                in.target.author_account = now_flags.author_account;
+                in.target.masked = now_flags.masked;
+                in.target.hidden_from_patient_until_us = now_flags.hidden_until_us;
+                in.target.hidden_from_representatives = now_flags.hidden_repr;
+            }
+        }
+        const access::Decision d = access::Decide(*grid_, in);
+        if (d.allow != m.decision.allow || d.basis != m.decision.basis ||
+            d.reason != m.decision.reason) {
+            return false;
+        }
+    }
+    return true;
 }
 
 Status Scope::Flush(store::WriteTxn& txn) {

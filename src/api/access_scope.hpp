@@ -77,10 +77,24 @@ class Scope {
     /// Writes the collected log entries and notices. Call once, at the end of the job.
     Status Flush(store::WriteTxn& txn);
 
+    /// Reads are decided on a reader snapshot, then their log entries are written by the
+    /// writer: this re-makes every decision of this scope from the state current in `txn`
+    /// (facts, per-document flags, the grid in force, the time) and tells whether each one is
+    /// unchanged. Called after Flush (whose log appends lock the records' heads on
+    /// PostgreSQL, so a concurrent consent change is either committed and seen here, or waits
+    /// for this commit). False: the caller rolls back and redoes the work in the writer.
+    Result<bool> StillValid(store::Reader& txn, access::GridStore& grids, int64_t now_us);
+    [[nodiscard]] bool HasDecisions() const { return !made_.empty(); }
+
   private:
     using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
                            std::string, std::string>;  // patient, action, type, id, outcome,
                                                        // reason, basis
+    struct Made {
+        access::Target target;
+        access::Action action;
+        access::Decision decision;
+    };
     struct Pending {
         access::Decision decision;
         audit::Entry entry;
@@ -96,6 +110,7 @@ class Scope {
     std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags_;
     std::map<Key, Pending> pending_;
     std::vector<Key> order_;
+    std::vector<Made> made_;
 };
 
 }  // namespace carnet::api

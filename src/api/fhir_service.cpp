@@ -524,6 +524,38 @@ Status FhirService::WithScope(const Caller& caller,
     return inner;
 }
 
+Status FhirService::WithReadScope(const Caller& caller,
+                                  const std::function<Status(store::Reader&, Scope*)>& job) {
+    if (caller.IsSystem() || access_.grids == nullptr) {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        return job(*reader, nullptr);
+    }
+    {
+        CARNET_TRY(auto reader, store_.OpenReader());
+        CARNET_TRY(auto grid, access_.grids->Current(*reader));
+        Scope scope(caller, std::move(grid), access_.portal_url, clock_.NowMicros());
+        Status inner = job(*reader, &scope);
+        reader.reset();
+        if (!scope.HasDecisions()) return inner;  // nobody's record was touched
+        bool stale = false;
+        Status written = store_.Write([&](WriteTxn& txn) -> Status {
+            CARNET_CHECK(scope.Flush(txn));
+            CARNET_TRY(bool valid, scope.StillValid(txn, *access_.grids, clock_.NowMicros()));
+            if (!valid) {
+                stale = true;
+                return Error::Make(Code::kConflict, "conflict", "access changed during the read");
+            }
+            return Ok();
+        });
+        if (!stale) {
+            CARNET_CHECK(written);
+            return inner;
+        }
+    }
+    // The record's access changed while it was read: decide again, in the writer.
+    return WithScope(caller, [&](WriteTxn& txn, Scope* scope) { return job(txn, scope); });
+}
+
 Result<ResourceVersion> FhirService::Read(const std::string& type, const std::string& id,
                                           const Caller& caller) {
     if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
@@ -535,7 +567,7 @@ Result<ResourceVersion> FhirService::Read(const std::string& type, const std::st
         return std::move(*cur);
     }
     std::optional<ResourceVersion> out;
-    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+    CARNET_CHECK(WithReadScope(caller, [&](store::Reader& txn, Scope* scope) -> Status {
         CARNET_TRY(auto cur, txn.ReadCurrent(type, id));
         if (!cur) return Error::NotFound("resource not found");
         CARNET_TRY(auto d, scope->Check(txn, *cur, access::Action::kRead, true));
@@ -564,7 +596,7 @@ Result<ResourceVersion> FhirService::VRead(const std::string& type, const std::s
         return std::move(*rv);
     }
     std::optional<ResourceVersion> out;
-    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+    CARNET_CHECK(WithReadScope(caller, [&](store::Reader& txn, Scope* scope) -> Status {
         CARNET_TRY(auto rv, txn.ReadVersion(type, id, v));
         if (!rv) return Error::NotFound("version not found");
         CARNET_TRY(auto d, scope->Check(txn, *rv, access::Action::kRead, true));
@@ -892,7 +924,7 @@ Result<std::string> FhirService::Search(const std::string& type, const QueryPara
                             clock_.NowMicros());
     }
     std::string out;
-    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+    CARNET_CHECK(WithReadScope(caller, [&](store::Reader& txn, Scope* scope) -> Status {
         CARNET_TRY(out, SearchBundle(txn, scope, type, parsed, base_url, clock_.NowMicros()));
         return Ok();
     }));
@@ -958,8 +990,8 @@ Result<std::string> FhirService::History(const std::string& type, const std::str
         CARNET_TRY(auto reader, store_.OpenReader());
         CARNET_CHECK(read(*reader, nullptr));
     } else {
-        CARNET_CHECK(
-            WithScope(caller, [&](WriteTxn& txn, Scope* scope) { return read(txn, scope); }));
+        CARNET_CHECK(WithReadScope(
+            caller, [&](store::Reader& txn, Scope* scope) { return read(txn, scope); }));
     }
     std::string path =
         base_url + (type.empty() ? "" : "/" + type) + (id.empty() ? "" : "/" + id) + "/_history";

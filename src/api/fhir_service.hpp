@@ -100,6 +100,13 @@ class FhirService {
     /// status is returned.
     Status WithScope(const Caller& caller,
                      const std::function<Status(store::WriteTxn&, Scope*)>& job);
+    /// For reads: `job` runs on a reader snapshot (in parallel with other reads), then one
+    /// writer job writes its log entries and re-makes each decision from the state current
+    /// at commit (Scope::StillValid). When a consent change came in between, that is rolled
+    /// back and `job` runs again inside the writer (WithScope): no read is answered on a
+    /// decision the committed state no longer supports. `job` must be re-runnable.
+    Status WithReadScope(const Caller& caller,
+                         const std::function<Status(store::Reader&, Scope*)>& job);
 
     /// Checks the structure of a resource body for `type` (resourceType, id rules, R4
     /// validation). Exposed for $validate and the importer.
