@@ -84,7 +84,13 @@ class Scope {
     /// PostgreSQL, so a concurrent consent change is either committed and seen here, or waits
     /// for this commit). False: the caller rolls back and redoes the work in the writer.
     Result<bool> StillValid(store::Reader& txn, access::GridStore& grids, int64_t now_us);
-    [[nodiscard]] bool HasDecisions() const { return !made_.empty(); }
+    /// Some decision concerned a patient's record (its log entry and re-validation are due).
+    [[nodiscard]] bool HasDecisions() const {
+        for (const auto& m : made_) {
+            if (!m.target.patient_id.empty()) return true;
+        }
+        return false;
+    }
 
   private:
     using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
