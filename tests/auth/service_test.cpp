@@ -67,9 +67,10 @@ class AuthTest : public ::testing::TestWithParam<std::string> {
         store_ = std::move(s).value();
         ASSERT_TRUE(store_
                         ->Write([](store::WriteTxn& txn) -> Status {
-                            for (const char* t : {"outbox", "inbox", "accounts", "challenges",
-                                                  "sessions", "trusted_devices", "login_throttle",
-                                                  "delegations", "account_events"}) {
+                            for (const char* t :
+                                 {"outbox", "inbox", "accounts", "challenges", "sessions",
+                                  "trusted_devices", "login_throttle", "delegations",
+                                  "account_events", "audit_log", "audit_heads"}) {
                                 CARNET_CHECK(txn.Exec(std::string("DELETE FROM ") + t));
                             }
                             return Ok();
@@ -735,6 +736,20 @@ TEST_P(AuthTest, OperatorsUnlockAndTheDirectoryFindsProfessionals) {
     advisor.account_id = "adv";
     ASSERT_TRUE(service_->Unlock((*acc)->id, advisor).ok());
     EXPECT_TRUE(service_->Login("marie.martin@example.fr", kPassword, client_).ok());
+    // The advisor's action is in the record's access log too (the patient reads it there).
+    {
+        auto reader = store_->OpenReader();
+        ASSERT_TRUE(reader.ok());
+        auto log = (*reader)->Query(
+            "SELECT actor_account, actor_kind, action, outcome FROM "
+            "audit_log WHERE patient_id = ? AND actor_kind = 'advisor'",
+            {(*acc)->patient_id});
+        ASSERT_TRUE(log.ok());
+        ASSERT_EQ(log->size(), 1U);
+        EXPECT_EQ(store::AsText((*log)[0][0]), "adv");
+        EXPECT_EQ(store::AsText((*log)[0][2]), "account:operator.unlock");
+        EXPECT_EQ(store::AsText((*log)[0][3]), "allow");
+    }
 
     NewProfessional pro;
     pro.rpps = Rpps("1000123456");
