@@ -158,12 +158,15 @@ Target TargetOf(const store::ResourceVersion& rv, const DocFlags* flags) {
 }
 
 Result<std::shared_ptr<const Grid>> GridStore::Current(store::Reader& txn) {
-    CARNET_TRY(auto rows, txn.Query("SELECT version FROM access_grid ORDER BY version DESC "
-                                    "LIMIT 1"));
+    CARNET_TRY(auto rows, txn.Query("SELECT version, created_at FROM access_grid ORDER BY "
+                                    "version DESC LIMIT 1"));
     const int64_t version = rows.empty() ? 0 : AsInt(rows[0][0]);
+    // The creation time is part of the key: a version saved in a transaction that rolled
+    // back must not be taken for the one saved later under the same number.
+    const int64_t created = rows.empty() ? 0 : AsInt(rows[0][1]);
     {
         std::lock_guard lock(mu_);
-        if (version == version_ && grid_) return grid_;
+        if (version == version_ && created == created_ && grid_) return grid_;
     }
     std::shared_ptr<const Grid> grid;
     if (version == 0) {
@@ -175,15 +178,17 @@ Result<std::shared_ptr<const Grid>> GridStore::Current(store::Reader& txn) {
         grid = std::make_shared<const Grid>(std::move(parsed));
     }
     std::lock_guard lock(mu_);
-    if (version >= version_) {
-        version_ = version;
-        grid_ = grid;
-    }
+    version_ = version;
+    created_ = created;
+    grid_ = grid;
     return grid;
 }
 
 Result<int64_t> GridStore::Save(store::WriteTxn& txn, const Grid& grid, const std::string& by,
                                 int64_t now_us) {
+    // What is saved must read back: a grid that does not survive its own round trip is
+    // refused here rather than failing every later decision.
+    CARNET_CHECK(Grid::FromJson(grid.ToJson()));
     CARNET_TRY(auto rows, txn.Query("SELECT version FROM access_grid ORDER BY version DESC "
                                     "LIMIT 1"));
     const int64_t version = (rows.empty() ? 0 : AsInt(rows[0][0])) + 1;

@@ -76,6 +76,7 @@ class GridStore {
   private:
     std::mutex mu_;
     int64_t version_ = -1;
+    int64_t created_ = -1;
     std::shared_ptr<const Grid> grid_;
 };
 

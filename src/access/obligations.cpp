@@ -174,8 +174,7 @@ Status Honour(store::WriteTxn& txn, const RecordFacts& facts, const Actor& actor
         CARNET_CHECK(NotifyHolder(txn, facts, "emergency_access", true, portal_url, now_us));
         return NotifyGp(txn, facts, actor, portal_url, now_us);
     }
-    if (decision.notice == Notice::kCoalesced &&
-        (facts.settings.notify_email || facts.settings.notify_sms)) {
+    if (decision.notice == Notice::kCoalesced) {
         CARNET_TRY(int64_t fresh,
                    txn.Exec("INSERT INTO access_notices(patient_id, professional_account, day) "
                             "VALUES (?, ?, ?) ON CONFLICT(patient_id, professional_account, day) "

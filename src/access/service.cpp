@@ -770,11 +770,18 @@ Status AccessService::RevokeCode(const Actor& actor, const std::string& pid,
         const int64_t now = clock_.NowMicros();
         CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
                                Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
         if (!g.exists || !g.decision.allow) {
+            CARNET_CHECK(Log(txn, g, actor, request_id));
             out.refusal = g.Refusal();
             return Ok();
         }
+        // The code row is locked before the log's head, in the order RedeemCode takes them:
+        // on PostgreSQL a revocation and a redemption at once would deadlock otherwise.
+        CARNET_CHECK(
+            txn.Exec("UPDATE access_codes SET revoked_at = ? WHERE patient_id = ? AND id "
+                     "= ? AND used_at IS NULL AND revoked_at IS NULL",
+                     {now, pid, code_id}));
+        CARNET_CHECK(Log(txn, g, actor, request_id));
         CARNET_TRY(auto found, txn.Query("SELECT used_at FROM access_codes WHERE patient_id = ? "
                                          "AND id = ?",
                                          {pid, code_id}));
@@ -782,10 +789,6 @@ Status AccessService::RevokeCode(const Actor& actor, const std::string& pid,
             out.refusal = Error::NotFound("code introuvable");
             return Ok();
         }
-        CARNET_CHECK(
-            txn.Exec("UPDATE access_codes SET revoked_at = ? WHERE patient_id = ? AND id "
-                     "= ? AND used_at IS NULL AND revoked_at IS NULL",
-                     {now, pid, code_id}));
         out.value = Unit{};
         return Ok();
     });

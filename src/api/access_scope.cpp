@@ -3,6 +3,7 @@
 #include <set>
 
 #include "access/classify.hpp"
+#include "fhir/json.hpp"
 
 namespace carnet::api {
 
@@ -53,27 +54,84 @@ Status Scope::Prefetch(store::Reader& txn, const std::vector<store::ResourceVers
     return Ok();
 }
 
+Result<const access::DocFlags*> Scope::FlagsOf(store::Reader& txn, const std::string& patient_id,
+                                               const std::string& type, const std::string& id) {
+    auto& cache = flags_[patient_id];
+    const auto key = std::make_pair(type, id);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+        CARNET_TRY(auto loaded, access::LoadFlags(txn, patient_id, {key}));
+        auto found = loaded.find(key);
+        it = cache.emplace(key, found == loaded.end() ? access::DocFlags{} : found->second).first;
+    }
+    return &it->second;
+}
+
+namespace {
+
+/// The resource a Binary's securityContext names ("DocumentReference/x"), if any.
+std::optional<std::pair<std::string, std::string>> SecurityContextOf(const std::string& json) {
+    auto parsed = fhir::ParseJson(json, 64);
+    if (!parsed.ok() || !parsed->is_object()) return std::nullopt;
+    const auto* ctx = parsed->as_object().if_contains("securityContext");
+    if (!ctx || !ctx->is_object()) return std::nullopt;
+    const auto* ref = ctx->as_object().if_contains("reference");
+    if (!ref || !ref->is_string()) return std::nullopt;
+    const std::string r(ref->as_string());
+    const auto slash = r.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 >= r.size()) return std::nullopt;
+    return std::make_pair(r.substr(0, slash), r.substr(slash + 1));
+}
+
+}  // namespace
+
 Result<access::Decision> Scope::Check(store::Reader& txn, const store::ResourceVersion& rv,
                                       access::Action action, bool itemised) {
-    const access::DocFlags* flags = nullptr;
-    if (!rv.patient_id.empty()) {
-        auto& cache = flags_[rv.patient_id];
-        const auto key = std::make_pair(rv.type, rv.id);
-        auto it = cache.find(key);
-        if (it == cache.end()) {
-            CARNET_TRY(auto loaded, access::LoadFlags(txn, rv.patient_id, {key}));
-            auto found = loaded.find(key);
-            it = cache.emplace(key, found == loaded.end() ? access::DocFlags{} : found->second)
-                     .first;
-        }
-        flags = &it->second;
+    if (rv.patient_id.empty()) {
+        return Decide(txn, access::TargetOf(rv, nullptr), action, itemised ? rv.id : "",
+                      {rv.type, rv.id});
     }
+    // A Binary is its document's content: it is decided as that document (class, sensitive
+    // type, author, masked, hidden), under its own name in the log.
+    if (rv.type == "Binary" && !rv.json.empty()) {
+        if (auto ctx = SecurityContextOf(rv.json); ctx && ctx->first != "Patient") {
+            CARNET_TRY(auto doc, txn.ReadCurrent(ctx->first, ctx->second));
+            if (doc && doc->patient_id == rv.patient_id) {
+                CARNET_TRY(const access::DocFlags* flags,
+                           FlagsOf(txn, doc->patient_id, doc->type, doc->id));
+                access::Target t = access::TargetOf(*doc, flags);
+                t.resource_type = rv.type;
+                t.resource_id = rv.id;
+                return Decide(txn, t, action, itemised ? rv.id : "", {doc->type, doc->id});
+            }
+        }
+    }
+    CARNET_TRY(const access::DocFlags* flags, FlagsOf(txn, rv.patient_id, rv.type, rv.id));
     const access::Target target = access::TargetOf(rv, flags);
-    return CheckTarget(txn, target, action, itemised ? rv.id : std::string());
+    return Decide(txn, target, action, itemised ? rv.id : std::string(), {rv.type, rv.id});
 }
 
 Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Target& target,
                                             access::Action action, const std::string& id) {
+    return Decide(txn, target, action, id, {target.resource_type, target.resource_id});
+}
+
+Result<bool> Scope::RecordExists(store::Reader& txn, const std::string& patient_id) {
+    auto it = exists_.find(patient_id);
+    if (it != exists_.end()) return it->second;
+    CARNET_TRY(const access::RecordFacts* f, Facts(txn, patient_id));
+    bool exists = !f->holder_account.empty();
+    if (!exists) {
+        CARNET_TRY(auto p, txn.ReadCurrent("Patient", patient_id));
+        exists = p.has_value();
+    }
+    exists_[patient_id] = exists;
+    return exists;
+}
+
+Result<access::Decision> Scope::Decide(store::Reader& txn, const access::Target& target,
+                                       access::Action action, const std::string& id,
+                                       std::pair<std::string, std::string> flags_key) {
     access::DecisionInput in;
     in.actor = caller_.actor;
     in.target = target;
@@ -86,10 +144,15 @@ Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Ta
         in.rel = f->rel;
     }
     const access::Decision d = access::Decide(*grid_, in);
-    if (!caller_.IsSystem()) made_.push_back(Made{target, action, d});
-    if (d.audit && !target.patient_id.empty() && !caller_.IsSystem()) {
-        Record(d, target, action, id);
+    if (caller_.IsSystem()) return d;
+    if (!target.patient_id.empty()) {
+        CARNET_TRY(bool exists, RecordExists(txn, target.patient_id));
+        // A decision about a record that does not exist yet (a write creating it, a search
+        // naming an unknown id) is not logged: no chain is opened for an id nobody holds.
+        if (!exists) return d;
     }
+    made_.push_back(Made{target, action, d, std::move(flags_key)});
+    if (d.audit && !target.patient_id.empty()) Record(d, target, action, id);
     return d;
 }
 
@@ -147,12 +210,7 @@ Result<std::vector<std::string>> Scope::SearchablePatients(store::Reader& txn) {
 Status Scope::NoteRecordSearch(store::Reader& txn, const std::string& patient_id,
                                const std::string& type) {
     if (patient_id.empty() || caller_.IsSystem()) return Ok();
-    CARNET_TRY(const access::RecordFacts* f, Facts(txn, patient_id));
-    bool exists = !f->holder_account.empty();
-    if (!exists) {
-        CARNET_TRY(auto p, txn.ReadCurrent("Patient", patient_id));
-        exists = p.has_value();
-    }
+    CARNET_TRY(bool exists, RecordExists(txn, patient_id));
     if (!exists) return Ok();  // nothing to log: no such record
     access::Target t;
     t.resource_type = type;
@@ -207,8 +265,9 @@ Result<bool> Scope::StillValid(store::Reader& txn, access::GridStore& grids, int
             in.rel = f->second.rel;
             // The per-document flags as they are now (the classification does not change).
             auto p = flags.find(m.target.patient_id);
-            if (p != flags.end() && !m.target.resource_id.empty()) {
-                auto it = p->second.find({m.target.resource_type, m.target.resource_id});
+            if (p != flags.end() && !m.flags_key.second.empty() &&
+                flags_[m.target.patient_id].count(m.flags_key) != 0) {
+                auto it = p->second.find(m.flags_key);
                 const access::DocFlags now_flags =
                     it == p->second.end() ? access::DocFlags{} : it->second;
                 in.target.author_account = now_flags.author_account;

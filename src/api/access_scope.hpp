@@ -100,7 +100,19 @@ class Scope {
         access::Target target;
         access::Action action;
         access::Decision decision;
+        /// Whose per-document flags the decision used (a Binary: its document's).
+        std::pair<std::string, std::string> flags_key;
     };
+    /// Whether the record exists (an account, or its Patient resource): decisions about a
+    /// record that does not exist are not logged (nobody's log to write to).
+    Result<bool> RecordExists(store::Reader& txn, const std::string& patient_id);
+    /// The flags of one resource of a record (cached).
+    Result<const access::DocFlags*> FlagsOf(store::Reader& txn, const std::string& patient_id,
+                                            const std::string& type, const std::string& id);
+    Result<access::Decision> Decide(store::Reader& txn, const access::Target& target,
+                                    access::Action action, const std::string& id,
+                                    std::pair<std::string, std::string> flags_key);
+    std::map<std::string, bool> exists_;
     struct Pending {
         access::Decision decision;
         audit::Entry entry;

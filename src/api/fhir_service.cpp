@@ -513,15 +513,31 @@ Status FhirService::WithScope(const Caller& caller,
     if (caller.IsSystem() || access_.grids == nullptr) {
         return Write([&](WriteTxn& txn) { return job(txn, nullptr); });
     }
-    Status inner = Ok();
-    CARNET_CHECK(Write([&](WriteTxn& txn) -> Status {
-        CARNET_TRY(auto grid, access_.grids->Current(txn));
-        Scope scope(caller, std::move(grid), access_.portal_url, clock_.NowMicros());
-        inner = txn.Nested([&] { return job(txn, &scope); });
-        // The decisions made are logged whether or not the data work succeeded.
-        return scope.Flush(txn);
-    }));
-    return inner;
+    // On PostgreSQL another transaction may change the record's access between the facts
+    // this one read and its commit: the log appends (Flush) lock the records' heads, then
+    // the decisions are re-made from what is committed; if one changed, all of it is rolled
+    // back and done again. SQLite runs one writer at a time: the first try always holds.
+    for (int attempt = 0;; ++attempt) {
+        Status inner = Ok();
+        bool stale = false;
+        Status written = Write([&](WriteTxn& txn) -> Status {
+            CARNET_TRY(auto grid, access_.grids->Current(txn));
+            const int64_t now = clock_.NowMicros();
+            Scope scope(caller, std::move(grid), access_.portal_url, now);
+            inner = txn.Nested([&] { return job(txn, &scope); });
+            // The decisions made are logged whether or not the data work succeeded.
+            CARNET_CHECK(scope.Flush(txn));
+            CARNET_TRY(bool valid, scope.StillValid(txn, *access_.grids, now));
+            if (!valid && attempt < 3) {
+                stale = true;
+                return Error::Make(Code::kConflict, "conflict", "access changed meanwhile");
+            }
+            return Ok();
+        });
+        if (stale) continue;
+        CARNET_CHECK(written);
+        return inner;
+    }
 }
 
 Status FhirService::WithReadScope(const Caller& caller,
