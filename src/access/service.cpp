@@ -795,6 +795,19 @@ Status AccessService::RevokeCode(const Actor& actor, const std::string& pid,
     return out.Finish(s);
 }
 
+Result<std::string> AccessService::RecordOfIns(const std::string& ins) {
+    const auto canonical = auth::NormalizeIns(ins);
+    if (!canonical) return Error::Invalid("INS invalide", "ins");
+    CARNET_TRY(auto reader, store_.OpenReader());
+    CARNET_TRY(auto rows, reader->Query("SELECT patient_id FROM accounts WHERE ins = ? AND kind "
+                                        "= 'patient'",
+                                        {*canonical}));
+    if (rows.empty() || store::AsText(rows[0][0]).empty()) {
+        return Error::NotFound("dossier introuvable");
+    }
+    return store::AsText(rows[0][0]);
+}
+
 Result<Redeemed> AccessService::RedeemCode(const Actor& actor, const std::string& request_id,
                                            const std::string& ins, const std::string& patient,
                                            const std::string& code_text) {

@@ -191,6 +191,9 @@ class AccessService {
     Result<int64_t> OpenEmergency(const Actor& actor, const std::string& pid,
                                   const std::string& request_id, const std::string& purpose,
                                   const std::string& reason);
+    /// The record of an INS (from the patient's card, in an emergency), or the same
+    /// kNotFound as an unknown record.
+    Result<std::string> RecordOfIns(const std::string& ins);
     Status ReleaseDocument(const Actor& actor, const std::string& pid,
                            const std::string& request_id, const std::string& type,
                            const std::string& id);

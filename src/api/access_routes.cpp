@@ -415,6 +415,24 @@ void RegisterAccessRoutes(http::Router& router, const Authenticator& authenticat
                    return JsonResponse(200, json::object{{"until", *until}});
                }),
                small);
+    // The same, naming the record by the INS read from the patient's card (a professional in
+    // an emergency may not know the record's id). An unknown INS answers like an unknown
+    // record.
+    router.Add("POST", "/access/emergency",
+               with_body([svc](Request& req, const access::Actor& actor, const json::object& b) {
+                   auto ins = Str(b, "ins", 64);
+                   if (!ins.ok()) return http::ErrorResponse(ins.error());
+                   auto purpose = Str(b, "purpose", 16);
+                   if (!purpose.ok()) return http::ErrorResponse(purpose.error());
+                   auto reason = Str(b, "reason", 4000);
+                   if (!reason.ok()) return http::ErrorResponse(reason.error());
+                   auto pid = svc->RecordOfIns(*ins);
+                   if (!pid.ok()) return http::ErrorResponse(pid.error());
+                   auto until = svc->OpenEmergency(actor, *pid, req.request_id, *purpose, *reason);
+                   if (!until.ok()) return http::ErrorResponse(until.error());
+                   return JsonResponse(200, json::object{{"patient_id", *pid}, {"until", *until}});
+               }),
+               small);
     router.Add(
         "POST", rec + "/documents/{type}/{id}/release",
         with([svc](Request& req, const auth::Principal&, const access::Actor& actor) {

@@ -242,17 +242,20 @@ class AccessRoutesTest : public ::testing::TestWithParam<std::string> {
     /// are in the log too, as "account:…": not counted).
     int64_t LogCount(const std::string& pid, const std::string& outcome = {}) {
         if (outcome.empty())
-            return Count("SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND action NOT "
-                         "LIKE 'account:%'",
-                         {pid});
-        return Count("SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND outcome = ? AND "
-                     "action NOT LIKE 'account:%'",
-                     {pid, outcome});
+            return Count(
+                "SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND action NOT "
+                "LIKE 'account:%'",
+                {pid});
+        return Count(
+            "SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND outcome = ? AND "
+            "action NOT LIKE 'account:%'",
+            {pid, outcome});
     }
     int64_t OperatorEntries(const std::string& pid) {
-        return Count("SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND action LIKE "
-                     "'account:%'",
-                     {pid});
+        return Count(
+            "SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND action LIKE "
+            "'account:%'",
+            {pid});
     }
     /// The newest log entry of a record: (actor_account, action, outcome, reason, basis).
     std::vector<std::string> LastEntry(const std::string& pid) {
@@ -1214,6 +1217,29 @@ TEST_P(AccessRoutesTest, GridReadByAnyoneEditedByAdminsOnly) {
     EXPECT_EQ(Call("PUT", "/access/grid", admin_, json::array{}).status, 400);
     EXPECT_EQ(Count("SELECT COUNT(*) FROM access_grid"), 1);
     EXPECT_EQ(Call("GET", "/access/grid", marie_).Json().at("version"), 1);
+}
+
+// In an emergency the professional knows the patient's INS (the card), not the record's id.
+TEST_P(AccessRoutesTest, BreakTheGlassByInsOpensTheRecordItNames) {
+    const std::string reason = "patient inconscient, allergies inconnues";
+    Reply unknown =
+        Call("POST", "/access/emergency", doc_,
+             json::object{{"ins", Ins("1800575999999")}, {"purpose", "BTG"}, {"reason", reason}});
+    EXPECT_EQ(unknown.status, 404) << Describe(unknown);
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM emergency_grants"), 0);
+    Reply ok = Call("POST", "/access/emergency", doc_,
+                    json::object{{"ins", marie_.ins}, {"purpose", "BTG"}, {"reason", reason}});
+    ASSERT_EQ(ok.status, 200) << Describe(ok);
+    EXPECT_EQ(ok.Json().at("patient_id").as_string(), marie_.patient_id);
+    EXPECT_EQ(
+        Count("SELECT COUNT(*) FROM emergency_grants WHERE patient_id = ?", {marie_.patient_id}),
+        1);
+    EXPECT_EQ(LastEntry(marie_.patient_id)[4], "BTG");
+    // A short reason is refused the same way as on the record's own route.
+    EXPECT_EQ(Call("POST", "/access/emergency", doc_,
+                   json::object{{"ins", marie_.ins}, {"purpose", "BTG"}, {"reason", "vite"}})
+                  .status,
+              400);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, AccessRoutesTest, ::testing::Values("sqlite", "postgres"),
