@@ -65,10 +65,6 @@ audit::Entry EntryFor(const Actor& actor, const Decision& decision, Action actio
     return e;
 }
 
-namespace {
-
-/// Verified contacts of the holder (and, for a minor, of the legal representatives), by the
-/// channels the holder chose. Emergencies go by every verified channel.
 Status NotifyHolder(store::WriteTxn& txn, const RecordFacts& facts, const std::string& tmpl,
                     bool every_channel, const std::string& portal_url, int64_t now_us) {
     std::vector<std::string> accounts;
@@ -119,6 +115,8 @@ Status NotifyHolder(store::WriteTxn& txn, const RecordFacts& facts, const std::s
     }
     return Ok();
 }
+
+namespace {
 
 /// The médecin traitant hears of an emergency access to their patient's record.
 Status NotifyGp(store::WriteTxn& txn, const RecordFacts& facts, const Actor& actor,

@@ -20,6 +20,12 @@ audit::Entry EntryFor(const Actor& actor, const Decision& decision, Action actio
                       const Target& target, Purpose purpose, const std::string& request_id,
                       int64_t now_us, int64_t count = 0);
 
+/// Tells the holder (and, for a minor, the legal representatives) with template `tmpl`: by
+/// their verified e-mail and phone as the holder chose (`every_channel`: by both, for
+/// emergencies), and always in the in-app inbox.
+Status NotifyHolder(store::WriteTxn& txn, const RecordFacts& facts, const std::string& tmpl,
+                    bool every_channel, const std::string& portal_url, int64_t now_us);
+
 /// Writes `entry` (when the decision is auditable) and queues the notices the decision owes.
 /// `portal_url` is where notices send people.
 Status Honour(store::WriteTxn& txn, const RecordFacts& facts, const Actor& actor,

@@ -209,46 +209,6 @@ class Names {
     std::map<std::string, std::string> cache_;
 };
 
-/// The holder's (and a minor's representatives') notice by the channels the holder chose,
-/// and always in the in-app inbox (as obligations.cpp does for access notices).
-Status NotifyHolder(store::WriteTxn& txn, const RecordFacts& facts, const std::string& tmpl,
-                    const std::string& portal_url, int64_t now_us) {
-    std::vector<std::string> accounts;
-    if (!facts.holder_account.empty()) accounts.push_back(facts.holder_account);
-    if (facts.patient.minor) {
-        CARNET_TRY(auto reps, txn.Query("SELECT delegate_account FROM delegations WHERE "
-                                        "patient_id = ? AND kind = 'representative' AND status "
-                                        "= 'active'",
-                                        {facts.patient_id}));
-        for (const auto& r : reps) accounts.push_back(AsText(r[0]));
-    }
-    const notify::Params params{{"portal_url", portal_url}};
-    for (const auto& account : accounts) {
-        CARNET_TRY(auto rows, txn.Query("SELECT email, email_verified_at, phone, "
-                                        "phone_verified_at FROM accounts WHERE id = ?",
-                                        {account}));
-        if (rows.empty()) continue;
-        const auto& r = rows[0];
-        if (!IsNull(r[1]) && !AsText(r[0]).empty() && facts.settings.notify_email) {
-            CARNET_CHECK(notify::Enqueue(txn,
-                                         notify::Notification{notify::Channel::kEmail, AsText(r[0]),
-                                                              tmpl, params, facts.patient_id},
-                                         now_us));
-        }
-        if (!IsNull(r[3]) && !AsText(r[2]).empty() && facts.settings.notify_sms) {
-            CARNET_CHECK(notify::Enqueue(txn,
-                                         notify::Notification{notify::Channel::kSms, AsText(r[2]),
-                                                              tmpl, params, facts.patient_id},
-                                         now_us));
-        }
-        CARNET_CHECK(notify::Enqueue(
-            txn,
-            notify::Notification{notify::Channel::kInApp, account, tmpl, params, facts.patient_id},
-            now_us));
-    }
-    return Ok();
-}
-
 /// Title of a DocumentReference: description, else type.text, else the first coding's display.
 std::string TitleOf(const json::object& doc) {
     if (const auto* d = doc.if_contains("description"); d && d->is_string()) {
@@ -1109,7 +1069,8 @@ Result<int> AccessService::SweepHidden(int64_t now_us) {
             const RecordFacts& f = it->second;
             const bool reachable = f.patient.status == "active" || f.patient.status == "pending";
             if (reachable) {
-                CARNET_CHECK(NotifyHolder(txn, f, "hidden_document_notice", portal_url_, now_us));
+                CARNET_CHECK(
+                    NotifyHolder(txn, f, "hidden_document_notice", false, portal_url_, now_us));
             }
             CARNET_CHECK(
                 txn.Exec("UPDATE access_flags SET warned_at = ? WHERE patient_id = ? AND "
