@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "api/actor.hpp"
+#include "api/json_routes.hpp"
 #include "fhir/json.hpp"
 
 namespace carnet::api {
@@ -14,39 +15,6 @@ using http::Request;
 using http::Response;
 
 namespace {
-
-Response JsonResponse(int status, const json::value& v) {
-    Response r;
-    r.status = status;
-    r.content_type = "application/json";
-    r.body = json::serialize(v);
-    r.With("Cache-Control", "no-store");
-    return r;
-}
-
-Response NoContent() {
-    Response r;
-    r.status = 204;
-    r.content_type.clear();
-    r.With("Cache-Control", "no-store");
-    return r;
-}
-
-Response StatusResponse(const Status& s) {
-    if (!s.ok()) return http::ErrorResponse(s.error());
-    return NoContent();
-}
-
-Result<json::object> Body(const Request& req) {
-    auto ct = req.Header("content-type").value_or("");
-    if (ct.find("application/json") == std::string::npos) {
-        return Error::Make(Code::kUnsupportedMedia, "not-supported",
-                           "Content-Type must be application/json");
-    }
-    CARNET_TRY(json::value v, fhir::ParseJson(req.body, 8));
-    if (!v.is_object()) return Error::Invalid("le corps doit être un objet JSON");
-    return std::move(v.as_object());
-}
 
 /// A string member ("" when absent or null); kInvalid when of another type or too long.
 Result<std::string> Str(const json::object& o, const char* key, size_t max = 4096) {
@@ -194,14 +162,6 @@ json::object LogPageJson(const access::LogPage& page) {
     return out;
 }
 
-template <typename T, typename F>
-Response JsonList(const Result<std::vector<T>>& r, F to_json) {
-    if (!r.ok()) return http::ErrorResponse(r.error());
-    json::array out;
-    for (const auto& item : *r) out.push_back(to_json(item));
-    return JsonResponse(200, out);
-}
-
 bool IsOperator(const auth::Principal& p) {
     return p.kind == auth::kAdvisor || p.kind == auth::kAdmin;
 }
@@ -293,7 +253,7 @@ void RegisterAccessRoutes(http::Router& router, const Authenticator& authenticat
     auto with_body = [with](BodyHandler fn, bool operators = false) {
         return with(
             [fn = std::move(fn)](Request& req, const auth::Principal&, const access::Actor& actor) {
-                auto body = Body(req);
+                auto body = JsonBody(req);
                 if (!body.ok()) return http::ErrorResponse(body.error());
                 return fn(req, actor, *body);
             },
@@ -480,7 +440,7 @@ void RegisterAccessRoutes(http::Router& router, const Authenticator& authenticat
                            return http::ErrorResponse(Code::kForbidden, "forbidden",
                                                       "réservé aux administrateurs");
                        }
-                       auto body = Body(req);
+                       auto body = JsonBody(req);
                        if (!body.ok()) return http::ErrorResponse(body.error());
                        auto v = svc->PutGrid(actor, req.request_id, json::serialize(*body));
                        if (!v.ok()) return http::ErrorResponse(v.error());

@@ -5,6 +5,7 @@
 
 #include "api/actor.hpp"
 #include "api/export.hpp"
+#include "api/json_routes.hpp"
 #include "fhir/json.hpp"
 
 namespace carnet::api {
@@ -17,34 +18,6 @@ namespace {
 
 constexpr const char* kSessionCookie = "carnet_session";
 constexpr const char* kDeviceCookie = "carnet_device";
-
-Response JsonResponse(int status, const json::value& v) {
-    Response r;
-    r.status = status;
-    r.content_type = "application/json";
-    r.body = json::serialize(v);
-    r.With("Cache-Control", "no-store");
-    return r;
-}
-
-Response NoContent() {
-    Response r;
-    r.status = 204;
-    r.content_type.clear();
-    r.With("Cache-Control", "no-store");
-    return r;
-}
-
-Result<json::object> Body(const Request& req) {
-    auto ct = req.Header("content-type").value_or("");
-    if (ct.find("application/json") == std::string::npos) {
-        return Error::Make(Code::kUnsupportedMedia, "not-supported",
-                           "Content-Type must be application/json");
-    }
-    CARNET_TRY(json::value v, fhir::ParseJson(req.body, 8));
-    if (!v.is_object()) return Error::Invalid("le corps doit être un objet JSON");
-    return std::move(v.as_object());
-}
 
 /// A string member ("" when absent); kInvalid when present with another type.
 Result<std::string> Str(const json::object& o, const char* key, bool required = true) {
@@ -215,14 +188,6 @@ std::string QueryValue(const Request& req, std::string_view name) {
 }
 
 /// 200 with a JSON array of `to_json(item)`, or the error.
-template <typename T, typename F>
-Response JsonList(const Result<std::vector<T>>& r, F to_json) {
-    if (!r.ok()) return http::ErrorResponse(r.error());
-    json::array out;
-    for (const auto& item : *r) out.push_back(to_json(item));
-    return JsonResponse(200, out);
-}
-
 json::object SessionJson(const auth::SessionInfo& s) {
     return {{"handle", s.handle},
             {"method", s.method},
@@ -244,11 +209,6 @@ json::object DeviceJson(const auth::DeviceInfo& d) {
 
 json::object EventJson(const auth::AccountEvent& e) {
     return {{"at", e.at}, {"actor_kind", e.actor_kind}, {"action", e.action}, {"detail", e.detail}};
-}
-
-Response StatusResponse(const Status& s) {
-    if (!s.ok()) return http::ErrorResponse(s.error());
-    return NoContent();
 }
 
 }  // namespace
@@ -374,7 +334,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/login",
         [svc, o](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"login", "password"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -388,7 +348,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/verify",
         [svc, o](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"challenge", "code"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -418,7 +378,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/resend",
         [svc](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"challenge"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -438,7 +398,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/activate",
         [svc](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields =
                 Fields(*body, {"login", "activation_code", "password", "channel", "address"});
@@ -452,7 +412,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/activate/confirm",
         [svc, o](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"challenge", "code"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -465,7 +425,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/oppose",
         [svc](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"login", "activation_code"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -476,7 +436,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/reset",
         [svc](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"login"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -489,7 +449,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add(
         "POST", "/auth/reset/confirm",
         [svc](Request& req) {
-            auto body = Body(req);
+            auto body = JsonBody(req);
             if (!body.ok()) return http::ErrorResponse(body.error());
             auto fields = Fields(*body, {"challenge", "code", "password"});
             if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -512,7 +472,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
             return [a, fn = std::move(fn)](Request& req) {
                 auto who = a->Authenticate(req);
                 if (!who.ok()) return http::ErrorResponse(who.error());
-                auto body = Body(req);
+                auto body = JsonBody(req);
                 if (!body.ok()) return http::ErrorResponse(body.error());
                 return fn(req, *who, *body);
             };
@@ -782,7 +742,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         "POST", "/admin/representatives",
         operators(
             [svc](Request& req, const auth::Principal& p) {
-                auto body = Body(req);
+                auto body = JsonBody(req);
                 if (!body.ok()) return http::ErrorResponse(body.error());
                 auto fields = Fields(*body, {"child_patient_id", "representative_login"});
                 if (!fields.ok()) return http::ErrorResponse(fields.error());
@@ -801,7 +761,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
         "POST", "/admin/professionals",
         operators(
             [svc](Request& req, const auth::Principal& p) {
-                auto body = Body(req);
+                auto body = JsonBody(req);
                 if (!body.ok()) return http::ErrorResponse(body.error());
                 auth::NewProfessional n;
                 std::string* fields[] = {&n.rpps,      &n.given,        &n.family, &n.profession,
@@ -824,7 +784,7 @@ void RegisterAuthRoutes(http::Router& router, const Authenticator& authenticator
     router.Add("POST", "/admin/staff",
                operators(
                    [svc](Request& req, const auth::Principal& p) {
-                       auto body = Body(req);
+                       auto body = JsonBody(req);
                        if (!body.ok()) return http::ErrorResponse(body.error());
                        auth::NewStaff n;
                        std::string* fields[] = {&n.kind, &n.login, &n.given, &n.family, &n.email};
