@@ -95,6 +95,24 @@ Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
     return f;
 }
 
+Result<std::map<std::string, int64_t>> LoadEpochs(store::Reader& txn,
+                                                  const std::vector<std::string>& patient_ids) {
+    std::map<std::string, int64_t> out;
+    if (patient_ids.empty()) return out;
+    std::string sql = "SELECT patient_id, n FROM access_epochs WHERE patient_id IN (";
+    std::vector<store::Value> params;
+    params.reserve(patient_ids.size());
+    for (const auto& id : patient_ids) {
+        sql += params.empty() ? "?" : ", ?";
+        params.emplace_back(id);
+        out[id] = 0;
+    }
+    sql += ")";
+    CARNET_TRY(auto rows, txn.Query(sql, params));
+    for (const auto& row : rows) out[AsText(row[0])] = AsInt(row[1]);
+    return out;
+}
+
 Result<std::map<std::pair<std::string, std::string>, DocFlags>> LoadFlags(
     store::Reader& txn, const std::string& patient_id,
     const std::vector<std::pair<std::string, std::string>>& keys) {

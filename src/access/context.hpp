@@ -56,6 +56,11 @@ struct DocFlags {
 Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id);
 Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
                                     const std::string& patient_id, int64_t now_us);
+/// The access epochs of these records (access_epochs, moved by triggers on every table a
+/// decision reads): a record without a row is at 0. Read before the facts themselves, a
+/// record's epoch unchanged at commit means none of its facts changed since.
+Result<std::map<std::string, int64_t>> LoadEpochs(store::Reader& txn,
+                                                  const std::vector<std::string>& patient_ids);
 /// Flags of these (type, id) of one patient; missing keys have no row.
 Result<std::map<std::pair<std::string, std::string>, DocFlags>> LoadFlags(
     store::Reader& txn, const std::string& patient_id,

@@ -25,9 +25,23 @@ Scope::Scope(const Caller& caller, std::shared_ptr<const access::Grid> grid, std
       portal_url_(std::move(portal_url)),
       now_us_(now_us) {}
 
+Status Scope::NoteEpochs(store::Reader& txn, const std::vector<std::string>& patient_ids) {
+    std::vector<std::string> unseen;
+    for (const auto& pid : patient_ids) {
+        if (epochs_.count(pid) == 0) unseen.push_back(pid);
+    }
+    if (unseen.empty()) return Ok();
+    CARNET_TRY(auto loaded, access::LoadEpochs(txn, unseen));
+    epochs_.insert(loaded.begin(), loaded.end());
+    return Ok();
+}
+
 Result<const access::RecordFacts*> Scope::Facts(store::Reader& txn, const std::string& patient_id) {
     auto it = facts_.find(patient_id);
     if (it == facts_.end()) {
+        // The epoch first: whatever changes after it moves it (a write transaction on
+        // PostgreSQL reads each statement's own committed state).
+        CARNET_CHECK(NoteEpochs(txn, {patient_id}));
         CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, patient_id, now_us_));
         it = facts_.emplace(patient_id, std::move(f)).first;
     }
@@ -42,6 +56,10 @@ Status Scope::Prefetch(store::Reader& txn, const std::vector<store::ResourceVers
         (void)known;
         by_patient[rv.patient_id].emplace_back(rv.type, rv.id);
     }
+    std::vector<std::string> pids;
+    pids.reserve(by_patient.size());
+    for (const auto& [pid, _] : by_patient) pids.push_back(pid);
+    CARNET_CHECK(NoteEpochs(txn, pids));
     for (auto& [pid, keys] : by_patient) {
         CARNET_TRY(auto loaded, access::LoadFlags(txn, pid, keys));
         auto& cache = flags_[pid];
@@ -60,6 +78,7 @@ Result<const access::DocFlags*> Scope::FlagsOf(store::Reader& txn, const std::st
     const auto key = std::make_pair(type, id);
     auto it = cache.find(key);
     if (it == cache.end()) {
+        CARNET_CHECK(NoteEpochs(txn, {patient_id}));
         CARNET_TRY(auto loaded, access::LoadFlags(txn, patient_id, {key}));
         auto found = loaded.find(key);
         it = cache.emplace(key, found == loaded.end() ? access::DocFlags{} : found->second).first;
@@ -236,9 +255,49 @@ Result<bool> Scope::MaySeeRecord(store::Reader& txn, const std::string& patient_
     return access::Decide(*grid_, in).allow;
 }
 
+bool Scope::SameDecisionsAt(int64_t now_us) const {
+    for (const auto& m : made_) {
+        access::DecisionInput in;
+        in.actor = caller_.actor;
+        in.target = m.target;
+        in.action = m.action;
+        in.purpose = caller_.purpose;
+        in.now_us = now_us;
+        if (!m.target.patient_id.empty()) {
+            auto f = facts_.find(m.target.patient_id);
+            if (f == facts_.end()) return false;
+            in.patient = f->second.patient;
+            in.rel = f->second.rel;
+        }
+        const access::Decision d = access::Decide(*grid_, in);
+        if (d.allow != m.decision.allow || d.basis != m.decision.basis ||
+            d.reason != m.decision.reason) {
+            return false;
+        }
+    }
+    return true;
+}
+
 Result<bool> Scope::StillValid(store::Reader& txn, access::GridStore& grids, int64_t now_us) {
     CARNET_TRY(auto grid, grids.Current(txn));
     if (grid != grid_) return false;  // another grid version is in force
+    // Usually nothing about the records changed: their epochs say so in one query, and the
+    // decisions are re-made from the facts already loaded, at the time of the commit
+    // (a grant or a hidden period may have run out meanwhile).
+    bool covered = true;
+    for (const auto& m : made_) {
+        if (!m.target.patient_id.empty() && epochs_.count(m.target.patient_id) == 0) {
+            covered = false;
+        }
+    }
+    if (covered) {
+        std::vector<std::string> pids;
+        pids.reserve(epochs_.size());
+        for (const auto& [pid, _] : epochs_) pids.push_back(pid);
+        CARNET_TRY(auto current, access::LoadEpochs(txn, pids));
+        if (current == epochs_) return SameDecisionsAt(now_us);
+    }
+    // Something moved: every fact and flag again, and each decision compared.
     std::map<std::string, access::RecordFacts> fresh;
     for (const auto& [pid, _] : facts_) {
         CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, pid, now_us));

@@ -80,7 +80,8 @@ class Scope {
     /// Reads are decided on a reader snapshot, then their log entries are written by the
     /// writer: this re-makes every decision of this scope from the state current in `txn`
     /// (facts, per-document flags, the grid in force, the time) and tells whether each one is
-    /// unchanged. Called after Flush (whose log appends lock the records' heads on
+    /// unchanged (when no record's access epoch moved, from the facts already loaded).
+    /// Called after Flush (whose log appends lock the records' heads on
     /// PostgreSQL, so a concurrent consent change is either committed and seen here, or waits
     /// for this commit). False: the caller rolls back and redoes the work in the writer.
     Result<bool> StillValid(store::Reader& txn, access::GridStore& grids, int64_t now_us);
@@ -106,6 +107,10 @@ class Scope {
     /// Whether the record exists (an account, or its Patient resource): decisions about a
     /// record that does not exist are not logged (nobody's log to write to).
     Result<bool> RecordExists(store::Reader& txn, const std::string& patient_id);
+    /// Notes the access epoch of records met for the first time (before any of their facts).
+    Status NoteEpochs(store::Reader& txn, const std::vector<std::string>& patient_ids);
+    /// Every decision made again from the facts loaded, at `now_us`: all unchanged?
+    [[nodiscard]] bool SameDecisionsAt(int64_t now_us) const;
     /// The flags of one resource of a record (cached).
     Result<const access::DocFlags*> FlagsOf(store::Reader& txn, const std::string& patient_id,
                                             const std::string& type, const std::string& id);
@@ -125,6 +130,7 @@ class Scope {
     std::string portal_url_;
     int64_t now_us_;
     std::map<std::string, access::RecordFacts> facts_;
+    std::map<std::string, int64_t> epochs_;  // access epoch of each record, when first met
     std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags_;
     std::map<Key, Pending> pending_;
     std::vector<Key> order_;

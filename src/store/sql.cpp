@@ -203,11 +203,62 @@ std::vector<Migration> BuildMigrations(Dialect d) {
         "CREATE TABLE audit_checkpoints(seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, payload "
         "TEXT NOT NULL, signature TEXT NOT NULL, hash TEXT NOT NULL)",
     };
+    // A counter per record that moves whenever anything an access decision reads about the
+    // record changes: its holder's account, settings, relations with professionals,
+    // emergency grants, per-document flags, delegations. Triggers move it, so no write path
+    // can forget to. A read decided on a snapshot is re-validated at commit by comparing
+    // this one number (Scope::StillValid), instead of reloading every fact.
+    std::vector<std::string> v5 = {
+        "CREATE TABLE access_epochs(patient_id TEXT PRIMARY KEY, n BIGINT NOT NULL)"};
+    const std::vector<std::string> moved_by = {"access_settings", "access_relations",
+                                               "emergency_grants", "access_flags", "delegations"};
+    if (d == Dialect::kSqlite) {
+        // No conflict clause inside: the statement that fires a trigger imposes its own
+        // conflict policy on the trigger's statements (an outer UPSERT would turn an
+        // INSERT OR IGNORE here into an abort).
+        auto bump = [](const std::string& row) {
+            const std::string pid = row + ".patient_id";
+            return "INSERT INTO access_epochs(patient_id, n) SELECT " + pid +
+                   ", 0 WHERE NOT EXISTS (SELECT 1 FROM access_epochs WHERE patient_id = " + pid +
+                   "); UPDATE access_epochs SET n = n + 1 WHERE patient_id = " + pid + ";";
+        };
+        auto triggers = [&](const std::string& table, const std::string& update_of) {
+            v5.push_back("CREATE TRIGGER " + table + "_epoch_ins AFTER INSERT ON " + table +
+                         " BEGIN " + bump("NEW") + " END");
+            v5.push_back("CREATE TRIGGER " + table + "_epoch_upd AFTER UPDATE" + update_of +
+                         " ON " + table + " BEGIN " + bump("OLD") + " " + bump("NEW") + " END");
+            v5.push_back("CREATE TRIGGER " + table + "_epoch_del AFTER DELETE ON " + table +
+                         " BEGIN " + bump("OLD") + " END");
+        };
+        for (const auto& t : moved_by) triggers(t, "");
+        // Accounts change often (logins, contact details): only what a decision reads.
+        triggers("accounts", " OF kind, status, birth_date, patient_id");
+    } else {
+        v5.push_back(
+            "CREATE FUNCTION carnet_access_epoch() RETURNS trigger LANGUAGE plpgsql AS $fn$ "
+            "BEGIN "
+            "IF TG_OP <> 'INSERT' THEN INSERT INTO access_epochs(patient_id, n) VALUES "
+            "(OLD.patient_id, 1) ON CONFLICT (patient_id) DO UPDATE SET n = access_epochs.n + 1; "
+            "END IF; "
+            "IF TG_OP <> 'DELETE' THEN INSERT INTO access_epochs(patient_id, n) VALUES "
+            "(NEW.patient_id, 1) ON CONFLICT (patient_id) DO UPDATE SET n = access_epochs.n + 1; "
+            "END IF; "
+            "RETURN NULL; END $fn$");
+        for (const auto& t : moved_by) {
+            v5.push_back("CREATE TRIGGER " + t + "_epoch AFTER INSERT OR UPDATE OR DELETE ON " + t +
+                         " FOR EACH ROW EXECUTE FUNCTION carnet_access_epoch()");
+        }
+        v5.push_back(
+            "CREATE TRIGGER accounts_epoch AFTER INSERT OR UPDATE OF kind, status, birth_date, "
+            "patient_id OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION "
+            "carnet_access_epoch()");
+    }
     return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
             Migration{2, "notification outbox and in-app inbox", std::move(v2)},
             Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)},
             Migration{4, "access settings, relations, codes, grants, flags, grid, access log",
-                      std::move(v4)}};
+                      std::move(v4)},
+            Migration{5, "access epochs: one counter per record moved by triggers", std::move(v5)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

@@ -147,7 +147,9 @@ void StoreTest::WipeForTest() {
     // Every table the store writes, whatever patients earlier tests used; RESTART IDENTITY
     // so rid/vid orders start over too.
     ASSERT_EQ(PgAdmin("TRUNCATE resources, versions, patient_keys, idx_token, idx_string, "
-                      "idx_date, idx_ref, idx_quantity, outbox, inbox RESTART IDENTITY"),
+                      "idx_date, idx_ref, idx_quantity, outbox, inbox, accounts, access_settings, "
+                      "access_relations, emergency_grants, access_flags, delegations, "
+                      "access_epochs RESTART IDENTITY"),
               "");
 }
 
@@ -430,6 +432,92 @@ TEST_P(StoreTest, FailedJobRollsBackOnlyItself) {
     EXPECT_EQ(reader()->Search(q)->total, 160);
     EXPECT_FALSE(reader()->ReadCurrent("Observation", "t0-0")->has_value());
     EXPECT_TRUE(reader()->ReadCurrent("Observation", "t0-1")->has_value());
+}
+
+// A read decided on a snapshot is re-validated at commit by the record's access epoch
+// alone (api::Scope::StillValid): every change to a fact a decision reads must move it, by
+// whichever statement form the service uses (upserts included), and nothing else's.
+TEST_P(StoreTest, EveryFactOfAnAccessDecisionMovesTheRecordsEpoch) {
+    auto epoch = [&](const std::string& pid) -> int64_t {
+        auto rows = reader()->Query("SELECT n FROM access_epochs WHERE patient_id = ?", {pid});
+        EXPECT_TRUE(rows.ok());
+        return rows.ok() && !rows->empty() ? AsInt((*rows)[0][0]) : 0;
+    };
+    auto exec = [&](const std::string& sql, std::vector<Value> params) {
+        Status s = store_->Write([&](WriteTxn& txn) -> Status {
+            CARNET_TRY(int64_t n, txn.Exec(sql, params));
+            EXPECT_EQ(n, 1) << sql;
+            return Ok();
+        });
+        ASSERT_TRUE(s.ok()) << sql << ": " << s.error().detail;
+    };
+    const std::vector<std::pair<std::string, std::vector<Value>>> moves = {
+        {"INSERT INTO accounts(id, kind, status, patient_id, given, family, birth_date, "
+         "profession, specialty, organisation, second_factor, activation_tries, totp_last_step, "
+         "created_at, credentials_at) VALUES ('acc-a', 'patient', 'active', 'pa', 'A', 'B', "
+         "'2010-01-01', '', '', '', 'email', 0, 0, 1, 1)",
+         {}},
+        {"UPDATE accounts SET status = 'closed' WHERE id = 'acc-a'", {}},
+        {"UPDATE accounts SET birth_date = '1990-01-01' WHERE id = 'acc-a'", {}},
+        {"INSERT INTO access_settings(patient_id, etreat, btg, emergency_masked, emergency_only, "
+         "mask_new, notify_email, notify_sms, updated_at, updated_by) VALUES ('pa', 1, 1, 0, 0, "
+         "0, 0, 0, 1, 'x')",
+         {}},
+        {"INSERT INTO access_settings(patient_id, etreat, btg, emergency_masked, emergency_only, "
+         "mask_new, notify_email, notify_sms, updated_at, updated_by) VALUES ('pa', 0, 1, 0, 0, "
+         "0, 0, 0, 2, 'x') ON CONFLICT(patient_id) DO UPDATE SET etreat = excluded.etreat",
+         {}},
+        {"INSERT INTO access_relations(patient_id, professional_account, status, via_code, roles, "
+         "created_at, updated_at, updated_by) VALUES ('pa', 'pro', 'authorised', 0, '', 1, 1, "
+         "'x')",
+         {}},
+        {"UPDATE access_relations SET status = 'blocked' WHERE patient_id = 'pa'", {}},
+        {"DELETE FROM access_relations WHERE patient_id = 'pa'", {}},
+        {"INSERT INTO emergency_grants(patient_id, id, professional_account, kind, reason, "
+         "opened_at, until_at) VALUES ('pa', 'g1', 'pro', 'BTG', 'r', 1, 2)",
+         {}},
+        {"INSERT INTO access_flags(patient_id, type, id, author_account, author_kind, masked, "
+         "hidden_until, hidden_repr, created_at) VALUES ('pa', 'DocumentReference', 'd1', '', '', "
+         "1, 0, 0, 1) ON CONFLICT(patient_id, type, id) DO UPDATE SET masked = excluded.masked",
+         {}},
+        {"INSERT INTO access_flags(patient_id, type, id, author_account, author_kind, masked, "
+         "hidden_until, hidden_repr, created_at) VALUES ('pa', 'DocumentReference', 'd1', '', '', "
+         "0, 0, 0, 1) ON CONFLICT(patient_id, type, id) DO UPDATE SET masked = excluded.masked",
+         {}},
+        {"INSERT INTO delegations(patient_id, id, patient_account, delegate_account, kind, "
+         "status, invited_by, created_at) VALUES ('pa', 'd1', 'acc-a', 'rep', 'representative', "
+         "'active', 'acc-a', 1)",
+         {}},
+        {"UPDATE delegations SET status = 'ended' WHERE patient_id = 'pa'", {}},
+        {"DELETE FROM emergency_grants WHERE patient_id = 'pa'", {}},
+        {"DELETE FROM accounts WHERE id = 'acc-a'", {}},
+    };
+    int64_t before = epoch("pa");
+    for (const auto& [sql, params] : moves) {
+        exec(sql, params);
+        const int64_t after = epoch("pa");
+        EXPECT_GT(after, before) << "did not move the epoch: " << sql;
+        before = after;
+    }
+    EXPECT_EQ(epoch("pb"), 0) << "another record's epoch moved";
+    // What no decision reads leaves it alone (logins touch accounts all the time).
+    exec(
+        "INSERT INTO accounts(id, kind, status, patient_id, given, family, birth_date, "
+        "profession, specialty, organisation, second_factor, activation_tries, totp_last_step, "
+        "created_at, credentials_at) VALUES ('acc-b', 'patient', 'active', 'pb', 'A', 'B', "
+        "'2010-01-01', '', '', '', 'email', 0, 0, 1, 1)",
+        {});
+    const int64_t pb = epoch("pb");
+    EXPECT_GT(pb, 0);
+    exec("UPDATE accounts SET email = 'x@example.org', totp_last_step = 5 WHERE id = 'acc-b'", {});
+    EXPECT_EQ(epoch("pb"), pb);
+    // A change that rolls back leaves no trace either.
+    Status failed = store_->Write([&](WriteTxn& txn) -> Status {
+        CARNET_CHECK(txn.Exec("UPDATE accounts SET status = 'opposed' WHERE id = 'acc-b'"));
+        return Error::Invalid("rolled back on purpose");
+    });
+    EXPECT_FALSE(failed.ok());
+    EXPECT_EQ(epoch("pb"), pb);
 }
 
 TEST_P(StoreTest, NestedFailureUndoesOnlyItsOwnWrites) {
