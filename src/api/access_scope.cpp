@@ -141,8 +141,7 @@ Result<bool> Scope::RecordExists(store::Reader& txn, const std::string& patient_
     CARNET_TRY(const access::RecordFacts* f, Facts(txn, patient_id));
     bool exists = !f->holder_account.empty();
     if (!exists) {
-        CARNET_TRY(auto p, txn.ReadCurrent("Patient", patient_id));
-        exists = p.has_value();
+        CARNET_TRY(exists, txn.Exists("Patient", patient_id));
     }
     exists_[patient_id] = exists;
     return exists;

@@ -442,6 +442,9 @@ class GatedTxn final : public WriteTxn {
                                                        const std::string& id) override {
         return inner_.ReadCurrent(type, id);
     }
+    Result<bool> Exists(const std::string& type, const std::string& id) override {
+        return inner_.Exists(type, id);
+    }
     Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                        const std::string& id,
                                                        int64_t version) override {

@@ -143,6 +143,9 @@ class Reader {
     virtual Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                                const std::string& id,
                                                                int64_t version) = 0;
+    /// Whether the resource was ever stored, its current version possibly a deletion (what
+    /// ReadCurrent would find, from the index row alone: no body is read or decrypted).
+    virtual Result<bool> Exists(const std::string& type, const std::string& id) = 0;
     virtual Result<SearchPage> Search(const SearchQuery& query) = 0;
     virtual Result<HistoryPage> History(const HistoryQuery& query) = 0;
 

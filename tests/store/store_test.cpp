@@ -182,6 +182,10 @@ TEST_P(StoreTest, DeleteLeavesMarkerAndHistory) {
     auto cur = reader()->ReadCurrent("Observation", "o1");
     ASSERT_TRUE(cur.ok() && cur->has_value());
     EXPECT_TRUE((*cur)->deleted);
+    // Exists answers what ReadCurrent would find, without reading a body.
+    EXPECT_TRUE(*reader()->Exists("Observation", "o1")) << "a deletion marker is still known";
+    EXPECT_FALSE(*reader()->Exists("Observation", "o2"));
+    EXPECT_FALSE(*reader()->Exists("Patient", "o1")) << "the type is part of the key";
     EXPECT_TRUE(Ids(Query("Observation", {})).empty()) << "deleted resources are not found";
     HistoryQuery h;
     h.type = "Observation";

@@ -87,6 +87,13 @@ class Ops : public WriteTxn {
         return std::optional<ResourceVersion>(std::move(v));
     }
 
+    Result<bool> Exists(const std::string& type, const std::string& id) override {
+        Params p;
+        p.Ref(type).Ref(id);
+        CARNET_TRY(PgResult r, conn_.Run("SELECT 1 FROM resources WHERE type = ? AND id = ?", p));
+        return r.rows() > 0;
+    }
+
     Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                        const std::string& id,
                                                        int64_t version) override {
@@ -505,6 +512,9 @@ class PostgresReader final : public Reader {
     Result<std::optional<ResourceVersion>> ReadCurrent(const std::string& type,
                                                        const std::string& id) override {
         return ops_.ReadCurrent(type, id);
+    }
+    Result<bool> Exists(const std::string& type, const std::string& id) override {
+        return ops_.Exists(type, id);
     }
     Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                        const std::string& id,

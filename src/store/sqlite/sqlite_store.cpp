@@ -195,6 +195,17 @@ class Ops : public WriteTxn {
         return std::optional<ResourceVersion>(std::move(v));
     }
 
+    Result<bool> Exists(const std::string& type, const std::string& id) override {
+        CARNET_TRY(auto* raw, conn_.Prepare("SELECT 1 FROM resources WHERE type = ? AND id = ?"));
+        Stmt st(raw);
+        st.BindText(1, type);
+        st.BindText(2, id);
+        const int rc = st.Step();
+        if (rc == SQLITE_DONE) return false;
+        if (rc != SQLITE_ROW) return SqliteError(conn_.db(), "read");
+        return true;
+    }
+
     Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                        const std::string& id,
                                                        int64_t version) override {
@@ -566,6 +577,9 @@ class SqliteReader final : public Reader {
     Result<std::optional<ResourceVersion>> ReadCurrent(const std::string& type,
                                                        const std::string& id) override {
         return ops_.ReadCurrent(type, id);
+    }
+    Result<bool> Exists(const std::string& type, const std::string& id) override {
+        return ops_.Exists(type, id);
     }
     Result<std::optional<ResourceVersion>> ReadVersion(const std::string& type,
                                                        const std::string& id,
