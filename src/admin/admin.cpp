@@ -114,27 +114,6 @@ json::object PatientResource(const auth::NewPatient& p, const std::string& ins) 
     return r;
 }
 
-/// A valid INS built from a 13-digit base (for demo records, which carry none).
-std::string InsFrom(std::string base13) {
-    unsigned long long n = std::stoull(base13);
-    unsigned long long key = 97 - n % 97;
-    return base13 + (key < 10 ? "0" : "") + std::to_string(key);
-}
-
-/// A valid RPPS from a 10-digit base (Luhn).
-std::string RppsFrom(const std::string& base10) {
-    int sum = 0;
-    for (size_t i = 0; i < base10.size(); ++i) {
-        int d = base10[base10.size() - 1 - i] - '0';
-        if (i % 2 == 0) {
-            d *= 2;
-            if (d > 9) d -= 9;
-        }
-        sum += d;
-    }
-    return base10 + std::to_string((10 - sum % 10) % 10);
-}
-
 }  // namespace
 
 namespace {
@@ -451,7 +430,7 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
     auto patient = [&](const Candidate& c, const std::string& base13, const std::string& email,
                        const std::string& role, bool activate, const std::string& note) -> Status {
         auth::NewPatient p;
-        p.ins = InsFrom(base13);
+        p.ins = auth::InsWithKey(base13);
         p.given = c.given;
         p.family = c.family;
         p.birth_date = c.birth_date;
@@ -535,7 +514,7 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
     std::map<std::string, std::string> pro_accounts;  // e-mail → account id
     for (const auto& p : pros) {
         auth::NewProfessional n;
-        n.rpps = RppsFrom(p.base10);
+        n.rpps = auth::RppsWithCheckDigit(p.base10);
         n.given = p.given;
         n.family = p.family;
         n.profession = p.profession;

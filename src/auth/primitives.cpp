@@ -322,4 +322,23 @@ bool IsValidRpps(std::string_view text) {
     return sum % 10 == 0;
 }
 
+std::string InsWithKey(const std::string& digits13) {
+    const unsigned long long n = std::stoull(digits13);
+    const unsigned long long key = 97 - n % 97;
+    return digits13 + (key < 10 ? "0" : "") + std::to_string(key);
+}
+
+std::string RppsWithCheckDigit(const std::string& digits10) {
+    int sum = 0;
+    for (size_t i = 0; i < digits10.size(); ++i) {
+        int d = digits10[digits10.size() - 1 - i] - '0';
+        if (i % 2 == 0) {  // the check digit will take position 0
+            d *= 2;
+            if (d > 9) d -= 9;
+        }
+        sum += d;
+    }
+    return digits10 + std::to_string((10 - sum % 10) % 10);
+}
+
 }  // namespace carnet::auth

@@ -81,5 +81,10 @@ std::chrono::seconds LoginBackoff(int consecutive_failures);
 std::optional<std::string> NormalizeIns(std::string_view text);
 /// National professional id (RPPS): 11 digits, the last a Luhn check digit.
 bool IsValidRpps(std::string_view text);
+/// The valid INS of 13 digits (their 2-digit key appended): demo records and tests, which
+/// make up their identifiers.
+std::string InsWithKey(const std::string& digits13);
+/// The valid RPPS of 10 digits (their Luhn check digit appended): demo data and tests.
+std::string RppsWithCheckDigit(const std::string& digits10);
 
 }  // namespace carnet::auth

@@ -30,8 +30,6 @@
 // tells the order: once a refusal is logged for the professional no later entry is an
 // allow, and no allow follows the revocation's own entry; an HTTP read that returned data
 // started before the revocation request returned.
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,33 +48,15 @@
 #include "api/auth_routes.hpp"
 #include "api_harness.hpp"
 #include "auth/service.hpp"
+#include "people.hpp"
 
 namespace carnet::api::testing {
 namespace {
 
 constexpr int64_t kT0 = 1'800'000'000'000'000;  // 2027-01-15
-const std::string kPassword = "Velo-rouge-sur-la-colline";
 const std::string kIdSystem = "urn:carnet:test:id";
 const std::string kAccessLabels = "https://carnet.health/fhir/CodeSystem/access";
 constexpr const char* kPortal = "http://portal/";
-
-std::string Ins(const std::string& first13) {
-    unsigned long long n = std::stoull(first13);
-    return first13 + (97 - n % 97 < 10 ? "0" : "") + std::to_string(97 - n % 97);
-}
-
-std::string Rpps(const std::string& first10) {
-    int sum = 0;
-    for (size_t i = 0; i < first10.size(); ++i) {
-        int d = first10[first10.size() - 1 - i] - '0';
-        if (i % 2 == 0) {
-            d *= 2;
-            if (d > 9) d -= 9;
-        }
-        sum += d;
-    }
-    return first10 + std::to_string((10 - sum % 10) % 10);
-}
 
 std::string Base64(std::string_view in) {
     static constexpr const char* kAlphabet =
@@ -101,28 +81,6 @@ std::string Base64(std::string_view in) {
     return out;
 }
 
-/// The files of a zip held in memory (name → content).
-std::map<std::string, std::string> Unzip(const std::string& bytes) {
-    std::map<std::string, std::string> out;
-    struct archive* a = archive_read_new();
-    archive_read_support_format_zip(a);
-    if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
-        archive_read_free(a);
-        return out;
-    }
-    struct archive_entry* e = nullptr;
-    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-        std::string content;
-        char buf[8192];
-        la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
-            content.append(buf, static_cast<size_t>(n));
-        out[archive_entry_pathname(e)] = std::move(content);
-    }
-    archive_read_free(a);
-    return out;
-}
-
 /// "MARK-A-04".
 std::string Mark(char record, int n) {
     return std::string("MARK-") + record + "-" + (n < 10 ? "0" : "") + std::to_string(n);
@@ -136,15 +94,6 @@ std::set<std::string> Marks(char record, std::initializer_list<int> ns) {
 }
 
 /// A signed-in person: bearer token, CSRF value, account, and (patients) record.
-struct Person {
-    std::string login;
-    std::string account_id;
-    std::string patient_id;
-    std::string ins;
-    std::string token;
-    std::string csrf;
-};
-
 /// One version of a seeded resource: the record it was in and the marker it carries.
 struct Version {
     std::string patient;
@@ -178,45 +127,14 @@ struct Record {
     std::string doc;  // its plain DocumentReference (Binary securityContext target)
 };
 
-class AccessLeakTest : public ::testing::TestWithParam<std::string> {
+class AccessLeakTest : public ::testing::TestWithParam<std::string>, protected PeopleFixture {
   protected:
     void SetUp() override {
         crypto::Init();
         spdlog::set_level(spdlog::level::warn);
         if (GetParam() == "postgres" && !PgDsn()) GTEST_SKIP() << "CARNET_TEST_PG not set";
-        dir_ = std::filesystem::temp_directory_path() / ("carnet-leak-" + NewUuid());
-        store::StoreOptions so;
-        so.engine = GetParam();
-        so.data_dir = dir_;
-        if (GetParam() == "postgres") so.pg_dsn = PgDsn();
-        auto opened = store::OpenStore(so, crypto::MasterKey::FromKeyForTest(crypto::NewKey()));
-        ASSERT_TRUE(opened.ok()) << opened.error().Summary();
-        store_ = std::move(opened).value();
-        if (GetParam() == "postgres") {
-            // Shared database, fresh master key: no key or row of an earlier test may remain.
-            ASSERT_EQ(PgAdmin(PgDsn(),
-                              "TRUNCATE resources, versions, patient_keys, idx_token, idx_string, "
-                              "idx_date, idx_ref, idx_quantity, outbox, inbox, accounts, "
-                              "challenges, sessions, trusted_devices, login_throttle, "
-                              "account_events, delegations, access_settings, access_relations, "
-                              "access_codes, emergency_grants, access_flags, access_notices, "
-                              "access_grid, audit_log, audit_heads, audit_checkpoints"),
-                      "");
-        }
-        ASSERT_TRUE(store_
-                        ->Write([](store::WriteTxn& txn) -> Status {
-                            for (const char* t :
-                                 {"outbox", "inbox", "accounts", "challenges", "sessions",
-                                  "trusted_devices", "login_throttle", "account_events",
-                                  "delegations", "access_settings", "access_relations",
-                                  "access_codes", "emergency_grants", "access_flags",
-                                  "access_notices", "access_grid", "audit_log", "audit_heads",
-                                  "audit_checkpoints"}) {
-                                CARNET_CHECK(txn.Exec(std::string("DELETE FROM ") + t));
-                            }
-                            return Ok();
-                        })
-                        .ok());
+        ASSERT_NO_FATAL_FAILURE(
+            OpenCleanStore(GetParam(), "carnet-leak-", kIdentityAndAccessTables));
         service_ = std::make_unique<FhirService>(*store_, clock_);
         service_->SetWriteGate(auth::CheckRecordWritable);
         service_->SetAccess(AccessConfig{&grids_, kPortal});
@@ -244,104 +162,7 @@ class AccessLeakTest : public ::testing::TestWithParam<std::string> {
     void TearDown() override {
         if (server_) server_->Stop();
         server_.reset();
-        if (store_) store_->Close();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-
-    // ---- people ----
-
-    Person NewPatient(const std::string& ins13, const std::string& given, const std::string& family,
-                      const std::string& birth, const std::string& email, const std::string& pid) {
-        auth::NewPatient p;
-        p.ins = Ins(ins13);
-        p.given = given;
-        p.family = family;
-        p.birth_date = birth;
-        p.patient_id = pid;
-        auto created = auth_->CreatePatient(p, "test");
-        EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().Summary());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = email;
-        out.account_id = created->account.id;
-        out.patient_id = created->account.patient_id;
-        out.ins = created->account.ins;
-        EXPECT_TRUE(auth_->SetPasswordForSetup(out.account_id, kPassword, email, "").ok());
-        SignIn(out);
-        return out;
-    }
-    Person NewPro(const std::string& rpps10, const std::string& given, const std::string& family,
-                  const std::string& profession, const std::string& email) {
-        auth::NewProfessional n;
-        n.rpps = Rpps(rpps10);
-        n.given = given;
-        n.family = family;
-        n.profession = profession;
-        auto created = auth_->CreateProfessional(n, "test");
-        EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().Summary());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = email;
-        out.account_id = created->account.id;
-        EXPECT_TRUE(auth_->SetPasswordForSetup(out.account_id, kPassword, email, "").ok());
-        SignIn(out);
-        return out;
-    }
-    Person NewStaff(const std::string& kind, const std::string& login) {
-        auth::NewStaff s;
-        s.kind = kind;
-        s.login = login;
-        auto created = auth_->CreateStaff(s, "test");
-        EXPECT_TRUE(created.ok());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = login;
-        out.account_id = created->account.id;
-        EXPECT_TRUE(
-            auth_->SetPasswordForSetup(out.account_id, kPassword, login + "@example.fr", "").ok());
-        SignIn(out, login + "@example.fr");
-        return out;
-    }
-    /// A session for `p`; the code is read from the outbox.
-    void SignIn(Person& p, std::string email = {}) {
-        if (email.empty()) email = p.login;
-        Exec("DELETE FROM outbox WHERE template = 'login_code'");
-        auth::ClientInfo client{"127.0.0.1", "test", ""};
-        auto out = auth_->Login(p.login, kPassword, client);
-        ASSERT_TRUE(out.ok()) << out.error().Summary();
-        auto rows = Query(
-            "SELECT params FROM outbox WHERE recipient = ? AND template = "
-            "'login_code'",
-            {email});
-        ASSERT_EQ(rows.size(), 1U) << p.login;
-        auto code = std::string(json::parse(store::AsText(rows[0][0])).at("code").as_string());
-        auto session = auth_->Verify(out->challenge.challenge, code, false, client);
-        ASSERT_TRUE(session.ok()) << session.error().Summary();
-        Exec("DELETE FROM outbox WHERE template = 'login_code'");
-        p.token = session->token;
-        p.csrf = session->csrf;
-    }
-
-    // ---- store helpers ----
-
-    void Exec(const std::string& sql, const std::vector<store::Value>& params = {}) {
-        ASSERT_TRUE(store_
-                        ->Write([&](store::WriteTxn& txn) -> Status {
-                            CARNET_CHECK(txn.Exec(sql, params));
-                            return Ok();
-                        })
-                        .ok())
-            << sql;
-    }
-    std::vector<store::Row> Query(const std::string& sql,
-                                  const std::vector<store::Value>& params = {}) {
-        auto reader = store_->OpenReader();
-        EXPECT_TRUE(reader.ok());
-        if (!reader.ok()) return {};
-        auto rows = (*reader)->Query(sql, params);
-        EXPECT_TRUE(rows.ok()) << sql << ": " << (rows.ok() ? "" : rows.error().Summary());
-        return rows.ok() ? *rows : std::vector<store::Row>{};
+        CloseStore();
     }
 
     // ---- HTTP as a person (seeding and races) ----
@@ -486,11 +307,11 @@ class AccessLeakTest : public ::testing::TestWithParam<std::string> {
                 "?, ?, ?)",
                 {pid, NewUuid(), holder, delegate, std::string(kind), holder, kT0, kT0});
         }
-        medecin_ = NewPro("1000000001", "Grégoire", "Lebon", "medecin", "gp@example.fr");
-        pharmacist_ = NewPro("1000000002", "Luc", "Petit", "pharmacien", "pharma@example.fr");
-        stranger_ = NewPro("1000000003", "Jean", "Dupont", "medecin", "doc@example.fr");
-        insurer_ = NewPro("1000000004", "Ines", "Assur", "assureur", "assur@example.fr");
-        author_ = NewPro("1000000005", "Wanda", "Auteur", "medecin", "author@example.fr");
+        medecin_ = NewPro("1000000001", "Grégoire", "Lebon", "medecin", "", "gp@example.fr");
+        pharmacist_ = NewPro("1000000002", "Luc", "Petit", "pharmacien", "", "pharma@example.fr");
+        stranger_ = NewPro("1000000003", "Jean", "Dupont", "medecin", "", "doc@example.fr");
+        insurer_ = NewPro("1000000004", "Ines", "Assur", "assureur", "", "assur@example.fr");
+        author_ = NewPro("1000000005", "Wanda", "Auteur", "medecin", "", "author@example.fr");
         advisor_ = NewStaff("advisor", "conseil");
         admin_ = NewStaff("admin", "root");
 
@@ -1256,11 +1077,8 @@ class AccessLeakTest : public ::testing::TestWithParam<std::string> {
         }
     }
 
-    std::filesystem::path dir_;
-    std::unique_ptr<store::Store> store_;
     FixedClock clock_{kT0};
     std::unique_ptr<FhirService> service_;
-    std::unique_ptr<auth::AuthService> auth_;
     std::unique_ptr<Authenticator> authenticator_;
     access::GridStore grids_;
     std::unique_ptr<access::AccessService> access_;

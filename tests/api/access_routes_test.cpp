@@ -12,6 +12,7 @@
 #include "api_harness.hpp"
 #include "auth/service.hpp"
 #include "fhir/index.hpp"
+#include "people.hpp"
 
 namespace carnet::api::testing {
 namespace {
@@ -20,71 +21,14 @@ constexpr int64_t kT0 = 1'800'000'000'000'000;
 constexpr int64_t kMinute = 60'000'000;
 constexpr int64_t kHour = 60 * kMinute;
 constexpr int64_t kDay = 24 * kHour;
-const std::string kPassword = "Velo-rouge-sur-la-colline";
-
-std::string Ins(const std::string& first13) {
-    unsigned long long n = std::stoull(first13);
-    return first13 + (97 - n % 97 < 10 ? "0" : "") + std::to_string(97 - n % 97);
-}
-
-std::string Rpps(const std::string& first10) {
-    int sum = 0;
-    for (size_t i = 0; i < first10.size(); ++i) {
-        int d = first10[first10.size() - 1 - i] - '0';
-        if (i % 2 == 0) {
-            d *= 2;
-            if (d > 9) d -= 9;
-        }
-        sum += d;
-    }
-    return first10 + std::to_string((10 - sum % 10) % 10);
-}
-
-/// A signed-in person: bearer token, CSRF value, account, and (patients) record.
-struct Person {
-    std::string login;
-    std::string account_id;
-    std::string patient_id;
-    std::string ins;
-    std::string token;
-    std::string csrf;
-};
-
-class AccessRoutesTest : public ::testing::TestWithParam<std::string> {
+class AccessRoutesTest : public ::testing::TestWithParam<std::string>, protected PeopleFixture {
   protected:
     void SetUp() override {
         crypto::Init();
         spdlog::set_level(spdlog::level::warn);
         if (GetParam() == "postgres" && !PgDsn()) GTEST_SKIP() << "CARNET_TEST_PG not set";
-        dir_ = std::filesystem::temp_directory_path() / ("carnet-accessapi-" + NewUuid());
-        store::StoreOptions so;
-        so.engine = GetParam();
-        so.data_dir = dir_;
-        if (GetParam() == "postgres") so.pg_dsn = PgDsn();
-        auto opened = store::OpenStore(so, crypto::MasterKey::FromKeyForTest(crypto::NewKey()));
-        ASSERT_TRUE(opened.ok()) << opened.error().Summary();
-        store_ = std::move(opened).value();
-        if (GetParam() == "postgres") {
-            // Shared database, fresh master key: no key or row of an earlier test may remain.
-            ASSERT_EQ(PgAdmin(PgDsn(),
-                              "TRUNCATE resources, versions, patient_keys, idx_token, "
-                              "idx_string, idx_date, idx_ref, idx_quantity"),
-                      "");
-        }
-        ASSERT_TRUE(store_
-                        ->Write([](store::WriteTxn& txn) -> Status {
-                            for (const char* t :
-                                 {"outbox", "inbox", "accounts", "challenges", "sessions",
-                                  "trusted_devices", "login_throttle", "account_events",
-                                  "delegations", "access_settings", "access_relations",
-                                  "access_codes", "emergency_grants", "access_flags",
-                                  "access_notices", "access_grid", "audit_log", "audit_heads",
-                                  "audit_checkpoints"}) {
-                                CARNET_CHECK(txn.Exec(std::string("DELETE FROM ") + t));
-                            }
-                            return Ok();
-                        })
-                        .ok());
+        ASSERT_NO_FATAL_FAILURE(
+            OpenCleanStore(GetParam(), "carnet-accessapi-", kIdentityAndAccessTables));
         auth::AuthOptions ao;
         ao.password_cost = {1, 1024 * 1024};
         ao.attempts_per_ip_per_minute = 100000;
@@ -132,112 +76,9 @@ class AccessRoutesTest : public ::testing::TestWithParam<std::string> {
     void TearDown() override {
         if (server_) server_->Stop();
         server_.reset();
-        if (store_) store_->Close();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
+        CloseStore();
     }
 
-    // ---- people ----
-
-    Person NewPatient(const std::string& ins13, const std::string& given, const std::string& family,
-                      const std::string& birth, const std::string& email) {
-        auth::NewPatient p;
-        p.ins = Ins(ins13);
-        p.given = given;
-        p.family = family;
-        p.birth_date = birth;
-        auto created = auth_->CreatePatient(p, "test");
-        EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().Summary());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = email;
-        out.account_id = created->account.id;
-        out.patient_id = created->account.patient_id;
-        out.ins = created->account.ins;
-        if (!email.empty()) {
-            EXPECT_TRUE(auth_->SetPasswordForSetup(out.account_id, kPassword, email, "").ok());
-            SignIn(out);
-        }
-        return out;
-    }
-    Person NewPro(const std::string& rpps10, const std::string& given, const std::string& family,
-                  const std::string& profession, const std::string& specialty,
-                  const std::string& email) {
-        auth::NewProfessional n;
-        n.rpps = Rpps(rpps10);
-        n.given = given;
-        n.family = family;
-        n.profession = profession;
-        n.specialty = specialty;
-        auto created = auth_->CreateProfessional(n, "test");
-        EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().Summary());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = email;
-        out.account_id = created->account.id;
-        EXPECT_TRUE(auth_->SetPasswordForSetup(out.account_id, kPassword, email, "").ok());
-        SignIn(out);
-        return out;
-    }
-    Person NewStaff(const std::string& kind, const std::string& login) {
-        auth::NewStaff s;
-        s.kind = kind;
-        s.login = login;
-        auto created = auth_->CreateStaff(s, "test");
-        EXPECT_TRUE(created.ok());
-        if (!created.ok()) return {};
-        Person out;
-        out.login = login;
-        out.account_id = created->account.id;
-        EXPECT_TRUE(
-            auth_->SetPasswordForSetup(out.account_id, kPassword, login + "@example.fr", "").ok());
-        SignIn(out, login + "@example.fr");
-        return out;
-    }
-    /// A fresh session (fresh authentication) for `p`; the code is read from the outbox.
-    void SignIn(Person& p, std::string email = {}) {
-        if (email.empty()) email = p.login;
-        Exec("DELETE FROM outbox WHERE template = 'login_code'");
-        auth::ClientInfo client{"127.0.0.1", "test", ""};
-        auto out = auth_->Login(p.login, kPassword, client);
-        ASSERT_TRUE(out.ok()) << out.error().Summary();
-        auto rows = Query(
-            "SELECT params FROM outbox WHERE recipient = ? AND template = "
-            "'login_code'",
-            {email});
-        ASSERT_EQ(rows.size(), 1U) << p.login;
-        auto code = std::string(json::parse(store::AsText(rows[0][0])).at("code").as_string());
-        auto session = auth_->Verify(out->challenge.challenge, code, false, client);
-        ASSERT_TRUE(session.ok()) << session.error().Summary();
-        Exec("DELETE FROM outbox WHERE template = 'login_code'");
-        p.token = session->token;
-        p.csrf = session->csrf;
-    }
-
-    // ---- store helpers ----
-
-    void Exec(const std::string& sql, const std::vector<store::Value>& params = {}) {
-        ASSERT_TRUE(store_
-                        ->Write([&](store::WriteTxn& txn) -> Status {
-                            CARNET_CHECK(txn.Exec(sql, params));
-                            return Ok();
-                        })
-                        .ok())
-            << sql;
-    }
-    std::vector<store::Row> Query(const std::string& sql,
-                                  const std::vector<store::Value>& params = {}) {
-        auto reader = store_->OpenReader();
-        EXPECT_TRUE(reader.ok());
-        if (!reader.ok()) return {};
-        auto rows = (*reader)->Query(sql, params);
-        EXPECT_TRUE(rows.ok()) << sql << ": " << (rows.ok() ? "" : rows.error().Summary());
-        return rows.ok() ? *rows : std::vector<store::Row>{};
-    }
-    int64_t Count(const std::string& sql, const std::vector<store::Value>& params = {}) {
-        auto rows = Query(sql, params);
-        return rows.empty() ? -1 : store::AsInt(rows[0][0]);
-    }
     /// Entries of access decisions (the operators' account actions that set the fixture up
     /// are in the log too, as "account:…": not counted).
     int64_t LogCount(const std::string& pid, const std::string& outcome = {}) {
@@ -359,10 +200,7 @@ class AccessRoutesTest : public ::testing::TestWithParam<std::string> {
     }
 
     static constexpr const char* kPortal = "https://carnet.test/";
-    std::filesystem::path dir_;
-    std::unique_ptr<store::Store> store_;
     FixedClock clock_{kT0};
-    std::unique_ptr<auth::AuthService> auth_;
     std::unique_ptr<Authenticator> authenticator_;
     access::GridStore grids_;
     std::unique_ptr<access::AccessService> access_;

@@ -4,55 +4,26 @@
 #include <algorithm>
 #include <chrono>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "api/auth_routes.hpp"
 #include "api_harness.hpp"
 #include "auth/service.hpp"
+#include "people.hpp"
 
 namespace carnet::api::testing {
 namespace {
 
 constexpr int64_t kT0 = 1'800'000'000'000'000;
-const std::string kPassword = "Velo-rouge-sur-la-colline";
 
-std::string InsFor(const std::string& first13) {
-    unsigned long long n = std::stoull(first13);
-    return first13 + (97 - n % 97 < 10 ? "0" : "") + std::to_string(97 - n % 97);
-}
-
-class AuthRoutesTest : public ::testing::TestWithParam<std::string> {
+class AuthRoutesTest : public ::testing::TestWithParam<std::string>, protected PeopleFixture {
   protected:
     void SetUp() override {
         crypto::Init();
         spdlog::set_level(spdlog::level::warn);
         if (GetParam() == "postgres" && !PgDsn()) GTEST_SKIP() << "CARNET_TEST_PG not set";
-        dir_ = std::filesystem::temp_directory_path() / ("carnet-authapi-" + NewUuid());
-        store::StoreOptions so;
-        so.engine = GetParam();
-        so.data_dir = dir_;
-        if (GetParam() == "postgres") so.pg_dsn = PgDsn();
-        auto opened = store::OpenStore(so, crypto::MasterKey::FromKeyForTest(crypto::NewKey()));
-        ASSERT_TRUE(opened.ok()) << opened.error().Summary();
-        store_ = std::move(opened).value();
-        if (GetParam() == "postgres") {
-            // Shared database, fresh master key: no key or row of an earlier test may remain.
-            ASSERT_EQ(PgAdmin(PgDsn(),
-                              "TRUNCATE resources, versions, patient_keys, idx_token, "
-                              "idx_string, idx_date, idx_ref, idx_quantity"),
-                      "");
-        }
-        ASSERT_TRUE(store_
-                        ->Write([](store::WriteTxn& txn) -> Status {
-                            for (const char* t :
-                                 {"outbox", "accounts", "challenges", "sessions", "trusted_devices",
-                                  "login_throttle", "account_events"}) {
-                                CARNET_CHECK(txn.Exec(std::string("DELETE FROM ") + t));
-                            }
-                            return Ok();
-                        })
-                        .ok());
+        ASSERT_NO_FATAL_FAILURE(
+            OpenCleanStore(GetParam(), "carnet-authapi-",
+                           {"outbox", "accounts", "challenges", "sessions", "trusted_devices",
+                            "login_throttle", "account_events"}));
         service_ = std::make_unique<FhirService>(*store_, clock_);
         service_->SetWriteGate(auth::CheckRecordWritable);
         auth::AuthOptions ao;
@@ -70,7 +41,7 @@ class AuthRoutesTest : public ::testing::TestWithParam<std::string> {
 
         // People: a patient with a record, an advisor, an admin.
         auth::NewPatient p;
-        p.ins = InsFor("2850575123456");
+        p.ins = Ins("2850575123456");
         p.given = "Marie";
         p.family = "Martin";
         p.birth_date = "1985-05-12";
@@ -96,9 +67,7 @@ class AuthRoutesTest : public ::testing::TestWithParam<std::string> {
     void TearDown() override {
         if (server_) server_->Stop();
         server_.reset();
-        if (store_) store_->Close();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
+        CloseStore();
     }
 
     Reply PostJson(const std::string& target, const json::value& body, Headers headers = {}) {
@@ -142,11 +111,8 @@ class AuthRoutesTest : public ::testing::TestWithParam<std::string> {
     static Headers Bearer(const Signed& s) { return {{"Authorization", "Bearer " + s.token}}; }
     static Headers Cookie(const Signed& s) { return {{"Cookie", "carnet_session=" + s.token}}; }
 
-    std::filesystem::path dir_;
-    std::unique_ptr<store::Store> store_;
     FixedClock clock_{kT0};
     std::unique_ptr<FhirService> service_;
-    std::unique_ptr<auth::AuthService> auth_;
     std::unique_ptr<Authenticator> authenticator_;
     http::Router router_;
     std::unique_ptr<http::Server> server_;
@@ -426,28 +392,6 @@ TEST_P(AuthRoutesTest, UnknownAndWrongPasswordLoginsTakeAsLongAsRightOnes) {
     EXPECT_LT(unknown, right * 3.0) << right << " vs " << unknown;
 }
 
-/// The files of a zip held in memory (name → content), read back with libarchive.
-std::map<std::string, std::string> Unzip(const std::string& bytes) {
-    std::map<std::string, std::string> out;
-    struct archive* a = archive_read_new();
-    archive_read_support_format_zip(a);
-    if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
-        archive_read_free(a);
-        return out;
-    }
-    struct archive_entry* e = nullptr;
-    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-        std::string content;
-        char buf[8192];
-        la_ssize_t n;
-        while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
-            content.append(buf, static_cast<size_t>(n));
-        out[archive_entry_pathname(e)] = std::move(content);
-    }
-    archive_read_free(a);
-    return out;
-}
-
 TEST_P(AuthRoutesTest, TheHolderExportsEverythingAsOneZipAndNobodyElseCan) {
     auto me = SignIn("marie@example.fr", "marie@example.fr");
     Reply created = client_->Post(
@@ -483,7 +427,7 @@ TEST_P(AuthRoutesTest, TheHolderExportsEverythingAsOneZipAndNobodyElseCan) {
 TEST_P(AuthRoutesTest, OpposedAndClosedRecordsRefuseEveryDeposit) {
     // Another person writes (until the access decision exists, any signed-in person may).
     auth::NewPatient other;
-    other.ins = InsFor("1750275123456");
+    other.ins = Ins("1750275123456");
     other.family = "Durand";
     other.birth_date = "1975-02-01";
     auto o = auth_->CreatePatient(other, "test");
@@ -496,7 +440,7 @@ TEST_P(AuthRoutesTest, OpposedAndClosedRecordsRefuseEveryDeposit) {
     };
     // Opposition: a pending person refuses the service.
     auth::NewPatient refusing;
-    refusing.ins = InsFor("2600375123456");
+    refusing.ins = Ins("2600375123456");
     refusing.family = "Refus";
     refusing.birth_date = "1960-03-01";
     auto r = auth_->CreatePatient(refusing, "test");

@@ -165,5 +165,20 @@ TEST_F(Primitives, RppsIsElevenDigitsWithALuhnKey) {
     EXPECT_FALSE(IsValidRpps("1000000000A"));
 }
 
+// The builders the demo data and the tests use agree with the validators, on known numbers
+// and on a sweep of bases (a builder off by one position would fail every other one).
+TEST_F(Primitives, IdentifierBuildersAppendTheRightKey) {
+    EXPECT_EQ(InsWithKey("1841276451089"), "184127645108946");
+    EXPECT_EQ(InsWithKey("2690599123456"), "269059912345662");
+    EXPECT_EQ(RppsWithCheckDigit("1000000000"), "10000000009");
+    EXPECT_EQ(RppsWithCheckDigit("8100012345"), "81000123455");
+    for (unsigned long long base = 1'000'000'000ULL; base < 1'000'000'000ULL + 500; base += 7) {
+        const std::string rpps = RppsWithCheckDigit(std::to_string(base));
+        EXPECT_TRUE(IsValidRpps(rpps)) << rpps;
+        const std::string ins = InsWithKey("1" + std::to_string(base) + "00");
+        EXPECT_EQ(NormalizeIns(ins).value_or("?"), ins);
+    }
+}
+
 }  // namespace
 }  // namespace carnet::auth

@@ -2,6 +2,7 @@
 // refused form (unknown logins, wrong codes, replays, expiry, throttles, caps, timeouts,
 // revoked sessions and devices, operator-only actions).
 #include "auth/service.hpp"
+#include "auth/primitives.hpp"
 
 #include <gtest/gtest.h>
 
@@ -29,25 +30,8 @@ constexpr int64_t kSecond = 1'000'000;
 const PasswordCost kCheap{1, 1024 * 1024};
 const std::string kPassword = "Velo-rouge-sur-la-colline";
 
-/// A valid INS from its 13 first digits (key = 97 - n mod 97).
-std::string Ins(const std::string& first13) {
-    unsigned long long n = std::stoull(first13);
-    return first13 + (97 - n % 97 < 10 ? "0" : "") + std::to_string(97 - n % 97);
-}
-
-/// A valid RPPS from its 10 first digits (Luhn check digit).
-std::string Rpps(const std::string& first10) {
-    int sum = 0;
-    for (size_t i = 0; i < first10.size(); ++i) {
-        int d = first10[first10.size() - 1 - i] - '0';
-        if (i % 2 == 0) {
-            d *= 2;
-            if (d > 9) d -= 9;
-        }
-        sum += d;
-    }
-    return first10 + std::to_string((10 - sum % 10) % 10);
-}
+std::string Ins(const std::string& first13) { return InsWithKey(first13); }
+std::string Rpps(const std::string& first10) { return RppsWithCheckDigit(first10); }
 
 class AuthTest : public ::testing::TestWithParam<std::string> {
   protected:
