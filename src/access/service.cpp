@@ -355,15 +355,10 @@ Status AccessService::Log(store::WriteTxn& txn, const Gate& gate, const Actor& a
     return access::Honour(txn, gate.facts, actor, gate.decision, e, portal_url_, gate.now_us);
 }
 
-std::string AccessService::CodeHash(const std::string& pid, const std::string& code) const {
-    return auth::HashSecret("access-code:" + pid + ":" + code, secret_key_);
-}
-
-// ---- settings ---------------------------------------------------------------------------
-
-Result<Settings> AccessService::GetSettings(const Actor& actor, const std::string& pid,
-                                            const std::string& request_id) {
-    Outcome<Settings> out;
+template <typename T, typename Body>
+Result<T> AccessService::Managed(const Actor& actor, const std::string& pid,
+                                 const std::string& request_id, const Body& body) {
+    Outcome<T> out;
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
@@ -373,42 +368,48 @@ Result<Settings> AccessService::GetSettings(const Actor& actor, const std::strin
             out.refusal = g.Refusal();
             return Ok();
         }
-        out.value = g.facts.settings;
-        return Ok();
+        return body(txn, g, out);
     });
     return out.Finish(s);
+}
+
+std::string AccessService::CodeHash(const std::string& pid, const std::string& code) const {
+    return auth::HashSecret("access-code:" + pid + ":" + code, secret_key_);
+}
+
+// ---- settings ---------------------------------------------------------------------------
+
+Result<Settings> AccessService::GetSettings(const Actor& actor, const std::string& pid,
+                                            const std::string& request_id) {
+    return Managed<Settings>(actor, pid, request_id,
+                             [&](store::WriteTxn&, Gate& g, Outcome<Settings>& out) -> Status {
+                                 out.value = g.facts.settings;
+                                 return Ok();
+                             });
 }
 
 Result<Settings> AccessService::PutSettings(const Actor& actor, const std::string& pid,
                                             const std::string& request_id,
                                             const SettingsChange& change) {
-    Outcome<Settings> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        const int64_t now = clock_.NowMicros();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
+    return Managed<Settings>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate& g, Outcome<Settings>& out) -> Status {
+            const int64_t now = g.now_us;
+            Settings next = g.facts.settings;
+            auto apply = [](bool& field, const std::optional<bool>& v) {
+                if (v) field = *v;
+            };
+            apply(next.etreat, change.etreat);
+            apply(next.btg, change.btg);
+            apply(next.emergency_masked, change.emergency_masked);
+            apply(next.emergency_only, change.emergency_only);
+            apply(next.mask_new, change.mask_new);
+            apply(next.notify_email, change.notify_email);
+            apply(next.notify_sms, change.notify_sms);
+            CARNET_CHECK(SaveSettings(txn, pid, next, change, actor.account_id, now));
+            CARNET_TRY(out.value, LoadSettings(txn, pid));
             return Ok();
-        }
-        Settings next = g.facts.settings;
-        auto apply = [](bool& field, const std::optional<bool>& v) {
-            if (v) field = *v;
-        };
-        apply(next.etreat, change.etreat);
-        apply(next.btg, change.btg);
-        apply(next.emergency_masked, change.emergency_masked);
-        apply(next.emergency_only, change.emergency_only);
-        apply(next.mask_new, change.mask_new);
-        apply(next.notify_email, change.notify_email);
-        apply(next.notify_sms, change.notify_sms);
-        CARNET_CHECK(SaveSettings(txn, pid, next, change, actor.account_id, now));
-        CARNET_TRY(out.value, LoadSettings(txn, pid));
-        return Ok();
-    });
-    return out.Finish(s);
+        });
 }
 
 // ---- professionals ----------------------------------------------------------------------
@@ -446,72 +447,65 @@ Result<ProfessionalRow> AccessService::LoadProfessional(store::Reader& txn, cons
 
 Result<std::vector<ProfessionalRow>> AccessService::ListProfessionals(
     const Actor& actor, const std::string& pid, const std::string& request_id) {
-    Outcome<std::vector<ProfessionalRow>> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, clock_.NowMicros()));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
-        // Relations first, then whoever appears in the log as a professional.
-        std::map<std::string, ProfessionalRow> rows;
-        CARNET_TRY(auto rels,
-                   txn.Query("SELECT r.professional_account, r.status, r.via_code, r.roles, "
-                             "a.given, a.family, a.profession, a.specialty, a.rpps FROM "
-                             "access_relations r LEFT JOIN accounts a ON a.id = "
-                             "r.professional_account WHERE r.patient_id = ?",
-                             {pid}));
-        for (const auto& r : rels) {
-            ProfessionalRow row;
-            row.account_id = AsText(r[0]);
-            row.status = AsText(r[1]);
-            row.via_code = AsInt(r[2]) != 0;
-            row.roles = SplitRoles(AsText(r[3]));
-            row.name = NameOf(AsText(r[4]), AsText(r[5]));
-            row.profession = AsText(r[6]);
-            row.profession_label = ProfessionLabel(row.profession);
-            row.specialty = AsText(r[7]);
-            row.rpps = AsText(r[8]);
-            rows[row.account_id] = std::move(row);
-        }
-        CARNET_TRY(auto seen,
-                   txn.Query("SELECT l.actor_account, MAX(CASE WHEN l.outcome = 'allow' AND "
-                             "l.action <> 'read-audit' THEN l.at END), a.given, a.family, "
-                             "a.profession, a.specialty, a.rpps "
-                             "FROM audit_log l LEFT JOIN accounts a ON a.id = l.actor_account "
-                             "WHERE l.patient_id = ? AND l.actor_kind = 'professional' GROUP BY "
-                             "l.actor_account, a.given, a.family, a.profession, a.specialty, "
-                             "a.rpps",
-                             {pid}));
-        for (const auto& r : seen) {
-            const std::string account = AsText(r[0]);
-            if (account.empty()) continue;
-            auto [it, inserted] = rows.try_emplace(account);
-            ProfessionalRow& row = it->second;
-            if (inserted) {
-                row.account_id = account;
-                row.status = "known";
-                row.name = NameOf(AsText(r[2]), AsText(r[3]));
-                row.profession = AsText(r[4]);
+    return Managed<std::vector<ProfessionalRow>>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate&, Outcome<std::vector<ProfessionalRow>>& out) -> Status {
+            // Relations first, then whoever appears in the log as a professional.
+            std::map<std::string, ProfessionalRow> rows;
+            CARNET_TRY(auto rels,
+                       txn.Query("SELECT r.professional_account, r.status, r.via_code, r.roles, "
+                                 "a.given, a.family, a.profession, a.specialty, a.rpps FROM "
+                                 "access_relations r LEFT JOIN accounts a ON a.id = "
+                                 "r.professional_account WHERE r.patient_id = ?",
+                                 {pid}));
+            for (const auto& r : rels) {
+                ProfessionalRow row;
+                row.account_id = AsText(r[0]);
+                row.status = AsText(r[1]);
+                row.via_code = AsInt(r[2]) != 0;
+                row.roles = SplitRoles(AsText(r[3]));
+                row.name = NameOf(AsText(r[4]), AsText(r[5]));
+                row.profession = AsText(r[6]);
                 row.profession_label = ProfessionLabel(row.profession);
-                row.specialty = AsText(r[5]);
-                row.rpps = AsText(r[6]);
+                row.specialty = AsText(r[7]);
+                row.rpps = AsText(r[8]);
+                rows[row.account_id] = std::move(row);
             }
-            if (!IsNull(r[1])) row.last_access_at = AsInt(r[1]);
-        }
-        std::vector<ProfessionalRow> list;
-        list.reserve(rows.size());
-        for (auto& [_, row] : rows) list.push_back(std::move(row));
-        std::stable_sort(
-            list.begin(), list.end(),
-            [](const ProfessionalRow& a, const ProfessionalRow& b) { return a.name < b.name; });
-        out.value = std::move(list);
-        return Ok();
-    });
-    return out.Finish(s);
+            CARNET_TRY(
+                auto seen,
+                txn.Query("SELECT l.actor_account, MAX(CASE WHEN l.outcome = 'allow' AND "
+                          "l.action <> 'read-audit' THEN l.at END), a.given, a.family, "
+                          "a.profession, a.specialty, a.rpps "
+                          "FROM audit_log l LEFT JOIN accounts a ON a.id = l.actor_account "
+                          "WHERE l.patient_id = ? AND l.actor_kind = 'professional' GROUP BY "
+                          "l.actor_account, a.given, a.family, a.profession, a.specialty, "
+                          "a.rpps",
+                          {pid}));
+            for (const auto& r : seen) {
+                const std::string account = AsText(r[0]);
+                if (account.empty()) continue;
+                auto [it, inserted] = rows.try_emplace(account);
+                ProfessionalRow& row = it->second;
+                if (inserted) {
+                    row.account_id = account;
+                    row.status = "known";
+                    row.name = NameOf(AsText(r[2]), AsText(r[3]));
+                    row.profession = AsText(r[4]);
+                    row.profession_label = ProfessionLabel(row.profession);
+                    row.specialty = AsText(r[5]);
+                    row.rpps = AsText(r[6]);
+                }
+                if (!IsNull(r[1])) row.last_access_at = AsInt(r[1]);
+            }
+            std::vector<ProfessionalRow> list;
+            list.reserve(rows.size());
+            for (auto& [_, row] : rows) list.push_back(std::move(row));
+            std::stable_sort(
+                list.begin(), list.end(),
+                [](const ProfessionalRow& a, const ProfessionalRow& b) { return a.name < b.name; });
+            out.value = std::move(list);
+            return Ok();
+        });
 }
 
 Result<ProfessionalRow> AccessService::PutProfessional(const Actor& actor, const std::string& pid,
@@ -532,194 +526,164 @@ Result<ProfessionalRow> AccessService::PutProfessional(const Actor& actor, const
             if (std::find(roles.begin(), roles.end(), r) == roles.end()) roles.push_back(r);
         }
     }
-    Outcome<ProfessionalRow> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        const int64_t now = clock_.NowMicros();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
-        CARNET_TRY(auto pro, txn.Query("SELECT profession FROM accounts WHERE id = ? AND kind = "
-                                       "'professional'",
-                                       {account}));
-        if (pro.empty()) {
-            out.refusal = Error::NotFound("professionnel inconnu de l'annuaire");
-            return Ok();
-        }
-        const std::string profession = AsText(pro[0][0]);
-        for (const auto& r : roles) {
-            const auto needed = RoleProfession(r);
-            if (!needed.empty() && profession != needed) {
-                out.refusal = Error::Invalid(
-                    "le rôle " + r + " demande la profession " + std::string(needed), "roles");
+    return Managed<ProfessionalRow>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate& g, Outcome<ProfessionalRow>& out) -> Status {
+            const int64_t now = g.now_us;
+            CARNET_TRY(auto pro,
+                       txn.Query("SELECT profession FROM accounts WHERE id = ? AND kind = "
+                                 "'professional'",
+                                 {account}));
+            if (pro.empty()) {
+                out.refusal = Error::NotFound("professionnel inconnu de l'annuaire");
                 return Ok();
             }
-        }
-        CARNET_TRY(auto existing, txn.Query("SELECT status, via_code, roles FROM "
-                                            "access_relations WHERE patient_id = ? AND "
-                                            "professional_account = ?",
-                                            {pid, account}));
-        if (existing.empty()) {
-            const std::string status =
-                change.status.value_or(roles.empty() ? "known" : "authorised");
-            CARNET_CHECK(
-                txn.Exec("INSERT INTO access_relations(patient_id, professional_account, "
-                         "status, via_code, roles, created_at, updated_at, updated_by) "
-                         "VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-                         {pid, account, status, JoinRoles(roles), now, now, actor.account_id}));
-        } else {
-            const std::string status = change.status.value_or(AsText(existing[0][0]));
-            // The holder's own say replaces an authorisation that came from a code.
-            const int64_t via_code = change.status ? 0 : AsInt(existing[0][1]);
-            const std::string joined = change.roles ? JoinRoles(roles) : AsText(existing[0][2]);
-            CARNET_CHECK(
-                txn.Exec("UPDATE access_relations SET status = ?, via_code = ?, roles = "
-                         "?, updated_at = ?, updated_by = ? WHERE patient_id = ? AND "
-                         "professional_account = ?",
-                         {status, via_code, joined, now, actor.account_id, pid, account}));
-        }
-        // Médecin traitant, sage-femme référente, pharmacien correspondant: one each. Naming
-        // a new one takes the role from the previous one.
-        if (change.roles) {
-            std::vector<std::string> moved;
-            for (const auto& r : roles)
-                if (UniqueRole(r)) moved.push_back(r);
-            if (!moved.empty()) {
-                CARNET_TRY(auto others, txn.Query("SELECT professional_account, roles FROM "
-                                                  "access_relations WHERE patient_id = ? AND "
-                                                  "professional_account <> ? AND roles <> ''",
-                                                  {pid, account}));
-                for (const auto& o : others) {
-                    auto theirs = SplitRoles(AsText(o[1]));
-                    const size_t before = theirs.size();
-                    std::erase_if(theirs, [&](const std::string& r) {
-                        return std::find(moved.begin(), moved.end(), r) != moved.end();
-                    });
-                    if (theirs.size() == before) continue;
-                    CARNET_CHECK(
-                        txn.Exec("UPDATE access_relations SET roles = ?, updated_at = ?, "
-                                 "updated_by = ? WHERE patient_id = ? AND "
-                                 "professional_account = ?",
-                                 {JoinRoles(theirs), now, actor.account_id, pid, AsText(o[0])}));
+            const std::string profession = AsText(pro[0][0]);
+            for (const auto& r : roles) {
+                const auto needed = RoleProfession(r);
+                if (!needed.empty() && profession != needed) {
+                    out.refusal = Error::Invalid(
+                        "le rôle " + r + " demande la profession " + std::string(needed), "roles");
+                    return Ok();
                 }
             }
-        }
-        CARNET_TRY(out.value, LoadProfessional(txn, pid, account));
-        return Ok();
-    });
-    return out.Finish(s);
+            CARNET_TRY(auto existing, txn.Query("SELECT status, via_code, roles FROM "
+                                                "access_relations WHERE patient_id = ? AND "
+                                                "professional_account = ?",
+                                                {pid, account}));
+            if (existing.empty()) {
+                const std::string status =
+                    change.status.value_or(roles.empty() ? "known" : "authorised");
+                CARNET_CHECK(
+                    txn.Exec("INSERT INTO access_relations(patient_id, professional_account, "
+                             "status, via_code, roles, created_at, updated_at, updated_by) "
+                             "VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+                             {pid, account, status, JoinRoles(roles), now, now, actor.account_id}));
+            } else {
+                const std::string status = change.status.value_or(AsText(existing[0][0]));
+                // The holder's own say replaces an authorisation that came from a code.
+                const int64_t via_code = change.status ? 0 : AsInt(existing[0][1]);
+                const std::string joined = change.roles ? JoinRoles(roles) : AsText(existing[0][2]);
+                CARNET_CHECK(
+                    txn.Exec("UPDATE access_relations SET status = ?, via_code = ?, roles = "
+                             "?, updated_at = ?, updated_by = ? WHERE patient_id = ? AND "
+                             "professional_account = ?",
+                             {status, via_code, joined, now, actor.account_id, pid, account}));
+            }
+            // Médecin traitant, sage-femme référente, pharmacien correspondant: one each. Naming
+            // a new one takes the role from the previous one.
+            if (change.roles) {
+                std::vector<std::string> moved;
+                for (const auto& r : roles)
+                    if (UniqueRole(r)) moved.push_back(r);
+                if (!moved.empty()) {
+                    CARNET_TRY(auto others, txn.Query("SELECT professional_account, roles FROM "
+                                                      "access_relations WHERE patient_id = ? AND "
+                                                      "professional_account <> ? AND roles <> ''",
+                                                      {pid, account}));
+                    for (const auto& o : others) {
+                        auto theirs = SplitRoles(AsText(o[1]));
+                        const size_t before = theirs.size();
+                        std::erase_if(theirs, [&](const std::string& r) {
+                            return std::find(moved.begin(), moved.end(), r) != moved.end();
+                        });
+                        if (theirs.size() == before) continue;
+                        CARNET_CHECK(txn.Exec(
+                            "UPDATE access_relations SET roles = ?, updated_at = ?, "
+                            "updated_by = ? WHERE patient_id = ? AND "
+                            "professional_account = ?",
+                            {JoinRoles(theirs), now, actor.account_id, pid, AsText(o[0])}));
+                    }
+                }
+            }
+            CARNET_TRY(out.value, LoadProfessional(txn, pid, account));
+            return Ok();
+        });
 }
 
 Status AccessService::RemoveProfessional(const Actor& actor, const std::string& pid,
                                          const std::string& request_id,
                                          const std::string& account) {
-    Outcome<Unit> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        const int64_t now = clock_.NowMicros();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
+    return Managed<Unit>(
+        actor, pid, request_id, [&](store::WriteTxn& txn, Gate& g, Outcome<Unit>& out) -> Status {
+            const int64_t now = g.now_us;
+            CARNET_CHECK(
+                txn.Exec("UPDATE access_relations SET status = 'known', via_code = 0, roles "
+                         "= '', updated_at = ?, updated_by = ? WHERE patient_id = ? AND "
+                         "professional_account = ?",
+                         {now, actor.account_id, pid, account}));
+            out.value = Unit{};
             return Ok();
-        }
-        CARNET_CHECK(
-            txn.Exec("UPDATE access_relations SET status = 'known', via_code = 0, roles "
-                     "= '', updated_at = ?, updated_by = ? WHERE patient_id = ? AND "
-                     "professional_account = ?",
-                     {now, actor.account_id, pid, account}));
-        out.value = Unit{};
-        return Ok();
-    });
-    return out.Finish(s);
+        });
 }
 
 // ---- codes ------------------------------------------------------------------------------
 
 Result<NewCode> AccessService::CreateCode(const Actor& actor, const std::string& pid,
                                           const std::string& request_id) {
-    Outcome<NewCode> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        const int64_t now = clock_.NowMicros();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
+    return Managed<NewCode>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate& g, Outcome<NewCode>& out) -> Status {
+            const int64_t now = g.now_us;
+            CARNET_TRY(auto open,
+                       txn.Query("SELECT COUNT(*) FROM access_codes WHERE patient_id = ? "
+                                 "AND used_at IS NULL AND revoked_at IS NULL AND "
+                                 "expires_at > ? AND tries < ?",
+                                 {pid, now, kCodeTries}));
+            if (!open.empty() && AsInt(open[0][0]) >= kMaxOpenCodes) {
+                out.refusal = Error::Make(Code::kConflict, "conflict",
+                                          "trop de codes en cours : révoquez-en un d'abord");
+                return Ok();
+            }
+            NewCode c;
+            c.id = NewUuid();
+            const std::string code = NewAccessCode();
+            c.code = GroupAccessCode(code);
+            c.expires_at = now + kCodeDurationUs;
+            CARNET_CHECK(
+                txn.Exec("INSERT INTO access_codes(patient_id, id, code_hash, created_at, "
+                         "created_by, expires_at, tries) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                         {pid, c.id, CodeHash(pid, code), now, actor.account_id, c.expires_at}));
+            out.value = std::move(c);
             return Ok();
-        }
-        CARNET_TRY(auto open, txn.Query("SELECT COUNT(*) FROM access_codes WHERE patient_id = ? "
-                                        "AND used_at IS NULL AND revoked_at IS NULL AND "
-                                        "expires_at > ? AND tries < ?",
-                                        {pid, now, kCodeTries}));
-        if (!open.empty() && AsInt(open[0][0]) >= kMaxOpenCodes) {
-            out.refusal = Error::Make(Code::kConflict, "conflict",
-                                      "trop de codes en cours : révoquez-en un d'abord");
-            return Ok();
-        }
-        NewCode c;
-        c.id = NewUuid();
-        const std::string code = NewAccessCode();
-        c.code = GroupAccessCode(code);
-        c.expires_at = now + kCodeDurationUs;
-        CARNET_CHECK(
-            txn.Exec("INSERT INTO access_codes(patient_id, id, code_hash, created_at, "
-                     "created_by, expires_at, tries) VALUES (?, ?, ?, ?, ?, ?, 0)",
-                     {pid, c.id, CodeHash(pid, code), now, actor.account_id, c.expires_at}));
-        out.value = std::move(c);
-        return Ok();
-    });
-    return out.Finish(s);
+        });
 }
 
 Result<std::vector<CodeInfo>> AccessService::ListCodes(const Actor& actor, const std::string& pid,
                                                        const std::string& request_id) {
-    Outcome<std::vector<CodeInfo>> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        const int64_t now = clock_.NowMicros();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
-        CARNET_TRY(auto rows, txn.Query("SELECT id, created_at, expires_at, tries, used_at, "
-                                        "used_by, revoked_at FROM access_codes WHERE patient_id "
-                                        "= ? ORDER BY created_at DESC, id LIMIT 100",
-                                        {pid}));
-        Names names(txn);
-        std::vector<CodeInfo> list;
-        for (const auto& r : rows) {
-            CodeInfo c;
-            c.id = AsText(r[0]);
-            c.created_at = AsInt(r[1]);
-            c.expires_at = AsInt(r[2]);
-            if (!IsNull(r[4])) {
-                c.status = "used";
-                CARNET_TRY(c.used_by_name, names.Of(AsText(r[5])));
-            } else if (!IsNull(r[6])) {
-                c.status = "revoked";
-            } else if (AsInt(r[3]) >= kCodeTries) {
-                c.status = "void";
-            } else if (c.expires_at <= now) {
-                c.status = "expired";
-            } else {
-                c.status = "active";
+    return Managed<std::vector<CodeInfo>>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate& g, Outcome<std::vector<CodeInfo>>& out) -> Status {
+            const int64_t now = g.now_us;
+            CARNET_TRY(auto rows,
+                       txn.Query("SELECT id, created_at, expires_at, tries, used_at, "
+                                 "used_by, revoked_at FROM access_codes WHERE patient_id "
+                                 "= ? ORDER BY created_at DESC, id LIMIT 100",
+                                 {pid}));
+            Names names(txn);
+            std::vector<CodeInfo> list;
+            for (const auto& r : rows) {
+                CodeInfo c;
+                c.id = AsText(r[0]);
+                c.created_at = AsInt(r[1]);
+                c.expires_at = AsInt(r[2]);
+                if (!IsNull(r[4])) {
+                    c.status = "used";
+                    CARNET_TRY(c.used_by_name, names.Of(AsText(r[5])));
+                } else if (!IsNull(r[6])) {
+                    c.status = "revoked";
+                } else if (AsInt(r[3]) >= kCodeTries) {
+                    c.status = "void";
+                } else if (c.expires_at <= now) {
+                    c.status = "expired";
+                } else {
+                    c.status = "active";
+                }
+                list.push_back(std::move(c));
             }
-            list.push_back(std::move(c));
-        }
-        out.value = std::move(list);
-        return Ok();
-    });
-    return out.Finish(s);
+            out.value = std::move(list);
+            return Ok();
+        });
 }
 
 Status AccessService::RevokeCode(const Actor& actor, const std::string& pid,
@@ -1141,36 +1105,28 @@ Result<int64_t> AccessService::OpenEmergency(const Actor& actor, const std::stri
 Result<std::vector<EmergencyInfo>> AccessService::ListEmergencies(const Actor& actor,
                                                                   const std::string& pid,
                                                                   const std::string& request_id) {
-    Outcome<std::vector<EmergencyInfo>> out;
-    Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
-        out.Reset();
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kManage, RecordTarget(pid),
-                               Purpose::kTreatment, clock_.NowMicros()));
-        CARNET_CHECK(Log(txn, g, actor, request_id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
+    return Managed<std::vector<EmergencyInfo>>(
+        actor, pid, request_id,
+        [&](store::WriteTxn& txn, Gate&, Outcome<std::vector<EmergencyInfo>>& out) -> Status {
+            CARNET_TRY(auto rows, txn.Query("SELECT id, professional_account, kind, reason, "
+                                            "opened_at, until_at FROM emergency_grants WHERE "
+                                            "patient_id = ? ORDER BY opened_at DESC, id LIMIT 200",
+                                            {pid}));
+            Names names(txn);
+            std::vector<EmergencyInfo> list;
+            for (const auto& r : rows) {
+                EmergencyInfo e;
+                e.id = AsText(r[0]);
+                CARNET_TRY(e.professional_name, names.Of(AsText(r[1])));
+                e.kind = AsText(r[2]);
+                e.reason = AsText(r[3]);
+                e.opened_at = AsInt(r[4]);
+                e.until = AsInt(r[5]);
+                list.push_back(std::move(e));
+            }
+            out.value = std::move(list);
             return Ok();
-        }
-        CARNET_TRY(auto rows, txn.Query("SELECT id, professional_account, kind, reason, "
-                                        "opened_at, until_at FROM emergency_grants WHERE "
-                                        "patient_id = ? ORDER BY opened_at DESC, id LIMIT 200",
-                                        {pid}));
-        Names names(txn);
-        std::vector<EmergencyInfo> list;
-        for (const auto& r : rows) {
-            EmergencyInfo e;
-            e.id = AsText(r[0]);
-            CARNET_TRY(e.professional_name, names.Of(AsText(r[1])));
-            e.kind = AsText(r[2]);
-            e.reason = AsText(r[3]);
-            e.opened_at = AsInt(r[4]);
-            e.until = AsInt(r[5]);
-            list.push_back(std::move(e));
-        }
-        out.value = std::move(list);
-        return Ok();
-    });
-    return out.Finish(s);
+        });
 }
 
 Result<std::vector<ReachableRecord>> AccessService::ReachablePatients(const Actor& actor) {

@@ -220,6 +220,12 @@ class AccessService {
     /// Loads the facts and decides, in `txn`. `exists` false: no such record.
     Result<Gate> Ask(store::WriteTxn& txn, const Actor& actor, const std::string& pid,
                      Action action, const Target& target, Purpose purpose, int64_t now_us);
+    /// One of the holder's management requests: in one write transaction, the record-level
+    /// `manage` decision is made and logged; refused, its refusal is the answer; allowed,
+    /// `body(txn, gate, outcome)` gives the answer (a value, or a refusal of its own).
+    template <typename T, typename Body>
+    Result<T> Managed(const Actor& actor, const std::string& pid, const std::string& request_id,
+                      const Body& body);
     /// Writes the gate's entry and notices (allowed and refused alike).
     Status Log(store::WriteTxn& txn, const Gate& gate, const Actor& actor,
                const std::string& request_id, int64_t count = 0);
