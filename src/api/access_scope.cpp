@@ -254,7 +254,8 @@ Result<bool> Scope::MaySeeRecord(store::Reader& txn, const std::string& patient_
     return access::Decide(*grid_, in).allow;
 }
 
-bool Scope::SameDecisionsAt(int64_t now_us) const {
+bool Scope::SameDecisionsAt(int64_t now_us, const FactsMap& facts,
+                            const FlagsMap* fresh_flags) const {
     for (const auto& m : made_) {
         access::DecisionInput in;
         in.actor = caller_.actor;
@@ -263,10 +264,24 @@ bool Scope::SameDecisionsAt(int64_t now_us) const {
         in.purpose = caller_.purpose;
         in.now_us = now_us;
         if (!m.target.patient_id.empty()) {
-            auto f = facts_.find(m.target.patient_id);
-            if (f == facts_.end()) return false;
+            auto f = facts.find(m.target.patient_id);
+            if (f == facts.end()) return false;
             in.patient = f->second.patient;
             in.rel = f->second.rel;
+            // The per-document flags as they are now (the classification does not change).
+            auto seen = flags_.find(m.target.patient_id);
+            auto p =
+                fresh_flags ? fresh_flags->find(m.target.patient_id) : FlagsMap::const_iterator{};
+            if (fresh_flags && p != fresh_flags->end() && !m.flags_key.second.empty() &&
+                seen != flags_.end() && seen->second.count(m.flags_key) != 0) {
+                auto it = p->second.find(m.flags_key);
+                const access::DocFlags now_flags =
+                    it == p->second.end() ? access::DocFlags{} : it->second;
+                in.target.author_account = now_flags.author_account;
+                in.target.masked = now_flags.masked;
+                in.target.hidden_from_patient_until_us = now_flags.hidden_until_us;
+                in.target.hidden_from_representatives = now_flags.hidden_repr;
+            }
         }
         const access::Decision d = access::Decide(*grid_, in);
         if (d.allow != m.decision.allow || d.basis != m.decision.basis ||
@@ -294,53 +309,22 @@ Result<bool> Scope::StillValid(store::Reader& txn, access::GridStore& grids, int
         pids.reserve(epochs_.size());
         for (const auto& [pid, _] : epochs_) pids.push_back(pid);
         CARNET_TRY(auto current, access::LoadEpochs(txn, pids));
-        if (current == epochs_) return SameDecisionsAt(now_us);
+        if (current == epochs_) return SameDecisionsAt(now_us, facts_, nullptr);
     }
     // Something moved: every fact and flag again, and each decision compared.
-    std::map<std::string, access::RecordFacts> fresh;
+    FactsMap fresh;
     for (const auto& [pid, _] : facts_) {
         CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, pid, now_us));
         fresh.emplace(pid, std::move(f));
     }
-    std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags;
+    FlagsMap flags;
     for (const auto& [pid, cache] : flags_) {
         std::vector<std::pair<std::string, std::string>> keys;
         keys.reserve(cache.size());
         for (const auto& [key, _] : cache) keys.push_back(key);
         CARNET_TRY(flags[pid], access::LoadFlags(txn, pid, keys));
     }
-    for (const auto& m : made_) {
-        access::DecisionInput in;
-        in.actor = caller_.actor;
-        in.target = m.target;
-        in.action = m.action;
-        in.purpose = caller_.purpose;
-        in.now_us = now_us;
-        if (!m.target.patient_id.empty()) {
-            auto f = fresh.find(m.target.patient_id);
-            if (f == fresh.end()) return false;
-            in.patient = f->second.patient;
-            in.rel = f->second.rel;
-            // The per-document flags as they are now (the classification does not change).
-            auto p = flags.find(m.target.patient_id);
-            if (p != flags.end() && !m.flags_key.second.empty() &&
-                flags_[m.target.patient_id].count(m.flags_key) != 0) {
-                auto it = p->second.find(m.flags_key);
-                const access::DocFlags now_flags =
-                    it == p->second.end() ? access::DocFlags{} : it->second;
-                in.target.author_account = now_flags.author_account;
-                in.target.masked = now_flags.masked;
-                in.target.hidden_from_patient_until_us = now_flags.hidden_until_us;
-                in.target.hidden_from_representatives = now_flags.hidden_repr;
-            }
-        }
-        const access::Decision d = access::Decide(*grid_, in);
-        if (d.allow != m.decision.allow || d.basis != m.decision.basis ||
-            d.reason != m.decision.reason) {
-            return false;
-        }
-    }
-    return true;
+    return SameDecisionsAt(now_us, fresh, &flags);
 }
 
 Status Scope::Flush(store::WriteTxn& txn) {

@@ -109,8 +109,13 @@ class Scope {
     Result<bool> RecordExists(store::Reader& txn, const std::string& patient_id);
     /// Notes the access epoch of records met for the first time (before any of their facts).
     Status NoteEpochs(store::Reader& txn, const std::vector<std::string>& patient_ids);
-    /// Every decision made again from the facts loaded, at `now_us`: all unchanged?
-    [[nodiscard]] bool SameDecisionsAt(int64_t now_us) const;
+    using FactsMap = std::map<std::string, access::RecordFacts>;
+    using FlagsMap =
+        std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>>;
+    /// Every decision made again at `now_us` from these facts, and from these per-document
+    /// flags (null: the flags each decision saw): all unchanged?
+    [[nodiscard]] bool SameDecisionsAt(int64_t now_us, const FactsMap& facts,
+                                       const FlagsMap* fresh_flags) const;
     /// The flags of one resource of a record (cached).
     Result<const access::DocFlags*> FlagsOf(store::Reader& txn, const std::string& patient_id,
                                             const std::string& type, const std::string& id);
@@ -129,9 +134,9 @@ class Scope {
     std::shared_ptr<const access::Grid> grid_;
     std::string portal_url_;
     int64_t now_us_;
-    std::map<std::string, access::RecordFacts> facts_;
+    FactsMap facts_;
     std::map<std::string, int64_t> epochs_;  // access epoch of each record, when first met
-    std::map<std::string, std::map<std::pair<std::string, std::string>, access::DocFlags>> flags_;
+    FlagsMap flags_;
     std::map<Key, Pending> pending_;
     std::vector<Key> order_;
     std::vector<Made> made_;
