@@ -29,12 +29,7 @@ class AccessRoutesTest : public ::testing::TestWithParam<std::string>, protected
         if (GetParam() == "postgres" && !PgDsn()) GTEST_SKIP() << "CARNET_TEST_PG not set";
         ASSERT_NO_FATAL_FAILURE(
             OpenCleanStore(GetParam(), "carnet-accessapi-", kIdentityAndAccessTables));
-        auth::AuthOptions ao;
-        ao.password_cost = {1, 1024 * 1024};
-        ao.attempts_per_ip_per_minute = 100000;
-        ao.sends_per_account = 1000;
-        ao.sends_per_destination = 1000;
-        auth_ = std::make_unique<auth::AuthService>(*store_, clock_, std::string(32, 's'), ao);
+        StartAuth(clock_);
         authenticator_ = std::make_unique<Authenticator>(*auth_, AuthRouteOptions{});
         access_ = std::make_unique<access::AccessService>(*store_, clock_, grids_,
                                                           std::string(32, 'k'), kPortal);

@@ -28,8 +28,8 @@ class AuthRoutesTest : public ::testing::TestWithParam<std::string>, protected P
         service_->SetWriteGate(auth::CheckRecordWritable);
         auth::AuthOptions ao;
         ao.password_cost = {1, 1024 * 1024};
-        ao.attempts_per_ip_per_minute = 1000;
-        auth_ = std::make_unique<auth::AuthService>(*store_, clock_, std::string(32, 's'), ao);
+        ao.attempts_per_ip_per_minute = 1000;  // the throttling tests reach it
+        StartAuth(clock_, ao);
         authenticator_ = std::make_unique<Authenticator>(*auth_, AuthRouteOptions{});
         RegisterAuthRoutes(router_, *authenticator_, *store_, clock_);
         ApiOptions api;

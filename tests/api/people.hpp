@@ -97,6 +97,20 @@ class PeopleFixture {
                         })
                         .ok());
     }
+    /// Auth options for tests: a cheap password hash and limits no test reaches by accident
+    /// (the throttling tests set their own).
+    static auth::AuthOptions TestAuthOptions() {
+        auth::AuthOptions ao;
+        ao.password_cost = {1, 1024 * 1024};
+        ao.attempts_per_ip_per_minute = 100000;
+        ao.sends_per_account = 1000;
+        ao.sends_per_destination = 1000;
+        return ao;
+    }
+    /// The auth service on the store (after OpenCleanStore).
+    void StartAuth(const Clock& clock, const auth::AuthOptions& options = TestAuthOptions()) {
+        auth_ = std::make_unique<auth::AuthService>(*store_, clock, std::string(32, 's'), options);
+    }
     /// Stops what OpenCleanStore opened (the fixture stops its server first).
     void CloseStore() {
         if (store_) store_->Close();
