@@ -10,6 +10,7 @@ namespace carnet::access {
 
 using store::AsInt;
 using store::AsText;
+using store::IsNull;
 
 Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id) {
     Settings s;
@@ -34,18 +35,45 @@ Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
                                     const std::string& patient_id, int64_t now_us) {
     RecordFacts f;
     f.patient_id = patient_id;
-    CARNET_TRY(auto holder, txn.Query("SELECT id, status, birth_date FROM accounts WHERE "
-                                      "patient_id = ? AND kind = 'patient'",
-                                      {patient_id}));
-    if (holder.empty()) {
+    // One statement for the record's epoch, its holder, the settings and (professionals) the
+    // relation and the latest live grant: one snapshot on every engine, one round trip on
+    // PostgreSQL (this runs for every record a request touches).
+    const std::string professional =
+        actor.kind == ActorKind::kProfessional ? actor.account_id : std::string();
+    CARNET_TRY(
+        auto one,
+        txn.Query("SELECT (SELECT n FROM access_epochs WHERE patient_id = k.pid), a.id, "
+                  "a.status, a.birth_date, s.etreat, s.btg, s.emergency_masked, "
+                  "s.emergency_only, s.mask_new, s.notify_email, s.notify_sms, r.status, "
+                  "r.via_code, r.roles, (SELECT kind FROM emergency_grants g WHERE g.patient_id "
+                  "= k.pid AND g.professional_account = k.pro AND g.until_at > k.now ORDER BY "
+                  "g.until_at DESC LIMIT 1), (SELECT MAX(until_at) FROM emergency_grants g WHERE "
+                  "g.patient_id = k.pid AND g.professional_account = k.pro AND g.until_at > "
+                  "k.now) FROM (SELECT CAST(? AS TEXT) AS pid, CAST(? AS TEXT) AS pro, CAST(? AS "
+                  "BIGINT) AS now) k LEFT JOIN accounts a ON a.patient_id = k.pid AND a.kind = "
+                  "'patient' LEFT JOIN access_settings s ON s.patient_id = k.pid LEFT JOIN "
+                  "access_relations r ON r.patient_id = k.pid AND r.professional_account = k.pro",
+                  {patient_id, professional, now_us}));
+    if (one.empty()) return Error::Internal("access: the facts query returned no row");
+    const auto& x = one[0];
+    f.epoch = IsNull(x[0]) ? 0 : AsInt(x[0]);
+    if (IsNull(x[1])) {
         f.patient.status = "none";
     } else {
-        f.holder_account = AsText(holder[0][0]);
-        f.patient.status = AsText(holder[0][1]);
-        const int age = auth::AgeInYears(AsText(holder[0][2]), now_us);
+        f.holder_account = AsText(x[1]);
+        f.patient.status = AsText(x[2]);
+        const int age = auth::AgeInYears(AsText(x[3]), now_us);
         f.patient.minor = age >= 0 && age < kMajorityAge;
     }
-    CARNET_TRY(f.settings, LoadSettings(txn, patient_id));
+    if (!IsNull(x[4])) {
+        f.settings.etreat = AsInt(x[4]) != 0;
+        f.settings.btg = AsInt(x[5]) != 0;
+        f.settings.emergency_masked = AsInt(x[6]) != 0;
+        f.settings.emergency_only = AsInt(x[7]) != 0;
+        f.settings.mask_new = AsInt(x[8]) != 0;
+        f.settings.notify_email = AsInt(x[9]) != 0;
+        f.settings.notify_sms = AsInt(x[10]) != 0;
+    }
     f.patient.etreat_enabled = f.settings.etreat;
     f.patient.btg_enabled = f.settings.btg;
     f.patient.emergency_includes_masked = f.settings.emergency_masked;
@@ -66,15 +94,12 @@ Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
             }
         }
     } else if (actor.kind == ActorKind::kProfessional) {
-        CARNET_TRY(auto rows, txn.Query("SELECT status, via_code, roles FROM access_relations "
-                                        "WHERE patient_id = ? AND professional_account = ?",
-                                        {patient_id, actor.account_id}));
-        if (!rows.empty()) {
-            const std::string status = AsText(rows[0][0]);
+        if (!IsNull(x[11])) {
+            const std::string status = AsText(x[11]);
             r.blocked = status == "blocked";
             r.authorised = status == "authorised";
-            r.via_code = AsInt(rows[0][1]) != 0;
-            const std::string roles = "," + AsText(rows[0][2]) + ",";
+            r.via_code = AsInt(x[12]) != 0;
+            const std::string roles = "," + AsText(x[13]) + ",";
             if (!r.blocked) {
                 r.medecin_traitant = roles.find(",medecin-traitant,") != std::string::npos;
                 r.sage_femme_referente = roles.find(",sage-femme-referente,") != std::string::npos;
@@ -83,13 +108,9 @@ Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
                 r.administrator = roles.find(",administrator,") != std::string::npos;
             }
         }
-        CARNET_TRY(auto grants,
-                   txn.Query("SELECT kind, until_at FROM emergency_grants WHERE patient_id = ? AND "
-                             "professional_account = ? AND until_at > ? ORDER BY until_at DESC",
-                             {patient_id, actor.account_id, now_us}));
-        if (!grants.empty()) {
-            r.emergency_until_us = AsInt(grants[0][1]);
-            r.emergency_kind = AsText(grants[0][0]) == "ETREAT" ? Purpose::kEtreat : Purpose::kBtg;
+        if (!IsNull(x[15])) {
+            r.emergency_until_us = AsInt(x[15]);
+            r.emergency_kind = AsText(x[14]) == "ETREAT" ? Purpose::kEtreat : Purpose::kBtg;
         }
     }
     return f;

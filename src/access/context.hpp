@@ -42,6 +42,8 @@ struct RecordFacts {
     PatientSettings patient;     // for Decide
     Relationship rel;            // for Decide
     Settings settings;
+    /// The record's access epoch, read by the same statement as the facts (one snapshot).
+    int64_t epoch = 0;
 };
 
 /// Per-document facts (access_flags; absent row: no author known, nothing hidden).

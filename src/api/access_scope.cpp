@@ -39,10 +39,11 @@ Status Scope::NoteEpochs(store::Reader& txn, const std::vector<std::string>& pat
 Result<const access::RecordFacts*> Scope::Facts(store::Reader& txn, const std::string& patient_id) {
     auto it = facts_.find(patient_id);
     if (it == facts_.end()) {
-        // The epoch first: whatever changes after it moves it (a write transaction on
-        // PostgreSQL reads each statement's own committed state).
-        CARNET_CHECK(NoteEpochs(txn, {patient_id}));
+        // The epoch is read by the facts' own statement (one snapshot, even in a PostgreSQL
+        // write transaction where each statement sees its own). If the record was met
+        // before (its flags), the epoch noted then is older: still a safe comparison.
         CARNET_TRY(auto f, access::LoadRecordFacts(txn, caller_.actor, patient_id, now_us_));
+        epochs_.emplace(patient_id, f.epoch);
         it = facts_.emplace(patient_id, std::move(f)).first;
     }
     return &it->second;
@@ -124,6 +125,11 @@ Result<access::Decision> Scope::Check(store::Reader& txn, const store::ResourceV
                 return Decide(txn, t, action, itemised ? rv.id : "", {doc->type, doc->id});
             }
         }
+    }
+    if (!caller_.IsSystem()) {
+        // The record's facts first: their statement notes the epoch, so the flags need not.
+        CARNET_TRY(const access::RecordFacts* f, Facts(txn, rv.patient_id));
+        (void)f;
     }
     CARNET_TRY(const access::DocFlags* flags, FlagsOf(txn, rv.patient_id, rv.type, rv.id));
     const access::Target target = access::TargetOf(rv, flags);
