@@ -12,23 +12,32 @@ using store::AsInt;
 using store::AsText;
 using store::IsNull;
 
-Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id) {
+namespace {
+
+/// The seven switches of an access_settings row, from column `at` on (etreat, btg,
+/// emergency_masked, emergency_only, mask_new, notify_email, notify_sms); a NULL first column (no
+/// row) leaves the defaults.
+Settings SettingsFrom(const store::Row& r, size_t at) {
     Settings s;
+    if (IsNull(r[at])) return s;
+    s.etreat = AsInt(r[at]) != 0;
+    s.btg = AsInt(r[at + 1]) != 0;
+    s.emergency_masked = AsInt(r[at + 2]) != 0;
+    s.emergency_only = AsInt(r[at + 3]) != 0;
+    s.mask_new = AsInt(r[at + 4]) != 0;
+    s.notify_email = AsInt(r[at + 5]) != 0;
+    s.notify_sms = AsInt(r[at + 6]) != 0;
+    return s;
+}
+
+}  // namespace
+
+Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id) {
     CARNET_TRY(auto rows, txn.Query("SELECT etreat, btg, emergency_masked, emergency_only, "
                                     "mask_new, notify_email, notify_sms FROM access_settings "
                                     "WHERE patient_id = ?",
                                     {patient_id}));
-    if (!rows.empty()) {
-        const auto& r = rows[0];
-        s.etreat = AsInt(r[0]) != 0;
-        s.btg = AsInt(r[1]) != 0;
-        s.emergency_masked = AsInt(r[2]) != 0;
-        s.emergency_only = AsInt(r[3]) != 0;
-        s.mask_new = AsInt(r[4]) != 0;
-        s.notify_email = AsInt(r[5]) != 0;
-        s.notify_sms = AsInt(r[6]) != 0;
-    }
-    return s;
+    return rows.empty() ? Settings{} : SettingsFrom(rows[0], 0);
 }
 
 Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
@@ -65,15 +74,7 @@ Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
         const int age = auth::AgeInYears(AsText(x[3]), now_us);
         f.patient.minor = age >= 0 && age < kMajorityAge;
     }
-    if (!IsNull(x[4])) {
-        f.settings.etreat = AsInt(x[4]) != 0;
-        f.settings.btg = AsInt(x[5]) != 0;
-        f.settings.emergency_masked = AsInt(x[6]) != 0;
-        f.settings.emergency_only = AsInt(x[7]) != 0;
-        f.settings.mask_new = AsInt(x[8]) != 0;
-        f.settings.notify_email = AsInt(x[9]) != 0;
-        f.settings.notify_sms = AsInt(x[10]) != 0;
-    }
+    f.settings = SettingsFrom(x, 4);
     f.patient.etreat_enabled = f.settings.etreat;
     f.patient.btg_enabled = f.settings.btg;
     f.patient.emergency_includes_masked = f.settings.emergency_masked;
