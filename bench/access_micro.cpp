@@ -334,13 +334,29 @@ struct StoreResult {
     double seconds = 0;
     double cpu_seconds = 0;            // the whole process's CPU time during the run
     std::vector<double> latencies_us;  // per operation, as its caller saw it
+    bool skipped = false;              // left out by --cases
 };
+
+/// --cases: the store cases to run (names containing one of these words); empty = all.
+std::vector<std::string> g_cases;
+
+bool Wanted(const std::string& name) {
+    if (g_cases.empty()) return true;
+    for (const auto& c : g_cases)
+        if (name.find(c) != std::string::npos) return true;
+    return false;
+}
 
 /// Runs `op(thread, i)` on `threads` threads for `seconds`; each thread records the latency of
 /// each call. `op` returns false on failure (the run stops with an error).
 StoreResult RunTimed(const std::string& engine, const std::string& name, const std::string& what,
                      int threads, double seconds,
                      const std::function<bool(int thread, int64_t i)>& op) {
+    if (!Wanted(name)) {
+        StoreResult skipped{engine, name, what, threads, 0, 0, 0, {}};
+        skipped.skipped = true;
+        return skipped;
+    }
     std::atomic<bool> failed{false};
     std::atomic<int> ready{0};
     std::atomic<bool> go{false};
@@ -563,6 +579,7 @@ std::string Report(const std::vector<CpuResult>& cpu, const std::vector<StoreRes
              "Operations/s | Latency p50 µs | p99 µs | Process CPU µs per operation |\n";
         o << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for (auto r : stores) {
+            if (r.skipped) continue;
             const double rate = static_cast<double>(r.ops) / r.seconds;
             const double p50 = Percentile(r.latencies_us, 0.5);
             const double p99 = Percentile(r.latencies_us, 0.99);
@@ -610,9 +627,15 @@ int main(int argc, char** argv) {
             seconds = std::stod(value());
         } else if (a == "--threads") {
             threads = std::stoi(value());
+        } else if (a == "--cases") {
+            std::istringstream in(value());
+            for (std::string c; std::getline(in, c, ',');)
+                if (!c.empty()) g_cases.push_back(c);
         } else if (a == "-h" || a == "--help") {
-            std::cout << "access_micro --results FILE [--engines \"sqlite postgres\"] [--dir DIR] "
-                         "[--pg DSN] [--seconds S] [--threads N] [--benchmark_* flags]\n";
+            std::cout
+                << "access_micro --results FILE [--engines \"sqlite postgres\"] [--dir DIR] "
+                   "[--pg DSN] [--seconds S] [--threads N] [--cases NAME,NAME…] [--benchmark_* "
+                   "flags]\n";
             return 0;
         } else {
             rest.push_back(argv[i]);

@@ -460,6 +460,7 @@ class GatedTxn final : public WriteTxn {
                                           const std::vector<store::Value>& params) override {
         return inner_.Query(sql, params);
     }
+    bool SoleWriter() const override { return inner_.SoleWriter(); }
     Status Put(const store::PutRequest& request) override {
         const std::string& owner = request.resource.patient_id;
         if (!owner.empty()) CARNET_CHECK(gate_(inner_, owner));

@@ -166,6 +166,10 @@ class WriteTxn : public Reader {
     /// Service tables: one INSERT/UPDATE/DELETE in this transaction; the number of rows it
     /// changed. A unique-key violation is Code::kConflict.
     virtual Result<int64_t> Exec(const std::string& sql, const std::vector<Value>& params = {}) = 0;
+    /// True when no other transaction can write while this one runs (SQLite: the one writer
+    /// thread holds the database's write lock), so a row read here cannot change before
+    /// commit and needs no row lock. False on PostgreSQL, where writers run side by side.
+    virtual bool SoleWriter() const = 0;
 };
 
 struct StoreStats {

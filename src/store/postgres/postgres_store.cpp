@@ -296,6 +296,8 @@ class Ops : public WriteTxn {
         return r.affected();
     }
 
+    bool SoleWriter() const override { return false; }
+
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
         CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));

@@ -44,8 +44,10 @@ class Stmt {
         } else if (const auto* d = std::get_if<double>(&v)) {
             sqlite3_bind_double(s_, i, *d);
         } else {
+            // Not copied: every caller's parameters outlive the statement's use, which ends
+            // when this guard resets it.
             const auto& s = std::get<std::string>(v);
-            sqlite3_bind_text(s_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(s_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
         }
     }
     /// Binds params[0] to ?1, params[1] to ?2…
@@ -434,6 +436,8 @@ class Ops : public WriteTxn {
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqliteError(conn_.db(), "exec");
         return static_cast<int64_t>(sqlite3_changes(conn_.db()));
     }
+
+    bool SoleWriter() const override { return true; }
 
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
