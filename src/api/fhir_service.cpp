@@ -461,6 +461,19 @@ class GatedTxn final : public WriteTxn {
         return inner_.Query(sql, params);
     }
     bool SoleWriter() const override { return inner_.SoleWriter(); }
+    Result<std::optional<store::BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                                      const std::string& id) override {
+        return inner_.BlobMetaOf(patient_id, id);
+    }
+    Result<store::BlobMeta> PutBlob(store::BlobMeta meta, const store::ChunkSource& source,
+                                    int64_t max_bytes) override {
+        CARNET_CHECK(gate_(inner_, meta.patient_id));
+        return inner_.PutBlob(std::move(meta), source, max_bytes);
+    }
+    Result<bool> DeleteBlob(const std::string& patient_id, const std::string& id) override {
+        CARNET_CHECK(gate_(inner_, patient_id));
+        return inner_.DeleteBlob(patient_id, id);
+    }
     Status Put(const store::PutRequest& request) override {
         const std::string& owner = request.resource.patient_id;
         if (!owner.empty()) CARNET_CHECK(gate_(inner_, owner));

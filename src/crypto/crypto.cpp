@@ -56,6 +56,74 @@ Result<std::string> Open(const Key& key, std::string_view sealed, std::string_vi
     return out;
 }
 
+// ---- streams ------------------------------------------------------------------------------
+
+namespace {
+using StreamState = crypto_secretstream_xchacha20poly1305_state;
+static_assert(sizeof(StreamState) == 52, "the stream state buffer must match libsodium's");
+static_assert(crypto_secretstream_xchacha20poly1305_ABYTES == kStreamChunkOverhead);
+
+StreamState* AsState(std::array<unsigned char, 52>& buf) {
+    return reinterpret_cast<StreamState*>(buf.data());  // a struct of bytes: alignment 1
+}
+}  // namespace
+
+StreamSealer::StreamSealer(const Key& key, std::string aad) : aad_(std::move(aad)) {
+    header_.assign(crypto_secretstream_xchacha20poly1305_HEADERBYTES, '\0');
+    crypto_secretstream_xchacha20poly1305_init_push(
+        AsState(state_), reinterpret_cast<unsigned char*>(header_.data()), key.data());
+}
+
+StreamSealer::~StreamSealer() { sodium_memzero(state_.data(), state_.size()); }
+
+std::string StreamSealer::Push(std::string_view chunk, bool last) {
+    std::string out(chunk.size() + crypto_secretstream_xchacha20poly1305_ABYTES, '\0');
+    unsigned long long clen = 0;
+    crypto_secretstream_xchacha20poly1305_push(
+        AsState(state_), reinterpret_cast<unsigned char*>(out.data()), &clen,
+        reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size(),
+        reinterpret_cast<const unsigned char*>(aad_.data()), aad_.size(),
+        last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+             : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+    out.resize(clen);
+    return out;
+}
+
+Result<StreamOpener> StreamOpener::Make(const Key& key, std::string_view header, std::string aad) {
+    if (header.size() != crypto_secretstream_xchacha20poly1305_HEADERBYTES) {
+        return Error::Internal("stream header of the wrong size");
+    }
+    StreamOpener o;
+    o.aad_ = std::move(aad);
+    if (crypto_secretstream_xchacha20poly1305_init_pull(
+            AsState(o.state_), reinterpret_cast<const unsigned char*>(header.data()), key.data()) !=
+        0) {
+        return Error::Internal("stream header refused");
+    }
+    return o;
+}
+
+StreamOpener::~StreamOpener() { sodium_memzero(state_.data(), state_.size()); }
+
+Result<std::string> StreamOpener::Pull(std::string_view sealed) {
+    if (done_) return Error::Internal("stream: a chunk after the final one");
+    if (sealed.size() < crypto_secretstream_xchacha20poly1305_ABYTES) {
+        return Error::Internal("stream: chunk too short");
+    }
+    std::string out(sealed.size() - crypto_secretstream_xchacha20poly1305_ABYTES, '\0');
+    unsigned long long mlen = 0;
+    unsigned char tag = 0;
+    if (crypto_secretstream_xchacha20poly1305_pull(
+            AsState(state_), reinterpret_cast<unsigned char*>(out.data()), &mlen, &tag,
+            reinterpret_cast<const unsigned char*>(sealed.data()), sealed.size(),
+            reinterpret_cast<const unsigned char*>(aad_.data()), aad_.size()) != 0) {
+        return Error::Internal("stream: a chunk does not verify");
+    }
+    out.resize(mlen);
+    if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL) done_ = true;
+    return out;
+}
+
 MasterKey MasterKey::FromKeyForTest(const Key& key) {
     MasterKey m;
     m.key_ = key;

@@ -35,6 +35,54 @@ Result<std::string> Open(const Key& key, std::string_view sealed, std::string_vi
 /// Bytes added by Seal.
 constexpr size_t kSealOverhead = 24 + 16;
 
+/// Streamed sealing of content too large to hold whole (documents' binaries, upload spools):
+/// libsodium's secretstream (XChaCha20-Poly1305), one sealed message per chunk. The chunks
+/// can only be opened in order, a chunk moved, dropped, repeated or taken from another
+/// stream fails, and the last chunk carries the FINAL tag, so a truncated stream is refused
+/// too. `aad` (e.g. patient and blob ids) is bound to every chunk and not stored.
+class StreamSealer {
+  public:
+    StreamSealer(const Key& key, std::string aad);
+    StreamSealer(StreamSealer&&) noexcept = default;
+    StreamSealer& operator=(StreamSealer&&) noexcept = default;
+    StreamSealer(const StreamSealer&) = delete;
+    StreamSealer& operator=(const StreamSealer&) = delete;
+    ~StreamSealer();  // wipes the state (it holds a key)
+    /// The stream's header (24 bytes), stored beside the chunks; it is not secret.
+    [[nodiscard]] const std::string& Header() const { return header_; }
+    /// Seals the next chunk; `last` for the final one (which may be empty).
+    std::string Push(std::string_view chunk, bool last);
+
+  private:
+    std::array<unsigned char, 52> state_{};  // crypto_secretstream_xchacha20poly1305_state
+    std::string header_;
+    std::string aad_;
+};
+
+class StreamOpener {
+  public:
+    /// kInternal when the header is malformed.
+    static Result<StreamOpener> Make(const Key& key, std::string_view header, std::string aad);
+    StreamOpener(StreamOpener&&) noexcept = default;
+    StreamOpener& operator=(StreamOpener&&) noexcept = default;
+    StreamOpener(const StreamOpener&) = delete;
+    StreamOpener& operator=(const StreamOpener&) = delete;
+    ~StreamOpener();
+    /// Opens the next chunk; kInternal if it does not verify or follows the final chunk.
+    Result<std::string> Pull(std::string_view sealed);
+    /// The final chunk was opened: the stream is complete.
+    [[nodiscard]] bool Done() const { return done_; }
+
+  private:
+    StreamOpener() = default;
+    std::array<unsigned char, 52> state_{};
+    std::string aad_;
+    bool done_ = false;
+};
+
+/// Bytes a sealed chunk adds to its plaintext.
+constexpr size_t kStreamChunkOverhead = 17;
+
 /// The master key: wraps and unwraps data keys. Copying is disabled; memory is locked and
 /// wiped on destruction.
 class MasterKey {

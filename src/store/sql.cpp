@@ -253,12 +253,26 @@ std::vector<Migration> BuildMigrations(Dialect d) {
             "patient_id OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION "
             "carnet_access_epoch()");
     }
+    // Documents' content (store.hpp, "binaries"): a blob's metadata and its sealed chunks,
+    // patient first like every patient-scoped row. The stream header is not secret; the
+    // content type is the sniffed one (no health content).
+    const std::string bytes = d == Dialect::kSqlite ? "BLOB" : "BYTEA";
+    std::vector<std::string> v6 = {
+        "CREATE TABLE blobs(patient_id TEXT NOT NULL, id TEXT NOT NULL, content_type TEXT NOT "
+        "NULL, size BIGINT NOT NULL, chunks BIGINT NOT NULL, header " +
+            bytes +
+            " NOT NULL, "
+            "created_at BIGINT NOT NULL, PRIMARY KEY(patient_id, id))",
+        "CREATE TABLE blob_chunks(patient_id TEXT NOT NULL, blob_id TEXT NOT NULL, n BIGINT NOT "
+        "NULL, data " +
+            bytes + " NOT NULL, PRIMARY KEY(patient_id, blob_id, n))"};
     return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
             Migration{2, "notification outbox and in-app inbox", std::move(v2)},
             Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)},
             Migration{4, "access settings, relations, codes, grants, flags, grid, access log",
                       std::move(v4)},
-            Migration{5, "access epochs: one counter per record moved by triggers", std::move(v5)}};
+            Migration{5, "access epochs: one counter per record moved by triggers", std::move(v5)},
+            Migration{6, "document content: sealed blobs in chunks", std::move(v6)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

@@ -131,6 +131,39 @@ struct HistoryPage {
     std::string next_cursor;
 };
 
+// ---- binaries -------------------------------------------------------------------------
+
+/// A document's content (a Binary's bytes), kept apart from resource bodies so that it is
+/// never held whole in memory: sealed with the patient's data key as a stream of chunks
+/// (crypto::StreamSealer), one row per chunk. Identified by (patient, id); the id is the
+/// Binary resource's.
+struct BlobMeta {
+    std::string patient_id;
+    std::string id;
+    std::string content_type;
+    int64_t size = 0;    // plaintext bytes
+    int64_t chunks = 0;  // sealed chunks (≥ 1: an empty blob is one empty final chunk)
+    int64_t created_at_us = 0;
+    std::string header;  // the stream header (not secret)
+};
+
+/// Plaintext chunk size of a blob.
+constexpr size_t kBlobChunkBytes = 256 * 1024;
+
+/// Gives the next piece of a blob's content (any size), nullopt at the end.
+using ChunkSource = std::function<Result<std::optional<std::string>>()>;
+
+/// A stored blob read chunk by chunk, each chunk in its own short read (a slow download
+/// holds no transaction open). A chunk that fails to open (tampering, truncation, the blob
+/// deleted meanwhile) ends the stream with an error.
+class BlobSource {
+  public:
+    virtual ~BlobSource() = default;
+    [[nodiscard]] virtual const BlobMeta& Meta() const = 0;
+    /// The next plaintext chunk; nullopt once the final chunk has been given.
+    virtual Result<std::optional<std::string>> Next() = 0;
+};
+
 // ---- interfaces -----------------------------------------------------------------------
 
 /// Reads: from a consistent snapshot.
@@ -154,6 +187,9 @@ class Reader {
     /// NULL as nullptr. Never used for FHIR resources, whose bodies are sealed.
     virtual Result<std::vector<Row>> Query(const std::string& sql,
                                            const std::vector<Value>& params = {}) = 0;
+    /// A blob's metadata, nullopt if there is none.
+    virtual Result<std::optional<BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                                       const std::string& id) = 0;
 };
 
 /// A write transaction: reads see its own writes.
@@ -170,6 +206,15 @@ class WriteTxn : public Reader {
     /// thread holds the database's write lock), so a row read here cannot change before
     /// commit and needs no row lock. False on PostgreSQL, where writers run side by side.
     virtual bool SoleWriter() const = 0;
+    /// Stores a blob (`meta`: patient, id, content type and creation time; the rest is
+    /// filled in) from `source`, sealed chunk by chunk with the patient's key (created if the
+    /// patient has none yet). More than `max_bytes` of content: Code::kTooLarge, and the
+    /// caller's job must fail (its savepoint drops the chunks written so far). An existing
+    /// blob of that id: Code::kConflict.
+    virtual Result<BlobMeta> PutBlob(BlobMeta meta, const ChunkSource& source,
+                                     int64_t max_bytes) = 0;
+    /// Removes a blob and its chunks; false if there was none.
+    virtual Result<bool> DeleteBlob(const std::string& patient_id, const std::string& id) = 0;
 };
 
 struct StoreStats {
@@ -189,6 +234,11 @@ class Store {
 
     /// A reader for the calling thread (engines keep one connection per thread or a pool).
     virtual Result<std::unique_ptr<Reader>> OpenReader() = 0;
+
+    /// Streams a committed blob; Code::kNotFound if there is none. The caller has decided
+    /// access to it already (through the Binary resource it belongs to).
+    virtual Result<std::unique_ptr<BlobSource>> OpenBlob(const std::string& patient_id,
+                                                         const std::string& id) = 0;
 
     /// Destroys the patient's data key and every row keyed by that patient (crypto-shredding).
     virtual Status PurgePatient(const std::string& patient_id) = 0;

@@ -87,5 +87,51 @@ TEST(MasterKey, DeriveIsStablePerPurposeAndDistinct) {
     EXPECT_NE(a, MasterKey::FromKeyForTest(k2).Derive("auth-secrets"));
 }
 
+TEST(Stream, ChunksOpenInOrderAndOnlyThere) {
+    Init();
+    const Key key = NewKey();
+    StreamSealer sealer(key, "patient|blob");
+    const std::vector<std::string> plain = {"first chunk", "", "third", "last"};
+    std::vector<std::string> sealed;
+    for (size_t i = 0; i < plain.size(); ++i) {
+        sealed.push_back(sealer.Push(plain[i], i + 1 == plain.size()));
+        EXPECT_EQ(sealed.back().size(), plain[i].size() + kStreamChunkOverhead);
+        EXPECT_EQ(sealed.back().find(plain[i].empty() ? "\x01\x02" : plain[i]), std::string::npos);
+    }
+    auto open_all = [&](const std::vector<std::string>& chunks, const Key& k,
+                        const std::string& aad) -> Result<std::string> {
+        CARNET_TRY(auto opener, StreamOpener::Make(k, sealer.Header(), aad));
+        std::string out;
+        for (const auto& c : chunks) {
+            CARNET_TRY(auto p, opener.Pull(c));
+            out += p;
+        }
+        if (!opener.Done()) return Error::Internal("truncated");
+        return out;
+    };
+    auto all = open_all(sealed, key, "patient|blob");
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(*all, "first chunkthirdlast");
+    // Reordered, dropped, truncated, repeated, tampered, other aad, other key: refused.
+    EXPECT_FALSE(open_all({sealed[0], sealed[2], sealed[1], sealed[3]}, key, "patient|blob").ok());
+    EXPECT_FALSE(open_all({sealed[0], sealed[2], sealed[3]}, key, "patient|blob").ok());
+    EXPECT_FALSE(open_all({sealed[0], sealed[1], sealed[2]}, key, "patient|blob").ok());
+    EXPECT_FALSE(
+        open_all({sealed[0], sealed[0], sealed[1], sealed[2], sealed[3]}, key, "patient|blob")
+            .ok());
+    EXPECT_FALSE(open_all(sealed, key, "patient|other-blob").ok());
+    EXPECT_FALSE(open_all(sealed, NewKey(), "patient|blob").ok());
+    auto tampered = sealed;
+    tampered[2][3] ^= 1;
+    EXPECT_FALSE(open_all(tampered, key, "patient|blob").ok());
+    // Nothing after the final chunk.
+    auto opener = StreamOpener::Make(key, sealer.Header(), "patient|blob");
+    ASSERT_TRUE(opener.ok());
+    for (const auto& c : sealed) ASSERT_TRUE(opener->Pull(c).ok());
+    EXPECT_TRUE(opener->Done());
+    EXPECT_FALSE(opener->Pull(sealed[3]).ok());
+    EXPECT_FALSE(StreamOpener::Make(key, "short", "x").ok());
+}
+
 }  // namespace
 }  // namespace carnet::crypto

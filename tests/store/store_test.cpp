@@ -149,7 +149,7 @@ void StoreTest::WipeForTest() {
     ASSERT_EQ(PgAdmin("TRUNCATE resources, versions, patient_keys, idx_token, idx_string, "
                       "idx_date, idx_ref, idx_quantity, outbox, inbox, accounts, access_settings, "
                       "access_relations, emergency_grants, access_flags, delegations, "
-                      "access_epochs RESTART IDENTITY"),
+                      "access_epochs, blobs, blob_chunks RESTART IDENTITY"),
               "");
 }
 
@@ -636,6 +636,220 @@ TEST_P(StoreTest, HealthContentNeverInClearOnDisk) {
         // Sanity: the dump does contain the ids, so the search above was meaningful.
         EXPECT_NE(text.find("o1"), std::string::npos);
     }
+}
+
+// ---- blobs -----------------------------------------------------------------------------
+
+namespace {
+/// Content of n bytes, different at every offset (so a chunk out of place would show).
+std::string Pattern(size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s[i] = static_cast<char>(x & 0xff);
+    }
+    return s;
+}
+
+/// A source handing out `content` in pieces of `piece` bytes.
+ChunkSource Pieces(const std::string& content, size_t piece) {
+    auto offset = std::make_shared<size_t>(0);
+    return [&content, piece, offset]() -> Result<std::optional<std::string>> {
+        if (*offset >= content.size()) return std::optional<std::string>();
+        std::string out = content.substr(*offset, piece);
+        *offset += out.size();
+        return std::optional<std::string>(std::move(out));
+    };
+}
+
+Result<std::string> ReadAll(BlobSource& source) {
+    std::string out;
+    for (;;) {
+        CARNET_TRY(auto chunk, source.Next());
+        if (!chunk) return out;
+        out += *chunk;
+    }
+}
+}  // namespace
+
+TEST_P(StoreTest, BlobsRoundTripAtEveryChunkBoundary) {
+    // Sizes around the chunk size, fed in pieces that do not line up with chunks.
+    const size_t c = kBlobChunkBytes;
+    const std::vector<size_t> sizes = {1, 1000, c - 1, c, c + 1, 2 * c, 5 * 1024 * 1024 + 3};
+    unsigned seed = 0;
+    for (size_t size : sizes) {
+        const std::string id = "b" + std::to_string(size);
+        const std::string content = Pattern(size, ++seed);
+        for (size_t piece : {size_t{7919}, size_t{1} << 20}) {
+            const std::string bid = id + "-" + std::to_string(piece);
+            Result<BlobMeta> put = Error::Internal("not run");
+            ASSERT_TRUE(store_
+                            ->Write([&](WriteTxn& txn) -> Status {
+                                BlobMeta m;
+                                m.patient_id = "p1";
+                                m.id = bid;
+                                m.content_type = "application/pdf";
+                                m.created_at_us = 42;
+                                put = txn.PutBlob(m, Pieces(content, piece), 64 << 20);
+                                return put.ok() ? Ok() : Status(put.error());
+                            })
+                            .ok());
+            ASSERT_TRUE(put.ok());
+            EXPECT_EQ(put->size, static_cast<int64_t>(size));
+            EXPECT_EQ(put->chunks, static_cast<int64_t>((size + c - 1) / c)) << size;
+            auto meta = reader()->BlobMetaOf("p1", bid);
+            ASSERT_TRUE(meta.ok() && meta->has_value());
+            EXPECT_EQ((*meta)->content_type, "application/pdf");
+            EXPECT_EQ((*meta)->created_at_us, 42);
+            auto source = store_->OpenBlob("p1", bid);
+            ASSERT_TRUE(source.ok()) << source.error().detail;
+            auto back = ReadAll(**source);
+            ASSERT_TRUE(back.ok()) << back.error().detail;
+            EXPECT_TRUE(*back == content) << "size " << size << " piece " << piece;
+        }
+    }
+    // The other patient's blob space is separate, and a missing blob is not found.
+    auto none = store_->OpenBlob("p2", "b1-7919");
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code, Code::kNotFound);
+}
+
+TEST_P(StoreTest, ABlobOverItsLimitLeavesNothingBehind) {
+    const std::string content = Pattern(3 * kBlobChunkBytes, 9);
+    const int64_t limit = static_cast<int64_t>(content.size()) - 1;
+    Status s = store_->Write([&](WriteTxn& txn) -> Status {
+        BlobMeta m;
+        m.patient_id = "p1";
+        m.id = "big";
+        m.content_type = "image/png";
+        CARNET_TRY(auto meta, txn.PutBlob(m, Pieces(content, 100000), limit));
+        (void)meta;
+        return Ok();
+    });
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, Code::kTooLarge);
+    // Exactly at the limit is accepted.
+    Status at = store_->Write([&](WriteTxn& txn) -> Status {
+        BlobMeta m;
+        m.patient_id = "p1";
+        m.id = "fits";
+        m.content_type = "image/png";
+        CARNET_TRY(auto meta, txn.PutBlob(m, Pieces(content, 100000), limit + 1));
+        (void)meta;
+        return Ok();
+    });
+    ASSERT_TRUE(at.ok());
+    auto rows = reader()->Query("SELECT COUNT(*) FROM blob_chunks WHERE blob_id = 'big'");
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ(AsInt((*rows)[0][0]), 0) << "no chunk of the refused blob was kept";
+    EXPECT_FALSE(reader()->BlobMetaOf("p1", "big")->has_value());
+    // The same id again is a conflict, and the first stays intact.
+    Status again = store_->Write([&](WriteTxn& txn) -> Status {
+        BlobMeta m;
+        m.patient_id = "p1";
+        m.id = "fits";
+        m.content_type = "image/png";
+        CARNET_TRY(auto meta, txn.PutBlob(m, Pieces("x", 1), 10));
+        (void)meta;
+        return Ok();
+    });
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, Code::kConflict);
+    auto source = store_->OpenBlob("p1", "fits");
+    ASSERT_TRUE(source.ok());
+    EXPECT_TRUE(*ReadAll(**source) == content);
+}
+
+TEST_P(StoreTest, ATamperedMovedOrMissingBlobChunkIsRefused) {
+    const std::string content = Pattern(3 * kBlobChunkBytes + 10, 5);
+    for (const char* id : {"t1", "t2"}) {
+        ASSERT_TRUE(store_
+                        ->Write([&](WriteTxn& txn) -> Status {
+                            BlobMeta m;
+                            m.patient_id = "p1";
+                            m.id = id;
+                            m.content_type = "application/pdf";
+                            CARNET_TRY(auto meta, txn.PutBlob(m, Pieces(content, 65536), 1 << 30));
+                            (void)meta;
+                            return Ok();
+                        })
+                        .ok());
+    }
+    auto exec = [&](const std::string& sql) {
+        ASSERT_TRUE(store_
+                        ->Write([&](WriteTxn& txn) -> Status {
+                            CARNET_TRY(int64_t n, txn.Exec(sql));
+                            EXPECT_GT(n, 0) << sql;
+                            return Ok();
+                        })
+                        .ok())
+            << sql;
+    };
+    auto fails = [&](const std::string& id) {
+        auto source = store_->OpenBlob("p1", id);
+        if (!source.ok()) return true;
+        return !ReadAll(**source).ok();
+    };
+    ASSERT_FALSE(fails("t1"));
+    // Chunk 1 of t1 replaced by chunk 1 of t2 (same key, same position, other blob).
+    exec(
+        "UPDATE blob_chunks SET data = (SELECT data FROM blob_chunks WHERE blob_id = 't2' AND "
+        "n = 1) WHERE blob_id = 't1' AND n = 1");
+    EXPECT_TRUE(fails("t1")) << "a chunk from another blob";
+    // Chunks 1 and 2 of t2 swapped.
+    exec("UPDATE blob_chunks SET n = 99 WHERE blob_id = 't2' AND n = 1");
+    exec("UPDATE blob_chunks SET n = 1 WHERE blob_id = 't2' AND n = 2");
+    exec("UPDATE blob_chunks SET n = 2 WHERE blob_id = 't2' AND n = 99");
+    EXPECT_TRUE(fails("t2")) << "reordered chunks";
+    // Truncation: the final chunk deleted and the count lowered to match.
+    ASSERT_TRUE(store_
+                    ->Write([&](WriteTxn& txn) -> Status {
+                        BlobMeta m;
+                        m.patient_id = "p1";
+                        m.id = "t3";
+                        m.content_type = "application/pdf";
+                        CARNET_TRY(auto meta, txn.PutBlob(m, Pieces(content, 65536), 1 << 30));
+                        (void)meta;
+                        return Ok();
+                    })
+                    .ok());
+    exec("DELETE FROM blob_chunks WHERE blob_id = 't3' AND n = 3");
+    exec("UPDATE blobs SET chunks = 3, size = " + std::to_string(3 * kBlobChunkBytes) +
+         " WHERE id = 't3'");
+    EXPECT_TRUE(fails("t3")) << "a truncated blob";
+}
+
+TEST_P(StoreTest, BlobsAreSealedAndPurgedWithTheirPatient) {
+    const std::string marker = "BLOB-MARKER-" + NewUuid();
+    const std::string content = Pattern(kBlobChunkBytes, 3) + marker + Pattern(1000, 4);
+    ASSERT_TRUE(store_
+                    ->Write([&](WriteTxn& txn) -> Status {
+                        for (const char* pid : {"p1", "p2"}) {
+                            BlobMeta m;
+                            m.patient_id = pid;
+                            m.id = std::string("doc-") + pid;
+                            m.content_type = "text/plain";
+                            CARNET_TRY(auto meta, txn.PutBlob(m, Pieces(content, 4096), 1 << 30));
+                            (void)meta;
+                        }
+                        return Ok();
+                    })
+                    .ok());
+    if (GetParam() == "sqlite") {
+        EXPECT_EQ(ReadFile(dir_ / "carnet.db-wal").find(marker), std::string::npos);
+        EXPECT_EQ(ReadFile(dir_ / "carnet.db").find(marker), std::string::npos);
+    }
+    ASSERT_TRUE(store_->PurgePatient("p1").ok());
+    EXPECT_FALSE(reader()->BlobMetaOf("p1", "doc-p1")->has_value());
+    auto rows = reader()->Query("SELECT COUNT(*) FROM blob_chunks WHERE patient_id = 'p1'");
+    ASSERT_TRUE(rows.ok());
+    EXPECT_EQ(AsInt((*rows)[0][0]), 0);
+    auto kept = store_->OpenBlob("p2", "doc-p2");
+    ASSERT_TRUE(kept.ok());
+    EXPECT_TRUE(*ReadAll(**kept) == content) << "the other patient's blob stays";
 }
 
 TEST_P(StoreTest, ConcurrentCreatesOfOneIdOnlyOneWins) {

@@ -27,6 +27,7 @@
 #include <mutex>
 
 #include "core/log.hpp"
+#include "store/blob.hpp"
 #include "store/keyring.hpp"
 #include "store/open.hpp"
 #include "store/postgres/pg_conn.hpp"
@@ -298,6 +299,78 @@ class Ops : public WriteTxn {
 
     bool SoleWriter() const override { return false; }
 
+    Result<std::optional<BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                               const std::string& id) override {
+        Params p;
+        p.Ref(patient_id).Ref(id);
+        CARNET_TRY(PgResult r, conn_.Run("SELECT content_type, size, chunks, header, created_at "
+                                         "FROM blobs WHERE patient_id = ? AND id = ?",
+                                         p));
+        if (r.rows() == 0) return std::optional<BlobMeta>();
+        BlobMeta m;
+        m.patient_id = patient_id;
+        m.id = id;
+        m.content_type = r.Text(0, 0);
+        m.size = r.Int(0, 1);
+        m.chunks = r.Int(0, 2);
+        m.header = r.Text(0, 3);
+        m.created_at_us = r.Int(0, 4);
+        return std::optional<BlobMeta>(std::move(m));
+    }
+
+    Result<std::optional<std::string>> BlobChunk(const std::string& patient_id,
+                                                 const std::string& id, int64_t n) {
+        Params p;
+        p.Ref(patient_id).Ref(id).Int(n);
+        CARNET_TRY(PgResult r, conn_.Run("SELECT data FROM blob_chunks WHERE patient_id = ? AND "
+                                         "blob_id = ? AND n = ?",
+                                         p));
+        if (r.rows() == 0) return std::optional<std::string>();
+        return std::optional<std::string>(r.Text(0, 0));
+    }
+
+    Result<BlobMeta> PutBlob(BlobMeta meta, const ChunkSource& source, int64_t max_bytes) override {
+        CARNET_TRY(auto existing, BlobMetaOf(meta.patient_id, meta.id));
+        if (existing)
+            return Error::Make(Code::kConflict, "duplicate", "the content exists already");
+        CARNET_TRY(crypto::Key key, WriteKey(meta.patient_id));
+        CARNET_CHECK(SealBlob(
+            key, meta, source, max_bytes, [&](int64_t n, const std::string& sealed) -> Status {
+                Params p;
+                p.Ref(meta.patient_id).Ref(meta.id).Int(n).Bytes(sealed);
+                CARNET_TRY(PgResult r, conn_.Run("INSERT INTO blob_chunks(patient_id, "
+                                                 "blob_id, n, data) VALUES (?, ?, ?, ?)",
+                                                 p));
+                (void)r;
+                return Ok();
+            }));
+        Params p;
+        p.Ref(meta.patient_id)
+            .Ref(meta.id)
+            .Ref(meta.content_type)
+            .Int(meta.size)
+            .Int(meta.chunks)
+            .Bytes(meta.header)
+            .Int(meta.created_at_us);
+        // A concurrent upload of the same id: the primary key refuses the second (kConflict).
+        CARNET_TRY(PgResult r, conn_.Run("INSERT INTO blobs(patient_id, id, content_type, size, "
+                                         "chunks, header, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                         p));
+        (void)r;
+        return meta;
+    }
+
+    Result<bool> DeleteBlob(const std::string& patient_id, const std::string& id) override {
+        CARNET_CHECK(
+            Exec("DELETE FROM blob_chunks WHERE patient_id = ? AND blob_id = ?", {patient_id, id}));
+        CARNET_TRY(int64_t n,
+                   Exec("DELETE FROM blobs WHERE patient_id = ? AND id = ?", {patient_id, id}));
+        return n > 0;
+    }
+
+    /// The patient's data key, for a blob stream opened outside this transaction.
+    Result<crypto::Key> KeyOf(const std::string& patient_id) { return ReadKey(patient_id); }
+
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
         CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));
@@ -529,6 +602,11 @@ class PostgresReader final : public Reader {
                                    const std::vector<Value>& params) override {
         return ops_.Query(sql, params);
     }
+    Result<std::optional<BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                               const std::string& id) override {
+        return ops_.BlobMetaOf(patient_id, id);
+    }
+    Ops& ops() { return ops_; }
 
   private:
     Lease lease_;
@@ -590,12 +668,35 @@ class PostgresStore final : public Store {
         return std::unique_ptr<Reader>(new PostgresReader(std::move(lease), keyring_));
     }
 
+    Result<std::unique_ptr<BlobSource>> OpenBlob(const std::string& patient_id,
+                                                 const std::string& id) override {
+        std::optional<BlobMeta> meta;
+        crypto::Key key{};
+        {
+            CARNET_TRY(auto reader, OpenReader());
+            auto& ops = static_cast<PostgresReader&>(*reader).ops();
+            CARNET_TRY(meta, ops.BlobMetaOf(patient_id, id));
+            if (!meta) return Error::Make(Code::kNotFound, "not-found", "no such content");
+            CARNET_TRY(key, ops.KeyOf(patient_id));
+        }
+        // Each chunk in its own short transaction: a slow download holds no snapshot.
+        CARNET_TRY(auto source,
+                   BlobOpener::Make(
+                       key, std::move(*meta),
+                       [this, patient_id, id](int64_t n) -> Result<std::optional<std::string>> {
+                           CARNET_TRY(auto reader, OpenReader());
+                           return static_cast<PostgresReader&>(*reader).ops().BlobChunk(patient_id,
+                                                                                        id, n);
+                       }));
+        return std::unique_ptr<BlobSource>(std::move(source));
+    }
+
     Status PurgePatient(const std::string& patient_id) override {
         if (patient_id.empty()) return Error::Invalid("a patient id is required");
         Status s = [&]() -> Status {
             CARNET_TRY(Lease lease, Begin(kBeginWrite));
             Params p;
-            for (int i = 0; i < 13; ++i) p.Ref(patient_id);
+            for (int i = 0; i < 15; ++i) p.Ref(patient_id);
             // One statement, every table: on a Citus cluster it routes to one shard group.
             // Index rows are found by their row ids (the rid indexes) rather than by scanning
             // for patient_id, which the index tables do not index.
@@ -610,8 +711,9 @@ class PostgresStore final : public Store {
                                "), d AS (" + idx("idx_date") + "), f AS (" + idx("idx_ref") +
                                "), q AS (" + idx("idx_quantity") +
                                "), r AS (DELETE FROM resources WHERE patient_id = ?), v AS "
-                               "(DELETE FROM versions WHERE patient_id = ?) DELETE FROM "
-                               "patient_keys WHERE patient_id = ?",
+                               "(DELETE FROM versions WHERE patient_id = ?), c AS (DELETE FROM "
+                               "blob_chunks WHERE patient_id = ?), b AS (DELETE FROM blobs WHERE "
+                               "patient_id = ?) DELETE FROM patient_keys WHERE patient_id = ?",
                            p));
             (void)deleted;
             return lease->Commit();

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/log.hpp"
+#include "store/blob.hpp"
 #include "store/keyring.hpp"
 #include "store/open.hpp"
 #include "store/sql.hpp"
@@ -439,6 +440,87 @@ class Ops : public WriteTxn {
 
     bool SoleWriter() const override { return true; }
 
+    Result<std::optional<BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                               const std::string& id) override {
+        CARNET_TRY(auto* raw,
+                   conn_.Prepare("SELECT content_type, size, chunks, header, "
+                                 "created_at FROM blobs WHERE patient_id = ? AND id = ?"));
+        Stmt st(raw);
+        st.BindText(1, patient_id);
+        st.BindText(2, id);
+        const int rc = st.Step();
+        if (rc == SQLITE_DONE) return std::optional<BlobMeta>();
+        if (rc != SQLITE_ROW) return SqliteError(conn_.db(), "blob");
+        BlobMeta m;
+        m.patient_id = patient_id;
+        m.id = id;
+        m.content_type = st.Text(0);
+        m.size = st.Int(1);
+        m.chunks = st.Int(2);
+        m.header = st.Text(3);
+        m.created_at_us = st.Int(4);
+        return std::optional<BlobMeta>(std::move(m));
+    }
+
+    Result<std::optional<std::string>> BlobChunk(const std::string& patient_id,
+                                                 const std::string& id, int64_t n) {
+        CARNET_TRY(auto* raw, conn_.Prepare("SELECT data FROM blob_chunks WHERE patient_id = ? "
+                                            "AND blob_id = ? AND n = ?"));
+        Stmt st(raw);
+        st.BindText(1, patient_id);
+        st.BindText(2, id);
+        st.BindInt(3, n);
+        const int rc = st.Step();
+        if (rc == SQLITE_DONE) return std::optional<std::string>();
+        if (rc != SQLITE_ROW) return SqliteError(conn_.db(), "blob chunk");
+        return std::optional<std::string>(st.Text(0));
+    }
+
+    Result<BlobMeta> PutBlob(BlobMeta meta, const ChunkSource& source, int64_t max_bytes) override {
+        CARNET_TRY(auto existing, BlobMetaOf(meta.patient_id, meta.id));
+        if (existing)
+            return Error::Make(Code::kConflict, "duplicate", "the content exists already");
+        CARNET_TRY(crypto::Key key, WriteKey(meta.patient_id));
+        CARNET_CHECK(SealBlob(
+            key, meta, source, max_bytes, [&](int64_t n, const std::string& sealed) -> Status {
+                CARNET_TRY(auto* raw, conn_.Prepare("INSERT INTO blob_chunks(patient_id, "
+                                                    "blob_id, n, data) VALUES (?, ?, ?, ?)"));
+                Stmt st(raw);
+                st.BindText(1, meta.patient_id);
+                st.BindText(2, meta.id);
+                st.BindInt(3, n);
+                st.BindBlob(4, sealed);
+                if (st.Step() != SQLITE_DONE) {
+                    return SqliteError(conn_.db(), "blob chunk");
+                }
+                return Ok();
+            }));
+        CARNET_TRY(auto* raw, conn_.Prepare("INSERT INTO blobs(patient_id, id, content_type, size, "
+                                            "chunks, header, created_at) VALUES (?, ?, ?, ?, ?, ?, "
+                                            "?)"));
+        Stmt st(raw);
+        st.BindText(1, meta.patient_id);
+        st.BindText(2, meta.id);
+        st.BindText(3, meta.content_type);
+        st.BindInt(4, meta.size);
+        st.BindInt(5, meta.chunks);
+        st.BindBlob(6, meta.header);
+        st.BindInt(7, meta.created_at_us);
+        if (st.Step() != SQLITE_DONE) return SqliteError(conn_.db(), "blob");
+        return meta;
+    }
+
+    Result<bool> DeleteBlob(const std::string& patient_id, const std::string& id) override {
+        CARNET_CHECK(
+            Exec("DELETE FROM blob_chunks WHERE patient_id = ? AND blob_id = ?", {patient_id, id}));
+        CARNET_TRY(int64_t n,
+                   Exec("DELETE FROM blobs WHERE patient_id = ? AND id = ?", {patient_id, id}));
+        return n > 0;
+    }
+
+    /// The patient's data key, for a blob stream opened outside this transaction.
+    Result<crypto::Key> KeyOf(const std::string& patient_id) { return ReadKey(patient_id); }
+
     Status Nested(const std::function<Status()>& fn) override {
         const std::string name = "nested" + std::to_string(++nesting_);
         CARNET_CHECK(conn_.Exec("SAVEPOINT " + name));
@@ -596,6 +678,11 @@ class SqliteReader final : public Reader {
                                    const std::vector<Value>& params) override {
         return ops_.Query(sql, params);
     }
+    Result<std::optional<BlobMeta>> BlobMetaOf(const std::string& patient_id,
+                                               const std::string& id) override {
+        return ops_.BlobMetaOf(patient_id, id);
+    }
+    Ops& ops() { return ops_; }
 
   private:
     SqliteStore& store_;
@@ -648,6 +735,30 @@ class SqliteStore final : public Store {
         return std::unique_ptr<Reader>(new SqliteReader(*this, std::move(conn), keyring_));
     }
 
+    Result<std::unique_ptr<BlobSource>> OpenBlob(const std::string& patient_id,
+                                                 const std::string& id) override {
+        std::optional<BlobMeta> meta;
+        crypto::Key key{};
+        {
+            CARNET_TRY(auto reader, OpenReader());
+            auto& ops = static_cast<SqliteReader&>(*reader).ops();
+            CARNET_TRY(meta, ops.BlobMetaOf(patient_id, id));
+            if (!meta) return Error::Make(Code::kNotFound, "not-found", "no such content");
+            CARNET_TRY(key, ops.KeyOf(patient_id));
+        }
+        // Each chunk in its own short read: a slow download keeps no snapshot open (which
+        // would stop checkpoints from shrinking the WAL).
+        CARNET_TRY(auto source,
+                   BlobOpener::Make(
+                       key, std::move(*meta),
+                       [this, patient_id, id](int64_t n) -> Result<std::optional<std::string>> {
+                           CARNET_TRY(auto reader, OpenReader());
+                           return static_cast<SqliteReader&>(*reader).ops().BlobChunk(patient_id,
+                                                                                      id, n);
+                       }));
+        return std::unique_ptr<BlobSource>(std::move(source));
+    }
+
     void Release(std::unique_ptr<Conn> conn) {
         conn->TrimCache();
         std::lock_guard lock(pool_mu_);
@@ -657,8 +768,9 @@ class SqliteStore final : public Store {
     Status PurgePatient(const std::string& patient_id) override {
         if (patient_id.empty()) return Error::Invalid("a patient id is required");
         Status s = Write([&](WriteTxn&) -> Status {
-            for (const char* table : {"idx_token", "idx_string", "idx_date", "idx_ref",
-                                      "idx_quantity", "resources", "versions", "patient_keys"}) {
+            for (const char* table :
+                 {"idx_token", "idx_string", "idx_date", "idx_ref", "idx_quantity", "resources",
+                  "versions", "blob_chunks", "blobs", "patient_keys"}) {
                 // Index rows by their row ids (idx_*_rid), not a scan for patient_id; before
                 // `resources` goes.
                 const bool index_table = std::string_view(table).rfind("idx_", 0) == 0;
