@@ -29,6 +29,7 @@
 #include "http/connection_stream.hpp"
 #include "http/metrics.hpp"
 #include "http/router.hpp"
+#include "http/spool.hpp"
 #include "http/tls.hpp"
 #include "http/types.hpp"
 
@@ -196,6 +197,44 @@ bool ParseTarget(std::string_view raw_target, int max_query_params, Request& req
     return true;
 }
 
+/// The Beast body of a spooled request (RouteOptions::spool_body): bytes go to a Spool as
+/// they arrive, never all into memory. The spool is set on the message before the body.
+struct SpoolBody {
+    using value_type = std::shared_ptr<Spool>;
+
+    class reader {
+      public:
+        template <bool isRequest, class Fields>
+        reader(bhttp::header<isRequest, Fields>& /*header*/, value_type& body) : body_(body) {}
+        void init(const boost::optional<std::uint64_t>& /*length*/, beast::error_code& ec) {
+            ec = body_ ? beast::error_code{}
+                       : boost::system::errc::make_error_code(boost::system::errc::io_error);
+        }
+        template <class ConstBufferSequence>
+        std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+            std::size_t n = 0;
+            for (const auto b : beast::buffers_range_ref(buffers)) {
+                if (!body_->Append(std::string_view(static_cast<const char*>(b.data()), b.size()))
+                         .ok()) {
+                    ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
+                    return n;
+                }
+                n += b.size();
+            }
+            ec = {};
+            return n;
+        }
+        void finish(beast::error_code& ec) {
+            ec = body_->Finish().ok()
+                     ? beast::error_code{}
+                     : boost::system::errc::make_error_code(boost::system::errc::io_error);
+        }
+
+      private:
+        value_type& body_;
+    };
+};
+
 class Connection;
 
 /// Everything the connections share. Member order matters: the io_context is destroyed
@@ -314,6 +353,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         parser_.emplace();
+        spool_parser_.reset();
         parser_->header_limit(state_.options.max_header_bytes);
         // Beast checks Content-Length against the body limit while parsing the header,
         // before we know the route; the route's limit is applied in OnHeader().
@@ -388,7 +428,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
             SendError(Code::kTooLarge, "too-costly", "request body too large");
             return;
         }
-        if (parser_->is_done()) {
+        if (match_.kind == RouteMatch::Kind::kFound) {
+            if (const uint32_t t = match_.options->read_timeout_seconds; t != 0) {
+                stream_.Tcp().expires_after(std::chrono::seconds(t));  // from the header on
+            }
+            if (match_.options->spool_body) {
+                const auto dir = state_.options.spool_dir.empty()
+                                     ? std::filesystem::temp_directory_path()
+                                     : state_.options.spool_dir;
+                auto spool = Spool::Create(dir);
+                if (!spool.ok()) {
+                    spdlog::error("request {}: {}", request_.request_id, spool.error().Summary());
+                    SendError(Code::kUnavailable, "transient", "cannot receive the upload now");
+                    return;
+                }
+                spool_parser_.emplace(std::move(*parser_));
+                spool_parser_->get().body() = *spool;
+                spool_parser_->body_limit(limit);
+                if (spool_parser_->is_done()) {
+                    beast::error_code ec2;
+                    OnBody(ec2, 0);  // no body: the spool still needs finishing
+                    return;
+                }
+            }
+        }
+        if (!spool_parser_ && parser_->is_done()) {
             OnRequestRead();
             return;
         }
@@ -413,11 +477,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     void ReadBody() {
+        if (spool_parser_) {
+            bhttp::async_read(stream_, buffer_, *spool_parser_,
+                              beast::bind_front_handler(&Connection::OnBody, shared_from_this()));
+            return;
+        }
         bhttp::async_read(stream_, buffer_, *parser_,
                           beast::bind_front_handler(&Connection::OnBody, shared_from_this()));
     }
 
     void OnBody(beast::error_code ec, std::size_t /*bytes*/) {
+        if (!ec && spool_parser_ && spool_parser_->is_done()) {
+            // An empty body never reaches the body reader: finish the spool here.
+            if (auto& spool = spool_parser_->get().body(); !spool->Finish().ok()) {
+                ec = boost::system::errc::make_error_code(boost::system::errc::io_error);
+            }
+        }
+        if (ec == boost::system::errc::io_error) {
+            spdlog::error("request {}: the upload could not be spooled", request_.request_id);
+            SendError(Code::kUnavailable, "transient", "cannot receive the upload now");
+            return;
+        }
         if (ec) {
             OnReadError(ec);
             return;
@@ -471,7 +551,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void OnRequestRead() {
         phase_ = Phase::kHandling;
-        auto& message = parser_->get();
+        if (spool_parser_) {
+            TakeMessage(spool_parser_->get());
+            request_.upload = std::move(spool_parser_->get().body());
+        } else {
+            TakeMessage(parser_->get());
+            request_.body = std::move(parser_->get().body());
+        }
+        Dispatch();
+    }
+
+    template <class Message>
+    void TakeMessage(Message& message) {
         close_after_response_ = !message.keep_alive();
         for (const auto& field : message) {
             std::string name(field.name_string());
@@ -485,8 +576,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 it->second += field.value();
             }
         }
-        request_.body = std::move(message.body());
+    }
 
+    void Dispatch() {
         Response response;
         switch (match_.kind) {
             case RouteMatch::Kind::kFound:
@@ -591,8 +683,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
         body_.clear();
         bytes_out_ = 0;
+        body_stream_.reset();
         if (status_ < 200 || status_ == 204 || status_ == 304) {
             // RFC 9110 §6.4.1: these never have content (nor Content-Length).
+        } else if (response.stream) {
+            head_text_ += "\r\nContent-Length: ";
+            head_text_ += std::to_string(response.stream->length);
+            if (!head_) body_stream_ = std::move(response.stream);
         } else {
             head_text_ += "\r\nContent-Length: ";
             head_text_ += std::to_string(response.body.size());
@@ -612,6 +709,69 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     void OnWrite(beast::error_code ec, std::size_t /*bytes*/) {
+        if (!ec && body_stream_) {
+            PullStream();
+            return;
+        }
+        FinishResponse(ec);
+    }
+
+    /// A streamed body: the next piece is made on a worker (it reads the store), written
+    /// from the strand, and so on; the write deadline is re-armed per piece.
+    void PullStream() {
+        auto pull = [self = shared_from_this()] {
+            Result<std::optional<std::string>> piece = Error::Internal("no stream");
+            try {
+                piece = self->body_stream_->next();
+            } catch (const std::exception& e) {
+                piece = Error::Internal(std::string("stream threw: ") + e.what());
+            }
+            net::post(self->stream_.get_executor(), [self, piece = std::move(piece)]() mutable {
+                self->OnStreamPiece(std::move(piece));
+            });
+        };
+        if (state_.workers) {
+            net::post(*state_.workers, std::move(pull));
+        } else {
+            pull();
+        }
+    }
+
+    void OnStreamPiece(Result<std::optional<std::string>> piece) {
+        const uint64_t length = body_stream_->length;
+        if (!piece.ok() || (!*piece && bytes_out_ != length) ||
+            (*piece && bytes_out_ + (*piece)->size() > length)) {
+            // The head promised `length` bytes: cutting the connection is the only honest
+            // end (the client sees a short body, never a wrong one).
+            spdlog::error("request {}: streamed body failed after {} of {} bytes: {}",
+                          request_.request_id, bytes_out_, length,
+                          piece.ok() ? "length mismatch" : piece.error().Summary());
+            status_ = 500;
+            close_after_response_ = true;
+            body_stream_.reset();
+            FinishResponse(boost::system::errc::make_error_code(boost::system::errc::io_error));
+            return;
+        }
+        if (!*piece) {
+            body_stream_.reset();
+            FinishResponse({});
+            return;
+        }
+        body_ = std::move(**piece);
+        bytes_out_ += body_.size();
+        stream_.Tcp().expires_after(state_.options.write_timeout);
+        net::async_write(stream_, net::buffer(body_),
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (ec) {
+                                 self->body_stream_.reset();
+                                 self->FinishResponse(ec);
+                                 return;
+                             }
+                             self->PullStream();
+                         });
+    }
+
+    void FinishResponse(beast::error_code ec) {
         const auto elapsed = SteadyClock::now() - started_;
         RouteStats* stats = match_.stats != nullptr
                                 ? match_.stats
@@ -627,6 +787,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         body_ = std::string();  // a large body is not kept for the connection's lifetime
         request_ = Request{};   // drop the body and headers now, not at the next request
+        spool_parser_.reset();  // and the upload's spool (its file goes with it)
         if (ec) {
             Close();
             return;
@@ -691,6 +852,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ConnectionStream stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    /// The same request once its route asked for a spooled body (after the header).
+    std::optional<bhttp::request_parser<SpoolBody>> spool_parser_;
+    /// The response's body when streamed (BodyStream), until its last piece is written.
+    std::shared_ptr<BodyStream> body_stream_;
     std::string head_text_;  // status line and headers of the response being written
     std::string body_;       // its content
     std::string remote_addr_;

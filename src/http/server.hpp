@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -90,6 +91,9 @@ struct ServerOptions {
     size_t max_connections = 10000;
     /// One info line per request (request id, method, route template, status, ms, bytes).
     bool access_log = true;
+    /// Where spooled uploads (RouteOptions::spool_body) are kept, sealed, while a request
+    /// lasts; empty: the system's temporary directory.
+    std::filesystem::path spool_dir;
     /// HTTPS instead of HTTP when tls.cert_file is set.
     TlsOptions tls;
 };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@
 #include "core/result.hpp"
 
 namespace carnet::http {
+
+class Spool;  // http/spool.hpp
 
 /// The X.509 certificate a TLS client presented (the health professional's smart card), as
 /// checked once per connection during the handshake (see TlsOptions in http/server.hpp).
@@ -51,6 +54,8 @@ struct Request {
     /// Header names lower-cased.
     std::map<std::string, std::string> headers;
     std::string body;
+    /// Routes with RouteOptions::spool_body: the body, sealed on disk (`body` stays empty).
+    std::shared_ptr<Spool> upload;
     std::string remote_addr;
     std::string request_id;
     /// Values of the {name} segments of the matched route.
@@ -74,11 +79,22 @@ struct Request {
     }
 };
 
+/// A response body given piece by piece (a document's content, never whole in memory): the
+/// server writes the head with Content-Length `length`, then calls `next` on a worker
+/// thread until it returns nullopt. An error, or a total other than `length`, cuts the
+/// connection (the client sees a short body, never a wrong one).
+struct BodyStream {
+    uint64_t length = 0;
+    std::function<Result<std::optional<std::string>>()> next;
+};
+
 struct Response {
     int status = 200;
     std::string content_type = "application/fhir+json";
     std::vector<std::pair<std::string, std::string>> headers;  // extra headers
     std::string body;
+    /// Instead of `body`, when set.
+    std::shared_ptr<BodyStream> stream;
 
     Response& With(std::string name, std::string value) {
         headers.emplace_back(std::move(name), std::move(value));
@@ -95,6 +111,12 @@ struct RouteOptions {
     /// handlers that never block (health, metrics, static files): a blocking handler on an
     /// I/O thread stalls every connection sharing it.
     bool run_inline = false;
+    /// Keep the body on disk as it arrives (Request::upload) instead of in memory: for
+    /// uploads of documents, up to max_body_bytes.
+    bool spool_body = false;
+    /// Time allowed to receive the whole request; 0: the server's read_timeout. Uploads of
+    /// tens of MiB from a phone need more than a JSON request does.
+    uint32_t read_timeout_seconds = 0;
 };
 
 /// Maps an Error to its HTTP status (one place: error_map.cpp).

@@ -1,10 +1,15 @@
 #include "http/server.hpp"
+#include "http/spool.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <sstream>
 #include <stdexcept>
@@ -247,6 +252,170 @@ TEST_F(ServerTest, RouteLimitOverridesDefault) {
     auto refused = other.Read();
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 413);
+}
+
+namespace {
+/// Bytes that differ at every offset, so a piece out of place shows.
+std::string Pattern(size_t n) {
+    std::string s(n, '\0');
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s[i] = static_cast<char>(x & 0xff);
+    }
+    return s;
+}
+
+/// A spooled route: reads the upload back twice (as a handler that sniffs, then stores) and
+/// answers its size and whether both reads gave the same bytes as `expected`.
+void AddSpoolRoute(Router& router, const std::string* expected, std::string* spool_dir_seen) {
+    router.Add(
+        "POST", "/spool",
+        [expected, spool_dir_seen](Request& request) {
+            if (!request.upload) return Text("no spool");
+            if (!request.body.empty()) return Text("body in memory");
+            std::string first, second;
+            for (std::string* out : {&first, &second}) {
+                if (!request.upload->Rewind().ok()) return Text("rewind failed");
+                for (;;) {
+                    auto piece = request.upload->Next();
+                    if (!piece.ok()) return Text("read failed");
+                    if (!*piece) break;
+                    *out += **piece;
+                }
+            }
+            (void)spool_dir_seen;
+            const bool same =
+                first == second && (expected == nullptr || first.empty() || first == *expected);
+            return Text("spooled " + std::to_string(request.upload->size()) +
+                        (same ? " same" : " DIFFERENT"));
+        },
+        RouteOptions{.max_body_bytes = 3 * 1024 * 1024, .spool_body = true});
+}
+}  // namespace
+
+TEST_F(ServerTest, ASpooledUploadIsReadBackWholeAndNeverInClearOnDisk) {
+    AddDefaultRoutes();
+    const std::string marker = "SPOOL-MARKER-" + std::to_string(getpid());
+    const std::string body = Pattern(200 * 1000) + marker + Pattern(1000 * 1000);
+    AddSpoolRoute(router_, &body, nullptr);
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("carnet-spool-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    ServerOptions options = TestOptions();
+    options.spool_dir = dir;
+    options.max_body_bytes = 1024;  // the route's own limit applies
+    StartServer(options);
+
+    // While the body arrives, the spool file holds no clear byte of it: send the marker,
+    // hold the rest back, and look at every file the process has open in the spool dir.
+    RawClient client(port_);
+    const std::string head =
+        "POST /spool HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n";
+    const size_t first_part = 200 * 1000 + marker.size() + 300 * 1000;
+    ASSERT_TRUE(client.Send(head + body.substr(0, first_part)));
+    std::this_thread::sleep_for(300ms);
+    size_t spool_files = 0;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(fd.path(), ec);
+        if (ec || target.string().rfind(dir.string(), 0) != 0) continue;
+        ++spool_files;
+        std::ifstream in(fd.path(), std::ios::binary);
+        const std::string content((std::istreambuf_iterator<char>(in)), {});
+        EXPECT_GT(content.size(), 64u * 1024) << "records are written as they arrive";
+        EXPECT_EQ(content.find(marker), std::string::npos) << "the spool is sealed";
+        EXPECT_EQ(content.find(body.substr(0, 4096)), std::string::npos);
+    }
+    EXPECT_EQ(spool_files, 1u) << "one unnamed spool file (O_TMPFILE) while the upload lasts";
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << "the spool has no name in the directory";
+    ASSERT_TRUE(client.Send(body.substr(first_part)));
+    auto reply = client.Read();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(reply->body, "spooled " + std::to_string(body.size()) + " same");
+
+    // The same connection goes on; the spool is gone once the response is out.
+    ASSERT_TRUE(client.Send("POST /spool HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+    auto empty = client.Read();
+    ASSERT_TRUE(empty);
+    EXPECT_EQ(empty->body, "spooled 0 same") << "an empty body is a finished empty spool";
+    size_t left = 0;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(fd.path(), ec);
+        if (!ec && target.string().rfind(dir.string(), 0) == 0) ++left;
+    }
+    EXPECT_EQ(left, 0u) << "no spool outlives its request";
+
+    // Over the route's limit, declared or chunked: 413 before the handler.
+    RawClient big(port_);
+    ASSERT_TRUE(big.Send("POST /spool HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                         std::to_string(3 * 1024 * 1024 + 1) + "\r\n\r\n"));
+    auto refused = big.Read();
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 413);
+    RawClient chunked(port_);
+    std::string request = "POST /spool HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string piece(512 * 1024, 'c');
+    for (int i = 0; i < 7; ++i) request += "80000\r\n" + piece + "\r\n";
+    request += "0\r\n\r\n";
+    ASSERT_TRUE(chunked.Send(request));
+    auto refused_chunked = chunked.Read();
+    ASSERT_TRUE(refused_chunked);
+    EXPECT_EQ(refused_chunked->status, 413);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_F(ServerTest, AStreamedBodyArrivesWholeOrTheConnectionIsCut) {
+    AddDefaultRoutes();
+    const std::string content = Pattern(3 * 1000 * 1000 + 17);
+    // Served in 100 kB pieces.
+    router_.Add("GET", "/stream/{how}", [&content](Request& request) {
+        const std::string how = request.Param("how");
+        auto offset = std::make_shared<size_t>(0);
+        Response r;
+        r.content_type = "application/pdf";
+        r.stream = std::make_shared<BodyStream>();
+        r.stream->length = content.size();
+        r.stream->next = [&content, offset, how]() -> Result<std::optional<std::string>> {
+            if (how == "fails" && *offset >= 1000 * 1000) return Error::Internal("chunk gone");
+            if (how == "short" && *offset >= 2000 * 1000) return std::optional<std::string>();
+            if (*offset >= content.size()) return std::optional<std::string>();
+            std::string piece = content.substr(*offset, 100 * 1000);
+            *offset += piece.size();
+            return std::optional<std::string>(std::move(piece));
+        };
+        return r;
+    });
+    StartServer();
+    auto whole = Fetch(port_, "GET", "/stream/ok");
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(whole->status, 200);
+    EXPECT_EQ(whole->Header("content-length"), std::to_string(content.size()));
+    EXPECT_EQ(whole->Header("content-type"), "application/pdf");
+    EXPECT_TRUE(whole->body == content);
+    // HEAD: the length, no body, nothing pulled.
+    auto head = Fetch(port_, "HEAD", "/stream/ok");
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->Header("content-length"), std::to_string(content.size()));
+    EXPECT_TRUE(head->body.empty());
+    // A failing or short source: the client gets fewer bytes than announced, then EOF.
+    for (const char* how : {"fails", "short"}) {
+        RawClient client(port_);
+        ASSERT_TRUE(
+            client.Send(std::string("GET /stream/") + how + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+        auto cut = client.Read();
+        EXPECT_FALSE(cut) << how << ": a cut body never parses as complete";
+        EXPECT_TRUE(client.WaitClosed()) << how;
+    }
+    // The server goes on.
+    auto after = Fetch(port_, "GET", "/stream/ok");
+    ASSERT_TRUE(after);
+    EXPECT_TRUE(after->body == content);
 }
 
 TEST_F(ServerTest, ExpectContinueIsHonoured) {
