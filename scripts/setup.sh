@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsodium-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libarchive-dev libjemalloc-dev
+  libarchive-dev libjemalloc-dev libmagic-dev libjpeg-dev zlib1g-dev
   postgresql-15 postgresql-client-15 wrk chromium clang-format python3-aiosmtpd openssl curl
 )
 
