@@ -212,6 +212,8 @@ struct ServeFlags {
     int workers = 32;
     std::string web_dir, public_url;
     uint64_t max_body_mb = 10;
+    int max_upload_patient_mb = 5;
+    int max_upload_professional_mb = 20;
     int read_timeout_s = 10;
     int idle_minutes = 15;
     int session_hours = 12;
@@ -296,6 +298,10 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     // Every FHIR path to patient data goes through the access decision from here on.
     access::GridStore grids;
     service.SetAccess(api::AccessConfig{&grids, ao.portal_url});
+    api::ContentPolicy content;
+    content.limits.patient_bytes = int64_t{f.max_upload_patient_mb} * 1024 * 1024;
+    content.limits.professional_bytes = int64_t{f.max_upload_professional_mb} * 1024 * 1024;
+    service.SetContentPolicy(content);
     std::vector<admin::DemoAccount> demo_accounts;
     if (f.demo) {
         auto accounts = admin::EnsureDemoAccounts(auth, **store, service);
@@ -489,6 +495,18 @@ int main(int argc, char** argv) {
     serve->add_option("--max-body-mb", svf.max_body_mb, "Default request body limit (MiB)")
         ->envname("CARNET_MAX_BODY_MB")
         ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    serve
+        ->add_option("--max-upload-patient-mb", svf.max_upload_patient_mb,
+                     "Largest document a patient may upload (MiB)")
+        ->envname("CARNET_MAX_UPLOAD_PATIENT_MB")
+        ->check(CLI::Range(1, 512))
+        ->capture_default_str();
+    serve
+        ->add_option("--max-upload-professional-mb", svf.max_upload_professional_mb,
+                     "Largest document a professional may upload (MiB)")
+        ->envname("CARNET_MAX_UPLOAD_PROFESSIONAL_MB")
+        ->check(CLI::Range(1, 512))
         ->capture_default_str();
     serve
         ->add_option("--read-timeout", svf.read_timeout_s,

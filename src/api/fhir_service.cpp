@@ -10,6 +10,7 @@
 
 #include "access/classify.hpp"
 #include "core/ids.hpp"
+#include "crypto/crypto.hpp"
 #include "fhir/definitions.hpp"
 #include "fhir/index.hpp"
 #include "fhir/json.hpp"
@@ -202,7 +203,7 @@ Result<std::string> OwnerOf(store::Reader& txn, const std::string& type, const j
     const auto slash = r.find('/');
     if (slash == std::string_view::npos) return owner;
     const std::string t(r.substr(0, slash)), id(r.substr(slash + 1));
-    if (t == "Patient") return id;
+    if (t == "Patient") return IsValidFhirId(id) ? id : owner;  // "Patient/../x": no record
     if (!fhir::Definitions::R4().IsResourceType(t) || !IsValidFhirId(id)) return owner;
     CARNET_TRY(auto target, txn.ReadCurrent(t, id));
     if (target) owner = target->patient_id;
@@ -223,11 +224,36 @@ Error WriteRefusal(store::Reader& txn, Scope& scope, const std::string& patient_
 /// Writes a new version of type/id over `current` (inside the caller's transaction).
 /// `skip_if_same`: an identical body makes no new version. With a scope, the write is
 /// decided first (the current version: update; the new content: create or update).
+/// How a Binary's content reaches the store from PutVersion: the policy, the store (to
+/// compare re-posted content with a stored blob) and, for a raw upload, its bytes.
+struct BinaryContext {
+    const ContentPolicy* policy = nullptr;
+    store::Store* store = nullptr;
+    const store::ChunkSource* raw = nullptr;  // POST of raw bytes
+};
+
+std::string ContentTypeOf(const json::object& obj) {
+    const auto* t = obj.if_contains("contentType");
+    return t != nullptr && t->is_string() ? std::string(t->as_string()) : std::string();
+}
+
 Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
                                 json::object obj, const std::optional<ResourceVersion>& current,
-                                bool skip_if_same, int64_t now, Scope* scope = nullptr) {
+                                bool skip_if_same, int64_t now, Scope* scope = nullptr,
+                                const BinaryContext* content = nullptr) {
     const bool live = current && !current->deleted;
     const AccessLabels labels = TakeAccessLabels(obj);
+    // A Binary of a record keeps its bytes in a blob, not in its JSON. Its content never
+    // changes (a new document is a new Binary): re-posting the same bytes is no change.
+    std::optional<std::string> binary_data;
+    std::optional<store::BlobMeta> stored_blob;
+    if (type == "Binary" && content != nullptr) {
+        if (const auto* d = obj.if_contains("data"); d != nullptr) {
+            if (!d->is_string()) return Error::Invalid("Binary.data must be base64", "Binary.data");
+            CARNET_TRY(auto bytes, crypto::Base64Decode(d->as_string()));
+            binary_data = std::move(bytes);
+        }
+    }
     if (live && skip_if_same && SameContent(current->json, obj)) {
         if (scope != nullptr) {
             CARNET_TRY(auto d, scope->Check(txn, *current, access::Action::kRead, true));
@@ -281,6 +307,52 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
                            txn, t, live ? access::Action::kUpdate : access::Action::kCreate, id));
             if (!d.allow) return Error::Make(Code::kForbidden, "forbidden", "access refused");
         }
+    }
+    // Only now, once the write is allowed, does the stored content matter (a refused caller
+    // must not learn anything from how the content compares).
+    if (type == "Binary" && content != nullptr && live) {
+        CARNET_TRY(stored_blob, txn.BlobMetaOf(current->patient_id, id));
+    }
+    if (stored_blob) {
+        if (content->raw != nullptr) {
+            return Error::Make(Code::kConflict, "duplicate", "this Binary has its content");
+        }
+        if (binary_data) {
+            CARNET_TRY(bool same, SameAsStored(*content->store, *stored_blob, ContentTypeOf(obj),
+                                               *binary_data));
+            if (!same) {
+                return Error::Make(Code::kUnprocessable, "business-rule",
+                                   "the content of a document does not change: send a new "
+                                   "Binary and a DocumentReference that replaces the old one");
+            }
+            binary_data.reset();
+            obj.erase("data");
+        }
+        obj["contentType"] = stored_blob->content_type;
+        // The same content re-posted with the same rest: no new version (imports re-run).
+        if (skip_if_same && SameContent(current->json, obj)) {
+            return WriteOutcome{*current, 200, false};
+        }
+    }
+    if (stored_blob && owner != stored_blob->patient_id) {
+        return Error::Make(Code::kUnprocessable, "business-rule",
+                           "a document's content stays in the record it was filed in");
+    }
+    if (content != nullptr && type == "Binary" && !owner.empty() &&
+        (binary_data || content->raw != nullptr)) {
+        const int64_t limit =
+            UploadLimitFor(*content->policy, scope != nullptr ? scope->caller().actor.kind
+                                                              : access::ActorKind::kSystem);
+        const store::ChunkSource one =
+            binary_data ? OnePiece(std::move(*binary_data)) : store::ChunkSource();
+        CARNET_TRY(auto meta,
+                   StoreContent(txn, owner, id, ContentTypeOf(obj),
+                                content->raw != nullptr ? *content->raw : one, limit, now));
+        obj.erase("data");
+        obj["contentType"] = meta.content_type;
+    } else if (content != nullptr && content->raw != nullptr) {
+        return Error::Make(Code::kUnprocessable, "business-rule",
+                           "a Binary needs a securityContext that points into a record");
     }
     store::PutRequest req;
     const int64_t version = current ? current->version + 1 : 1;
@@ -591,6 +663,70 @@ Status FhirService::WithReadScope(const Caller& caller,
 
 Result<ResourceVersion> FhirService::Read(const std::string& type, const std::string& id,
                                           const Caller& caller) {
+    CARNET_TRY(auto rv, ReadDecided(type, id, caller));
+    if (type == "Binary") return WithBinaryData(std::move(rv));
+    return rv;
+}
+
+Result<ResourceVersion> FhirService::WithBinaryData(ResourceVersion rv) {
+    if (rv.patient_id.empty() || rv.deleted) return rv;
+    auto source = store_.OpenBlob(rv.patient_id, rv.id);
+    if (!source.ok()) {
+        if (source.error().code == Code::kNotFound) return rv;  // kept inline
+        return source.error();
+    }
+    std::string bytes;
+    bytes.reserve(static_cast<size_t>((*source)->Meta().size));
+    for (;;) {
+        CARNET_TRY(auto piece, (*source)->Next());
+        if (!piece) break;
+        bytes += *piece;
+    }
+    CARNET_TRY(auto parsed, fhir::ParseJson(rv.json));
+    auto& obj = parsed.as_object();
+    obj["data"] = crypto::Base64Encode(bytes);
+    rv.json = json::serialize(obj);
+    return rv;
+}
+
+Result<FhirService::BinaryContent> FhirService::ReadBinary(const std::string& id,
+                                                           const Caller& caller) {
+    CARNET_TRY(auto rv, ReadDecided("Binary", id, caller));
+    BinaryContent out;
+    if (!rv.patient_id.empty()) {
+        auto source = store_.OpenBlob(rv.patient_id, id);
+        if (source.ok()) {
+            out.content = std::move(source).value();
+        } else if (source.error().code != Code::kNotFound) {
+            return source.error();
+        }
+    }
+    out.resource = std::move(rv);
+    return out;
+}
+
+Result<WriteOutcome> FhirService::CreateBinary(const std::string& declared_type,
+                                               const std::string& security_context,
+                                               const store::ChunkSource& raw,
+                                               const Caller& caller) {
+    json::object obj;
+    obj["resourceType"] = "Binary";
+    obj["contentType"] = declared_type;
+    obj["securityContext"] = json::object{{"reference", security_context}};
+    CARNET_CHECK(CheckResource("Binary", obj));
+    const std::string id = NewUuid();
+    const BinaryContext content{&content_, &store_, &raw};
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(out, PutVersion(txn, "Binary", id, obj, std::nullopt, false, clock_.NowMicros(),
+                                   scope, &content));
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<ResourceVersion> FhirService::ReadDecided(const std::string& type, const std::string& id,
+                                                 const Caller& caller) {
     if (!IsValidFhirId(id)) return Error::NotFound("resource not found");
     if (caller.IsSystem() || access_.grids == nullptr) {
         CARNET_TRY(auto reader, store_.OpenReader());
@@ -615,6 +751,14 @@ Result<ResourceVersion> FhirService::Read(const std::string& type, const std::st
 
 Result<ResourceVersion> FhirService::VRead(const std::string& type, const std::string& id,
                                            const std::string& version, const Caller& caller) {
+    CARNET_TRY(auto rv, VReadDecided(type, id, version, caller));
+    if (type == "Binary") return WithBinaryData(std::move(rv));
+    return rv;
+}
+
+Result<ResourceVersion> FhirService::VReadDecided(const std::string& type, const std::string& id,
+                                                  const std::string& version,
+                                                  const Caller& caller) {
     int64_t v = 0;
     auto r = std::from_chars(version.data(), version.data() + version.size(), v);
     if (r.ec != std::errc() || r.ptr != version.data() + version.size() || v < 1 ||
@@ -644,6 +788,7 @@ Result<ResourceVersion> FhirService::VRead(const std::string& type, const std::s
 Result<WriteOutcome> FhirService::Create(const std::string& type, json::object resource,
                                          const std::optional<std::string>& if_none_exist,
                                          const Caller& caller) {
+    const BinaryContext bc{&content_, &store_, nullptr};
     CARNET_CHECK(CheckResource(type, resource));
     QueryParams criteria;
     if (if_none_exist) {
@@ -670,7 +815,7 @@ Result<WriteOutcome> FhirService::Create(const std::string& type, json::object r
             }
         }
         CARNET_TRY(out, PutVersion(txn, type, id, resource, std::nullopt, false, clock_.NowMicros(),
-                                   scope));
+                                   scope, &bc));
         return Ok();
     }));
     return std::move(*out);
@@ -680,6 +825,7 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
                                          json::object resource,
                                          const std::optional<std::string>& if_match,
                                          const Caller& caller) {
+    const BinaryContext bc{&content_, &store_, nullptr};
     if (!IsValidFhirId(id)) return Error::Invalid("invalid resource id in the URL");
     CARNET_CHECK(CheckResource(type, resource));
     const auto* body_id = resource.if_contains("id");
@@ -700,8 +846,8 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
                 return PreconditionFailed("If-Match does not match the current version");
             }
         }
-        CARNET_TRY(out,
-                   PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(), scope));
+        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(),
+                                   scope, &bc));
         return Ok();
     }));
     return std::move(*out);
@@ -710,6 +856,7 @@ Result<WriteOutcome> FhirService::Update(const std::string& type, const std::str
 Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
                                                     const QueryParams& criteria,
                                                     json::object resource, const Caller& caller) {
+    const BinaryContext bc{&content_, &store_, nullptr};
     CARNET_CHECK(CheckResource(type, resource));
     CARNET_CHECK(ParseSearch(type, criteria, false));
     std::lock_guard conditional(conditional_write_mu_);
@@ -733,8 +880,8 @@ Result<WriteOutcome> FhirService::ConditionalUpdate(const std::string& type,
         } else {
             id = NewUuid();
         }
-        CARNET_TRY(out,
-                   PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(), scope));
+        CARNET_TRY(out, PutVersion(txn, type, id, resource, current, true, clock_.NowMicros(),
+                                   scope, &bc));
         return Ok();
     }));
     return std::move(*out);
@@ -758,7 +905,13 @@ Status DeleteVersion(WriteTxn& txn, const ResourceVersion& current, int64_t now,
     req.resource.patient_id = current.patient_id;
     req.resource.deleted = true;
     req.expected_previous_version = current.version;
-    return txn.Put(req);
+    CARNET_CHECK(txn.Put(req));
+    // A deleted document's content goes (its earlier versions' JSON stays in history).
+    if (current.type == "Binary" && !current.patient_id.empty()) {
+        CARNET_TRY(bool dropped, txn.DeleteBlob(current.patient_id, current.id));
+        (void)dropped;
+    }
+    return Ok();
 }
 
 }  // namespace
@@ -1094,6 +1247,7 @@ int MethodOrder(const std::string& m) {
 Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::string& base_url,
                                                const BundleOptions& options, BundleStats* stats,
                                                const Caller& caller) {
+    const BinaryContext bc{&content_, &store_, nullptr};
     const auto* type_v = bundle.if_contains("type");
     if (!type_v || !type_v->is_string() ||
         (type_v->as_string() != "transaction" && type_v->as_string() != "batch")) {
@@ -1255,6 +1409,10 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                     if (!d.allow) return Error::NotFound("resource not found");
                 }
                 if (r->deleted) return Error::NotFound("resource not found");
+                if (be.url.type == "Binary") {
+                    CARNET_TRY(auto full, WithBinaryData(std::move(*r)));
+                    r = std::move(full);
+                }
                 be.body = r->json;
                 be.etag = ETagFor(r->version);
             }
@@ -1335,8 +1493,9 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 if (current && !options.keep_client_ids) {
                     return Error::Make(Code::kConflict, "duplicate", "resource id already exists");
                 }
-                CARNET_TRY(out, PutVersion(txn, be.url.type, be.assigned_id,
-                                           std::move(*be.resource), current, true, now, scope));
+                CARNET_TRY(out,
+                           PutVersion(txn, be.url.type, be.assigned_id, std::move(*be.resource),
+                                      current, true, now, scope, &bc));
             }
         } else if (be.url.has_query) {
             CARNET_TRY(auto matches, FindMatches(txn, be.url.type, be.url.query, scope));
@@ -1355,7 +1514,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 id = NewUuid();
             }
             CARNET_TRY(out, PutVersion(txn, be.url.type, id, std::move(*be.resource), current, true,
-                                       now, scope));
+                                       now, scope, &bc));
         } else {
             CARNET_TRY(auto current, txn.ReadCurrent(be.url.type, be.url.id));
             if (be.if_match) {
@@ -1365,7 +1524,7 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 }
             }
             CARNET_TRY(out, PutVersion(txn, be.url.type, be.url.id, std::move(*be.resource),
-                                       current, true, now, scope));
+                                       current, true, now, scope, &bc));
         }
         be.status = out->status;
         be.changed = out->changed;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/access_scope.hpp"
+#include "api/binary_content.hpp"
 #include "api/search_params.hpp"
 #include "core/clock.hpp"
 #include "core/result.hpp"
@@ -59,7 +60,29 @@ class FhirService {
     /// resource (kNotFound "resource not found").
     void SetAccess(AccessConfig config) { access_ = std::move(config); }
 
-    /// `base_url` ends with "/fhir" and prefixes fullUrl and links.
+    /// Limits and rules for documents' content (Binary): set before serving.
+    void SetContentPolicy(ContentPolicy policy) { content_ = policy; }
+    [[nodiscard]] const ContentPolicy& content_policy() const { return content_; }
+
+    /// A Binary and its content, for serving the raw bytes: the read is decided and logged
+    /// like any read; `content` streams the stored blob (nullptr for a Binary kept inline,
+    /// outside any record, whose bytes are in `resource.json`).
+    struct BinaryContent {
+        store::ResourceVersion resource;
+        std::unique_ptr<store::BlobSource> content;
+    };
+    Result<BinaryContent> ReadBinary(const std::string& id, const Caller& caller);
+
+    /// POST of raw bytes as a Binary (R4 http 3.1.0.1: Content-Type gives the type,
+    /// X-Security-Context the record): `raw` is read once, streamed through the checks and
+    /// into the store, in the transaction that writes the Binary. The returned resource has
+    /// no `data`.
+    Result<WriteOutcome> CreateBinary(const std::string& declared_type,
+                                      const std::string& security_context,
+                                      const store::ChunkSource& raw, const Caller& caller);
+
+    /// `base_url` ends with "/fhir" and prefixes fullUrl and links. A Binary of a record is
+    /// read with its content in `data` (base64), from its blob.
     Result<store::ResourceVersion> Read(const std::string& type, const std::string& id,
                                         const Caller& caller = Caller::System());
     Result<store::ResourceVersion> VRead(const std::string& type, const std::string& id,
@@ -124,6 +147,13 @@ class FhirService {
     std::mutex conditional_write_mu_;
     WriteGate write_gate_;
     AccessConfig access_;
+    ContentPolicy content_;
+    Result<store::ResourceVersion> ReadDecided(const std::string& type, const std::string& id,
+                                               const Caller& caller);
+    Result<store::ResourceVersion> VReadDecided(const std::string& type, const std::string& id,
+                                                const std::string& version, const Caller& caller);
+    /// A Binary's JSON with `data` filled from its blob (unchanged when it has none).
+    Result<store::ResourceVersion> WithBinaryData(store::ResourceVersion rv);
     /// store_.Write with every Put passed through write_gate_.
     Status Write(const std::function<Status(store::WriteTxn&)>& job);
 };

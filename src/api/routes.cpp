@@ -5,8 +5,11 @@
 #include <boost/json.hpp>
 
 #include "core/clock.hpp"
+#include "crypto/crypto.hpp"
+#include "documents/content.hpp"
 #include "fhir/definitions.hpp"
 #include "fhir/json.hpp"
+#include "http/spool.hpp"
 
 namespace carnet::api {
 
@@ -160,6 +163,105 @@ std::string CapabilityStatementJson(const ApiOptions& options) {
     return json::serialize(cs);
 }
 
+namespace {
+
+bool WantsJson(const Request& req) {
+    for (const auto& [k, v] : req.query) {
+        if (k == "_format") return v.find("json") != std::string::npos;
+    }
+    const std::string accept = req.Header("accept").value_or("");
+    return accept.find("application/fhir+json") != std::string::npos ||
+           accept.find("application/json") != std::string::npos;
+}
+
+/// The whole spooled body as a string (a JSON Binary: bounded by the route's limit).
+Result<std::string> SpooledText(Request& req) {
+    std::string text;
+    if (!req.upload) return text;
+    CARNET_CHECK(req.upload->Rewind());
+    for (;;) {
+        CARNET_TRY(auto piece, req.upload->Next());
+        if (!piece) return text;
+        text += *piece;
+    }
+}
+
+Response BinaryUpload(FhirService& service, Request& req, const Caller& caller,
+                      const ApiOptions& o) {
+    const std::string ct = req.Header("content-type").value_or("");
+    if (ct.find("json") != std::string::npos) {
+        auto text = SpooledText(req);
+        if (!text.ok()) return http::ErrorResponse(text.error());
+        req.body = std::move(text).value();
+        auto body = ParseBody(req, o);
+        if (!body.ok()) return http::ErrorResponse(body.error());
+        auto w =
+            service.Create("Binary", std::move(body).value(), req.Header("if-none-exist"), caller);
+        if (!w.ok()) return http::ErrorResponse(w.error());
+        return WriteResponse(req, *w, BaseUrl(req, o));
+    }
+    const std::string context = req.Header("x-security-context").value_or("");
+    if (context.empty()) {
+        return http::ErrorResponse(Error::Invalid(
+            "raw content needs X-Security-Context: the record it belongs to (Patient/{id})"));
+    }
+    if (!req.upload) return http::ErrorResponse(Error::Internal("the upload was not spooled"));
+    if (auto s = req.upload->Rewind(); !s.ok()) return http::ErrorResponse(s.error());
+    http::Spool* spool = req.upload.get();
+    const store::ChunkSource raw = [spool] { return spool->Next(); };
+    auto w = service.CreateBinary(ct, context, raw, caller);
+    if (!w.ok()) return http::ErrorResponse(w.error());
+    return WriteResponse(req, *w, BaseUrl(req, o));
+}
+
+Response BinaryDownload(FhirService& service, Request& req, const Caller& caller) {
+    const std::string id = req.Param("id");
+    if (WantsJson(req)) {
+        if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+        auto rv = service.Read("Binary", id, caller);
+        if (!rv.ok()) return http::ErrorResponse(rv.error());
+        return ReadResponse(*rv);
+    }
+    auto binary = service.ReadBinary(id, caller);
+    if (!binary.ok()) return http::ErrorResponse(binary.error());
+    Response r;
+    r.status = 200;
+    std::string type = "application/octet-stream";
+    std::shared_ptr<store::BlobSource> source = std::move(binary->content);
+    if (source) {
+        type = source->Meta().content_type;
+        r.stream = std::make_shared<http::BodyStream>();
+        r.stream->length = static_cast<uint64_t>(source->Meta().size);
+        r.stream->next = [source] { return source->Next(); };
+    } else {
+        // A Binary kept inline (outside any record): its data, decoded.
+        auto parsed = fhir::ParseJson(binary->resource.json);
+        if (!parsed.ok()) return http::ErrorResponse(parsed.error());
+        const auto& obj = parsed->as_object();
+        if (const auto* t = obj.if_contains("contentType"); t && t->is_string()) {
+            type = std::string(t->as_string());
+        }
+        if (const auto* d = obj.if_contains("data"); d && d->is_string()) {
+            auto bytes = crypto::Base64Decode(d->as_string());
+            if (!bytes.ok()) return http::ErrorResponse(bytes.error());
+            r.body = std::move(bytes).value();
+        }
+        // Only the types Carnet would accept are served as themselves.
+        if (!documents::CanonicalType(type)) type = "application/octet-stream";
+    }
+    r.content_type = type;
+    // Never rendered in the portal's origin: a download, no sniffing (set by the server for
+    // every response), and if a browser opens it anyway, a sandbox without script or any
+    // fetch.
+    r.With("Content-Disposition", "attachment; filename=\"document-" + id.substr(0, 8) + "." +
+                                      documents::ExtensionFor(type) + "\"");
+    r.With("Content-Security-Policy", "sandbox; default-src 'none'");
+    r.With("ETag", ETagFor(binary->resource.version));
+    return r;
+}
+
+}  // namespace
+
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options) {
     const ApiOptions o = options;
     auto capability = std::make_shared<const std::string>(CapabilityStatementJson(o));
@@ -206,6 +308,34 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
                                    [](const std::string& b) { return Json(200, b); });
         },
         read_route);
+
+    // Documents' content. POST /fhir/Binary takes a Binary resource (JSON, `data` in base64)
+    // or the raw bytes (any other Content-Type, the record in X-Security-Context), spooled to
+    // disk sealed as they arrive; GET /fhir/Binary/{id} answers the raw bytes, streamed,
+    // unless JSON is asked for (Accept or _format).
+    {
+        const ContentPolicy& policy = service.content_policy();
+        const int64_t largest =
+            std::max(policy.limits.patient_bytes, policy.limits.professional_bytes);
+        http::RouteOptions upload;
+        upload.spool_body = true;
+        // JSON carries the bytes in base64 (4/3), plus the resource around them; the service
+        // applies each caller's own limit to the decoded content.
+        upload.max_body_bytes = static_cast<uint64_t>(largest) * 4 / 3 + 1024 * 1024;
+        upload.read_timeout_seconds = 600;
+        fhir.Add(
+            "POST", "/fhir/Binary",
+            [&service, o](Request& req, const Caller& caller) {
+                return BinaryUpload(service, req, caller, o);
+            },
+            upload);
+        fhir.Add(
+            "GET", "/fhir/Binary/{id}",
+            [&service](Request& req, const Caller& caller) {
+                return BinaryDownload(service, req, caller);
+            },
+            read_route);
+    }
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
     fhir.Add(

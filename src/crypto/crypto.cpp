@@ -218,4 +218,26 @@ std::string ToHex(std::string_view bytes) {
     return out;
 }
 
+std::string Base64Encode(std::string_view bytes) {
+    std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                      bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+    out.resize(out.size() - 1);  // the terminating NUL
+    return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+    std::string out(text.size() / 4 * 3 + 3, '\0');
+    size_t len = 0;
+    const char* end = nullptr;
+    if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
+                          text.size(), " \t\r\n", &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != text.data() + text.size()) {
+        return Error::Invalid("invalid base64 content");
+    }
+    out.resize(len);
+    return out;
+}
+
 }  // namespace carnet::crypto

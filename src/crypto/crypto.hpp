@@ -114,4 +114,9 @@ class MasterKey {
 /// Lower-case hex of a byte string.
 std::string ToHex(std::string_view bytes);
 
+/// Standard base64 with padding (RFC 4648 §4), as FHIR's base64Binary.
+std::string Base64Encode(std::string_view bytes);
+/// Decodes standard base64; whitespace is skipped (FHIR allows it). kInvalid otherwise.
+Result<std::string> Base64Decode(std::string_view text);
+
 }  // namespace carnet::crypto

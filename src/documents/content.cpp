@@ -147,6 +147,12 @@ Result<std::string> CheckContent(std::string_view declared, std::string_view hea
         "the content is not " + std::string(a->type) + " (its bytes read as " + sniffed + ")");
 }
 
+std::optional<std::string> CanonicalType(std::string_view declared) {
+    const Accepted* a = Find(Essence(declared));
+    if (a == nullptr) return std::nullopt;
+    return std::string(a->type);
+}
+
 std::string ExtensionFor(std::string_view type) {
     const Accepted* a = Find(Essence(type));
     return a != nullptr ? std::string(a->extension) : "bin";

@@ -4,6 +4,7 @@
 /// (Document Bundles). Anything else — HTML, SVG, scripts, executables, archives — is
 /// refused, and so is a declared type the bytes do not bear out.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ std::string Sniff(std::string_view head);
 /// normalised (text/xml → application/xml, text/rtf → application/rtf, image/jpg →
 /// image/jpeg).
 Result<std::string> CheckContent(std::string_view declared, std::string_view head);
+
+/// The stored name of a declared type Carnet accepts (aliases normalised), nullopt for the
+/// others. Says nothing about the bytes: CheckContent does.
+std::optional<std::string> CanonicalType(std::string_view declared);
 
 /// A file name extension for a stored type ("pdf", "jpg"…), for Content-Disposition.
 std::string ExtensionFor(std::string_view type);

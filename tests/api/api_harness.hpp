@@ -169,7 +169,8 @@ class ApiServer {
             // so it caches no patient key that the TRUNCATE would orphan.
             if (!store_->Write([](store::WriteTxn&) { return Ok(); }).ok()) return "no write";
             auto err = PgAdmin(so.pg_dsn,
-                               "TRUNCATE resources, versions, patient_keys, idx_token, idx_string, "
+                               "TRUNCATE resources, versions, patient_keys, blobs, blob_chunks, "
+                               "idx_token, idx_string, "
                                "idx_date, idx_ref, idx_quantity RESTART IDENTITY");
             if (!err.empty()) return "TRUNCATE failed: " + err;
         }

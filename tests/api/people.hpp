@@ -83,10 +83,12 @@ class PeopleFixture {
         ASSERT_TRUE(opened.ok()) << opened.error().Summary();
         store_ = std::move(opened).value();
         if (engine == "postgres") {
-            ASSERT_EQ(PgAdmin(PgDsn(),
-                              "TRUNCATE resources, versions, patient_keys, idx_token, "
-                              "idx_string, idx_date, idx_ref, idx_quantity"),
-                      "");
+            ASSERT_EQ(
+                PgAdmin(
+                    PgDsn(),
+                    "TRUNCATE resources, versions, patient_keys, blobs, blob_chunks, idx_token, "
+                    "idx_string, idx_date, idx_ref, idx_quantity"),
+                "");
         }
         ASSERT_TRUE(store_
                         ->Write([&](store::WriteTxn& txn) -> Status {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace carnet::crypto {
 namespace {
@@ -131,6 +132,24 @@ TEST(Stream, ChunksOpenInOrderAndOnlyThere) {
     EXPECT_TRUE(opener->Done());
     EXPECT_FALSE(opener->Pull(sealed[3]).ok());
     EXPECT_FALSE(StreamOpener::Make(key, "short", "x").ok());
+}
+
+TEST(Base64, RoundTripsAndRefusesWhatIsNotBase64) {
+    Init();
+    const std::vector<std::string> samples = {"", "f", "fo", "foo",
+                                              std::string("\0\xff\x10"
+                                                          "binary",
+                                                          9)};
+    for (const std::string& s : samples) {
+        auto back = Base64Decode(Base64Encode(s));
+        ASSERT_TRUE(back.ok());
+        EXPECT_EQ(*back, s);
+    }
+    EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
+    EXPECT_EQ(*Base64Decode("Zm9v\nYmFy"), "foobar") << "whitespace is allowed in FHIR";
+    EXPECT_FALSE(Base64Decode("Zm9v!").ok());
+    EXPECT_FALSE(Base64Decode("Zm9vY").ok()) << "truncated";
+    EXPECT_FALSE(Base64Decode("Zm9v_-").ok()) << "the URL-safe alphabet is another encoding";
 }
 
 }  // namespace
