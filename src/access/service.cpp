@@ -237,6 +237,31 @@ std::string StringAt(const json::object& o, const char* key) {
 }
 
 /// First author's display in the body (when Carnet does not know the author's account).
+/// The first attachment of a DocumentReference: its Binary (when it is one of Carnet's, a
+/// relative "Binary/{id}"), type and size.
+void ContentOf(const json::object& doc, DocumentInfo& info) {
+    const auto* content = doc.if_contains("content");
+    if (!content || !content->is_array() || content->as_array().empty()) return;
+    const auto& first = content->as_array()[0];
+    if (!first.is_object()) return;
+    const auto* att = first.as_object().if_contains("attachment");
+    if (!att || !att->is_object()) return;
+    const auto& a = att->as_object();
+    if (const auto* url = a.if_contains("url"); url && url->is_string()) {
+        const std::string_view u = url->as_string();
+        if (u.rfind("Binary/", 0) == 0 && IsValidFhirId(u.substr(7))) {
+            info.binary_id = std::string(u.substr(7));
+        }
+    }
+    if (const auto* t = a.if_contains("contentType"); t && t->is_string()) {
+        info.content_type = std::string(t->as_string());
+    }
+    if (const auto* n = a.if_contains("size"); n && n->is_int64()) info.size = n->as_int64();
+    if (const auto* n = a.if_contains("size"); n && n->is_uint64()) {
+        info.size = static_cast<int64_t>(n->as_uint64());
+    }
+}
+
 std::string AuthorDisplay(const json::object& doc) {
     const auto* authors = doc.if_contains("author");
     if (!authors || !authors->is_array()) return {};
@@ -894,7 +919,9 @@ Result<std::vector<DocumentInfo>> AccessService::ListDocuments(const Actor& acto
                 info.date = StringAt(o, "date");
                 info.title = TitleOf(o);
                 info.author_name = AuthorDisplay(o);
+                ContentOf(o, info);
             }
+            info.own = fl != nullptr && fl->author_account == actor.account_id;
             if (fl != nullptr && !fl->author_account.empty()) {
                 CARNET_TRY(std::string name, names.Of(fl->author_account));
                 if (!name.empty()) info.author_name = name;

@@ -94,6 +94,12 @@ struct DocumentInfo {
     bool masked = false;
     int64_t hidden_until = 0;
     std::string author_name;
+    /// The caller wrote it (a person may delete what they deposited).
+    bool own = false;
+    /// Its content, when the first attachment points to a Binary of Carnet ("Binary/{id}").
+    std::string binary_id;
+    std::string content_type;  // the attachment's
+    int64_t size = 0;          // the attachment's, 0 when not given
 };
 
 struct LogQuery {

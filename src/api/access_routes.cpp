@@ -113,7 +113,11 @@ json::object DocumentJson(const access::DocumentInfo& d) {
             {"category", d.category},
             {"masked", d.masked},
             {"hidden_until", d.hidden_until},
-            {"author_name", d.author_name}};
+            {"author_name", d.author_name},
+            {"own", d.own},
+            {"binary_id", d.binary_id},
+            {"content_type", d.content_type},
+            {"size", d.size}};
 }
 
 json::object EmergencyJson(const access::EmergencyInfo& e) {

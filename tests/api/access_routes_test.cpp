@@ -125,8 +125,10 @@ class AccessRoutesTest : public ::testing::TestWithParam<std::string>, protected
             {"date", "2025-03-01T10:00:00Z"},
             {"author", json::array{json::object{{"display", "Dr Body"}}}},
             {"content",
-             json::array{json::object{
-                 {"attachment", json::object{{"contentType", "text/plain"}, {"title", "note"}}}}}}};
+             json::array{json::object{{"attachment", json::object{{"contentType", "text/plain"},
+                                                                  {"title", "note"},
+                                                                  {"url", "Binary/bin-" + id},
+                                                                  {"size", 1234}}}}}}};
         store::PutRequest req;
         req.resource.type = "DocumentReference";
         req.resource.id = id;
@@ -847,6 +849,21 @@ TEST_P(AccessRoutesTest, RefusedActionsLeaveTheirEntry) {
 
 // ---- documents ---------------------------------------------------------------------------
 
+TEST_P(AccessRoutesTest, ADocumentTheHolderDepositedIsTheirs) {
+    const std::string pid = marie_.patient_id;
+    PutDocument(pid, "doc-mine", "Mon ordonnance");
+    PutDocument(pid, "doc-theirs", "Compte rendu");
+    SetFlags(pid, "doc-mine", marie_.account_id, false, 0, false);
+    SetFlags(pid, "doc-theirs", gp_.account_id, false, 0, false);
+    Reply r = Call("GET", Rec(pid) + "/documents", marie_);
+    ASSERT_EQ(r.status, 200) << Describe(r);
+    std::map<std::string, bool> own;
+    const json::value list = r.Json();
+    for (const auto& d : list.as_array()) own[Str(d.at("id"))] = d.at("own").as_bool();
+    EXPECT_TRUE(own["doc-mine"]);
+    EXPECT_FALSE(own["doc-theirs"]);
+}
+
 TEST_P(AccessRoutesTest, DocumentsListMaskingAndRelease) {
     const std::string pid = marie_.patient_id;
     PutDocument(pid, "doc-plain", "Compte rendu de consultation");
@@ -870,6 +887,10 @@ TEST_P(AccessRoutesTest, DocumentsListMaskingAndRelease) {
     EXPECT_EQ(docs["doc-plain"].at("category"), "10");
     EXPECT_EQ(docs["doc-plain"].at("masked"), false);
     EXPECT_EQ(docs["doc-plain"].at("author_name"), "Dr Body");
+    EXPECT_EQ(docs["doc-plain"].at("binary_id"), "bin-doc-plain") << "what the portal opens";
+    EXPECT_EQ(docs["doc-plain"].at("content_type"), "text/plain");
+    EXPECT_EQ(docs["doc-plain"].at("size"), 1234);
+    EXPECT_EQ(docs["doc-plain"].at("own"), false);
     EXPECT_EQ(docs["doc-masked"].at("masked"), true);
     EXPECT_EQ(docs["doc-masked"].at("author_name"), "Grégoire Lebon");
     auto entry = Query(
