@@ -18,10 +18,13 @@ namespace fs = std::filesystem;
 constexpr std::array<std::string_view, 6> kApiPrefixes = {"/fhir",    "/auth",   "/api",
                                                           "/healthz", "/readyz", "/metrics"};
 
-/// https://www.w3.org/TR/CSP3/ — only our own origin; no framing, no plugins.
+/// https://www.w3.org/TR/CSP3/ — only our own origin; no framing of the portal, no plugins.
+/// The documents viewer shows a document's content from an object URL the portal made of
+/// bytes it fetched from /fhir/Binary (images, and PDFs in a frame): blob: for img and frame
+/// only; a blob is never a script source.
 constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; "
-    "form-action 'self'";
+    "form-action 'self'; img-src 'self' blob:; frame-src blob:";
 
 constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
 

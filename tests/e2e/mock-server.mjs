@@ -69,7 +69,7 @@ const DELAY = Number(process.env.MOCK_DELAY_MS ?? 0);
 const FAIL = new Set((process.env.MOCK_FAIL ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 
 // Same policy as src/http/static_files.cpp, so that a CSP violation shows up here too.
-const CSP = "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'";
+const CSP = "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self' blob:; frame-src blob:";
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const TYPES = ['Patient', 'Observation', 'Condition', 'Immunization', 'Encounter', 'MedicationRequest', 'DocumentReference', 'DiagnosticReport', 'Procedure'];
 

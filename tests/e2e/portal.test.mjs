@@ -62,6 +62,7 @@ before(async () => {
   assert.equal(res.status, 401, `GET /fhir/Patient without a session answered ${res.status}`);
   const meta = await (await fetch(`${BASE}/fhir/metadata`, { headers: { Accept: 'application/fhir+json' } })).json().catch(() => ({}));
   const mock = /mock/i.test(meta?.software?.name ?? '');
+  env.mock = mock;
   env.caregiver = process.env.CARNET_CAREGIVER_LOGIN || (mock ? 'camille.lambert@demo.carnet.fr' : 'parent@carnet.localhost');
   env.caregiverPassword = process.env.CARNET_CAREGIVER_PASSWORD || PASSWORD;
   env.parent = process.env.CARNET_PARENT_LOGIN || (mock ? 'dominique.rousseau@demo.carnet.fr' : 'parent@carnet.localhost');
@@ -1216,6 +1217,104 @@ test('phone: the patient switches break-the-glass off on the confidentialité pa
     await page.reload();
     await page.getByRole('switch', { name: 'Bris de glace' }).waitFor();
     assert.equal(await page.getByRole('switch', { name: 'Bris de glace' }).isChecked(), true);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+test('phone: the patient deposits a PDF and a photo, opens them in the page, masks one, deletes them', { timeout: 150_000 }, async (t) => {
+  if (env.mock) {
+    t.skip('documents need the real server (the mock has no /fhir/Binary)');
+    return;
+  }
+  // The refused upload logs its 415 in the console: expected.
+  const { context, page, errors } = await openAs(PHONE, { login: env.holder, password: env.holderPassword }, '/patient/documents', [/\/fhir\/Binary$/]);
+  const stamp = Date.now().toString(36);
+  const pdfTitle = `Ordonnance e2e ${stamp}`;
+  const photoTitle = `Photo e2e ${stamp}`;
+  // A small PDF and a JPEG with an EXIF position, made here.
+  const pdf = Buffer.from(`%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n`);
+  const seg = (marker, payload) => Buffer.concat([Buffer.from([0xff, marker, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  const jpeg = Buffer.concat([
+    Buffer.from([0xff, 0xd8]),
+    seg(0xe0, Buffer.from('JFIF\0\x01\x01\0\0\x01\0\x01\0\0', 'binary')),
+    seg(0xe1, Buffer.from('Exif\0\0GPS-48.8566N-2.3522E', 'binary')),
+    seg(0xdb, Buffer.alloc(65, 1)),
+    seg(0xda, Buffer.from([1, 1, 0, 0, 0x3f, 0])),
+    Buffer.from([0x12, 0x34, 0xff, 0xd9]),
+  ]);
+  try {
+    await page.getByRole('heading', { level: 1, name: 'Documents' }).waitFor();
+    await page.locator('[data-testid="documents"], .state--empty').first().waitFor();
+    const openPanel = async () => {
+      if (!(await page.locator('details.deposit-panel').evaluate((d) => d.open))) await page.getByText('Ajouter un document').click();
+    };
+    const deposit = async (title, file, type) => {
+      await openPanel();
+      await page.getByLabel('Fichier').setInputFiles(file);
+      await page.getByLabel('Type de document').selectOption(type);
+      await page.getByLabel('Titre').fill(title);
+      await page.getByRole('button', { name: 'Ajouter le document' }).click();
+      await page.getByRole('status').getByText(`« ${title} » a été ajouté à votre dossier.`).waitFor();
+    };
+    await deposit(pdfTitle, { name: 'ordonnance.pdf', mimeType: 'application/pdf', buffer: pdf }, 'prescription');
+    await deposit(photoTitle, { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg }, 'other');
+    // A file that is not what it says is refused, and nothing is added.
+    await openPanel();
+    await page.getByLabel('Fichier').setInputFiles({ name: 'page.pdf', mimeType: 'application/pdf', buffer: Buffer.from('<html><script>alert(1)</script></html>') });
+    await page.getByLabel('Titre').fill('Faux PDF');
+    await page.getByRole('button', { name: 'Ajouter le document' }).click();
+    await page.getByRole('alert').getByText(/n’est pas accepté|ne correspond pas/).waitFor();
+
+    // Listed by category: what the patient deposits is "Déposé par le patient".
+    const group = page.locator('[data-category="90"]');
+    await group.getByRole('heading', { level: 2, name: /Déposé par le patient/ }).waitFor();
+    const pdfRow = group.locator('li', { hasText: pdfTitle });
+    const photoRow = group.locator('li', { hasText: photoTitle });
+    await pdfRow.waitFor();
+    await photoRow.waitFor();
+    assert.equal(await page.locator('li', { hasText: 'Faux PDF' }).count(), 0, 'the refused file is not listed');
+
+    // Search narrows the list.
+    await page.getByLabel('Rechercher').fill(stamp);
+    assert.equal(await page.locator('[data-testid="documents"] li').count(), 2);
+
+    // Opened in the page: the PDF in a frame of a blob: URL, the photo as an image, without its position.
+    await pdfRow.getByRole('button', { name: `Ouvrir ${pdfTitle}` }).click();
+    const frame = page.locator('[data-testid="viewer"] iframe');
+    await frame.waitFor();
+    assert.match(await frame.getAttribute('src'), /^blob:/);
+    await shot(page, 'documents-viewer-phone');
+    await photoRow.getByRole('button', { name: `Ouvrir ${photoTitle}` }).click();
+    const img = page.locator('[data-testid="viewer"] img');
+    await img.waitFor({ state: 'attached' }); // a skeleton JPEG: it has no pixels to show
+    assert.match(await img.getAttribute('src'), /^blob:/);
+    // What the server serves for it (the portal's CSP keeps blob: out of fetch): no position.
+    const pid = (await sessionOf(page)).account.patient_id;
+    const listed = await (await page.request.get(`${BASE}/access/records/${pid}/documents`)).json();
+    const photo = listed.find((d) => d.title === photoTitle);
+    assert.equal(photo.content_type, 'image/jpeg');
+    const served = await (await page.request.get(`${BASE}/fhir/Binary/${photo.binary_id}`)).body();
+    assert.ok(served.length > 0 && !served.includes('GPS-48.8566N'), 'the photo lost its position');
+    await page.getByRole('button', { name: 'Fermer le document' }).click();
+
+    // Masked from professionals, kept after a reload.
+    await pdfRow.getByRole('switch', { name: /Masquer aux professionnels/ }).check();
+    await page.getByRole('status').getByText(`« ${pdfTitle} » est masqué aux professionnels.`).waitFor();
+    await page.reload();
+    await page.locator('[data-category="90"] li', { hasText: pdfTitle }).waitFor();
+    assert.equal(await page.locator('[data-category="90"] li', { hasText: pdfTitle }).getAttribute('data-masked'), 'true');
+    await shot(page, 'documents-phone');
+
+    // Deleted by the person who deposited them.
+    page.on('dialog', (d) => d.accept());
+    for (const title of [pdfTitle, photoTitle]) {
+      await page.locator('li', { hasText: title }).getByRole('button', { name: `Supprimer ${title}` }).click();
+      await page.getByRole('status').getByText(`« ${title} » a été supprimé.`).waitFor();
+    }
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator('li', { hasText: stamp }).count(), 0);
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();

@@ -3,6 +3,7 @@
 # runs the Playwright tests (Debian's Chromium) against it, then stops it with SIGTERM and
 # checks it shut down cleanly (exit 0).
 #   tests/e2e/run.sh /path/to/carnet
+#   CARNET_E2E_ONLY='documents' tests/e2e/run.sh /path/to/carnet   # only the tests whose name matches
 set -euo pipefail
 CARNET=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,7 +56,7 @@ status=0
   CARNET_ACTIVATE="$ACT_INS:$ACT_CODE" CARNET_OPPOSE="$OPP_INS:$OPP_CODE" \
   CARNET_CLOSE_LOGIN=fermeture@carnet.localhost CARNET_CLOSE_PASSWORD=Carnet-demo-2026 \
   CARNET_HOLDER_LOGIN=parent@carnet.localhost CARNET_MEDECIN_LOGIN=medecin@carnet.localhost \
-  node --test --test-concurrency=1) || status=$?
+  node --test --test-concurrency=1 ${CARNET_E2E_ONLY:+--test-name-pattern="$CARNET_E2E_ONLY"}) || status=$?
 
 kill -TERM "$server_pid"
 if wait "$server_pid"; then

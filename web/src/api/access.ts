@@ -77,6 +77,12 @@ export interface RecordDocument {
   masked: boolean;
   hidden_until?: Micros;
   author_name?: string;
+  /** The caller deposited it (and may delete it). */
+  own?: boolean;
+  /** Its content: GET /fhir/Binary/{binary_id} ("" when it has none in Carnet). */
+  binary_id?: string;
+  content_type?: string;
+  size?: number;
 }
 
 export interface LogEntry {

@@ -222,6 +222,11 @@ export interface NewStaff {
 
 let csrfToken: string | undefined;
 
+/** The header a write made outside `call` (a file upload) must carry. */
+export function csrfHeaders(): Record<string, string> {
+  return csrfToken ? { 'X-CSRF-Token': csrfToken } : {};
+}
+
 /** The CSRF token of the current session (memory only: never in storage). */
 export function setCsrf(token: string | undefined): void {
   csrfToken = token || undefined;
