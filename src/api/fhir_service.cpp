@@ -441,6 +441,24 @@ void ForEachReference(json::value& v, const Fn& fn) {
     }
 }
 
+// Walks every "url" string that is a urn (an Attachment's url pointing at a Bundle entry,
+// e.g. a DocumentReference's content and the Binary of the same transaction).
+template <typename Fn>
+void ForEachUrnUrl(json::value& v, const Fn& fn) {
+    if (v.is_object()) {
+        for (auto& kv : v.as_object()) {
+            if (kv.key() == "url" && kv.value().is_string() &&
+                kv.value().as_string().starts_with("urn:")) {
+                fn(kv.value().as_string());
+            } else if (kv.key() != "contained") {
+                ForEachUrnUrl(kv.value(), fn);
+            }
+        }
+    } else if (v.is_array()) {
+        for (auto& e : v.as_array()) ForEachUrnUrl(e, fn);
+    }
+}
+
 /// "Type/id" or "Type?criteria" split from a request url relative to the base.
 struct EntryUrl {
     std::string type;
@@ -1381,9 +1399,13 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
 
     std::vector<size_t> order(entries.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        return MethodOrder(entries[a].method) < MethodOrder(entries[b].method);
-    });
+    // Within one method, Binary writes come last: a Binary belongs to the record of what its
+    // securityContext names, often a DocumentReference of the same Bundle.
+    auto rank = [&](size_t i) {
+        return std::make_pair(MethodOrder(entries[i].method), entries[i].url.type == "Binary");
+    };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return rank(a) < rank(b); });
 
     const int64_t now = clock_.NowMicros();
     // Runs one entry inside the transaction. `resolved` maps fullUrls to "Type/id".
@@ -1443,6 +1465,11 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
         }
         // POST / PUT: resolve references to other entries and conditional references.
         json::value as_value(std::move(*be.resource));
+        // R4 http 3.1.0.11.2: a urn:uuid of an entry is replaced wherever it appears, urls
+        // included (an attachment's url naming the Binary of the same Bundle).
+        ForEachUrnUrl(as_value, [&](json::string& url) {
+            if (auto it = resolved.find(std::string(url)); it != resolved.end()) url = it->second;
+        });
         std::optional<Error> ref_error;
         ForEachReference(as_value, [&](json::string& ref) {
             if (ref_error) return;

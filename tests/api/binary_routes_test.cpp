@@ -335,6 +335,75 @@ TEST_P(BinaryRoutesTest, ContentDoesNotChangeAndGoesWithItsDeletion) {
     EXPECT_EQ(Download(marie_, id).status, 410);
 }
 
+TEST_P(BinaryRoutesTest, ATransactionAsClinicalSoftwareSendsItFilesTheDocumentAndItsContent) {
+    // The Binary first, its securityContext and the attachment both pointing at entries of
+    // the same Bundle by urn:uuid, as a practice's software sends a lab report.
+    const std::string pdf = Pdf(40 * 1000, "MARKER-LAB");
+    const std::string doc_urn = "urn:uuid:" + NewUuid();
+    const std::string bin_urn = "urn:uuid:" + NewUuid();
+    json::object bundle{
+        {"resourceType", "Bundle"},
+        {"type", "transaction"},
+        {"entry",
+         json::array{
+             json::object{{"fullUrl", bin_urn},
+                          {"resource",
+                           json::object{{"resourceType", "Binary"},
+                                        {"contentType", "application/pdf"},
+                                        {"securityContext", json::object{{"reference", doc_urn}}},
+                                        {"data", crypto::Base64Encode(pdf)}}},
+                          {"request", json::object{{"method", "POST"}, {"url", "Binary"}}}},
+             json::object{
+                 {"fullUrl", doc_urn},
+                 {"resource",
+                  json::object{{"resourceType", "DocumentReference"},
+                               {"status", "current"},
+                               {"type", json::object{{"coding", json::array{json::object{
+                                                                    {"system", "http://loinc.org"},
+                                                                    {"code", "11502-2"}}}}}},
+                               {"subject", json::object{{"reference", Patient(marie_)}}},
+                               {"description", "Bilan sanguin"},
+                               {"content",
+                                json::array{json::object{
+                                    {"attachment", json::object{{"contentType", "application/pdf"},
+                                                                {"url", bin_urn}}}}}}}},
+                 {"request", json::object{{"method", "POST"}, {"url", "DocumentReference"}}}}}}};
+    Reply r = client_->Send(
+        "POST", "/fhir",
+        {{"Authorization", "Bearer " + gp_.token}, {"Content-Type", "application/fhir+json"}},
+        json::serialize(bundle));
+    ASSERT_EQ(r.status, 200) << Describe(r);
+    std::string bin_id, doc_id;
+    const json::value out = r.Json();
+    for (const auto& e : out.at("entry").as_array()) {
+        const std::string loc = std::string(e.at("response").at("location").as_string());
+        if (loc.rfind("Binary/", 0) == 0) bin_id = loc.substr(7, loc.find('/', 7) - 7);
+        if (loc.rfind("DocumentReference/", 0) == 0)
+            doc_id = loc.substr(18, loc.find('/', 18) - 18);
+    }
+    ASSERT_FALSE(bin_id.empty());
+    ASSERT_FALSE(doc_id.empty());
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM blobs WHERE id = ?", {bin_id}), 1) << "sealed as a blob";
+    Reply doc = client_->Send("GET", "/fhir/DocumentReference/" + doc_id,
+                              {{"Authorization", "Bearer " + marie_.token}});
+    ASSERT_EQ(doc.status, 200);
+    EXPECT_EQ(doc.Json().at("content").at(0).at("attachment").at("url"),
+              json::value("Binary/" + bin_id))
+        << "the urn:uuid in the attachment became the Binary's id";
+    Reply raw = Download(marie_, bin_id);
+    ASSERT_EQ(raw.status, 200);
+    EXPECT_TRUE(raw.body == pdf);
+    // Masking the document masks its content: the Binary is decided as its document.
+    Exec("UPDATE access_flags SET masked = 1 WHERE patient_id = ? AND id = ?",
+         {marie_.patient_id, doc_id});
+    Exec(
+        "INSERT INTO access_relations(patient_id, professional_account, status, via_code, roles, "
+        "created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, '', ?, ?, 'test')",
+        {marie_.patient_id, pharma_.account_id, kT0, kT0});
+    EXPECT_EQ(Download(pharma_, bin_id).status, 404) << "masked from the pharmacist";
+    EXPECT_EQ(Download(gp_, bin_id).status, 200) << "its author still sees it";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, BinaryRoutesTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
