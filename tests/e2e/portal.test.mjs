@@ -1286,9 +1286,16 @@ test('phone: the patient deposits a PDF and a photo, opens them in the page, mas
     await frame.waitFor();
     assert.match(await frame.getAttribute('src'), /^blob:/);
     await shot(page, 'documents-viewer-phone');
+    await page.getByRole('button', { name: 'Fermer le document' }).click();
+    await frame.waitFor({ state: 'detached' });
     await photoRow.getByRole('button', { name: `Ouvrir ${photoTitle}` }).click();
     const img = page.locator('[data-testid="viewer"] img');
-    await img.waitFor({ state: 'attached' }); // a skeleton JPEG: it has no pixels to show
+    // A skeleton JPEG: it has no pixels to show, so "attached" rather than "visible".
+    await Promise.race([
+      img.waitFor({ state: 'attached' }),
+      page.locator('[data-testid="documents-status"] .form-alert.is-shown').waitFor().then(async () =>
+        assert.fail(`opening the photo: ${await page.locator('[data-testid="documents-status"] .form-alert').innerText()}`)),
+    ]);
     assert.match(await img.getAttribute('src'), /^blob:/);
     // What the server serves for it (the portal's CSP keeps blob: out of fetch): no position.
     const pid = (await sessionOf(page)).account.patient_id;

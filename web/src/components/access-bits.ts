@@ -4,9 +4,9 @@
 import { h, icon, ICONS, type Child } from '../dom';
 import { formatMicros, isMessageKey, isoMicros, t, tn } from '../i18n';
 import { directory, type RecordRef } from '../api/auth';
-import type { LogEntry, ProRole } from '../api/access';
+import { access, type LogEntry, type ProRole, type RecordDocument } from '../api/access';
 import { FhirError } from '../api/fhir';
-import { errorText } from './form';
+import { errorText, uid, type FormMessages } from './form';
 import { cached } from '../cache';
 import { recordName, relationText } from './record-switcher';
 
@@ -166,6 +166,40 @@ export function switchField(o: { id: string; label: Child; hint?: string; checke
     state.textContent = input.checked ? t('access.on') : t('access.off');
     el.classList.toggle('is-on', input.checked);
     o.onChange(input.checked, sw);
+  });
+  return sw;
+}
+
+/**
+ * The "Masquer aux professionnels" switch of one document, saved at once
+ * (PUT /access/records/{pid}/documents/{type}/{id}); on success `d.masked` follows and
+ * `onSaved` runs, on failure the switch goes back and `status` says why.
+ */
+export function maskSwitch(d: RecordDocument, pid: string, title: string, status: FormMessages, signal: AbortSignal, onSaved: (on: boolean) => void): SwitchField {
+  const sw = switchField({
+    id: uid('masque'),
+    label: [t('masked.switch'), h('span', { class: 'visually-hidden' }, ` ${t('masked.switchHint', { title })}`)],
+    checked: d.masked,
+    onChange: (on) => {
+      status.clear();
+      sw.input.disabled = true;
+      access
+        .setMasked(pid, d.type, d.id, on)
+        .then(() => {
+          if (signal.aborted) return;
+          d.masked = on;
+          status.success(on ? t('masked.maskedDone', { title }) : t('masked.unmaskedDone', { title }));
+          onSaved(on);
+        })
+        .catch((err: unknown) => {
+          if (signal.aborted) return;
+          sw.set(!on);
+          status.error(accessErrorText(err));
+        })
+        .finally(() => {
+          sw.input.disabled = false;
+        });
+    },
   });
   return sw;
 }

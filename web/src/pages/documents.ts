@@ -12,7 +12,7 @@ import { access, type RecordDocument } from '../api/access';
 import { ACCEPTED_TYPES, DEPOSIT_TYPES, documents, type DepositType } from '../api/documents';
 import { emptyState, errorState, loadingState } from '../components/states';
 import { errorText, formMessages, selectField, textField, uid, whileBusy } from '../components/form';
-import { accessErrorText, categoryText, forRecordNotice, switchField } from '../components/access-bits';
+import { categoryText, forRecordNotice, maskSwitch } from '../components/access-bits';
 import { currentRecord } from '../session';
 import type { PageContext, Renderer } from '../routes';
 
@@ -44,6 +44,7 @@ export const renderDocuments: Renderer = (main, ctx) => {
         if (!ctx.signal.aborted) mount(body, errorState(err, { onRetry: load }));
       });
   };
+  status.el.dataset.testid = 'documents-status';
   main.append(depositForm(pid, ctx, load), status.el, viewer, body);
   load();
 };
@@ -185,31 +186,9 @@ function docRow(d: RecordDocument, pid: string, ctx: PageContext, status: Return
     });
     actions.append(remove);
   }
-  const sw = switchField({
-    id: uid('masque'),
-    label: [t('masked.switch'), h('span', { class: 'visually-hidden' }, ` ${t('masked.switchHint', { title })}`)],
-    checked: d.masked,
-    onChange: (on) => {
-      status.clear();
-      sw.input.disabled = true;
-      access
-        .setMasked(pid, d.type, d.id, on)
-        .then(() => {
-          if (ctx.signal.aborted) return;
-          d.masked = on;
-          badge.hidden = !on;
-          row.dataset.masked = String(on);
-          status.success(on ? t('masked.maskedDone', { title }) : t('masked.unmaskedDone', { title }));
-        })
-        .catch((err: unknown) => {
-          if (ctx.signal.aborted) return;
-          sw.set(!on);
-          status.error(accessErrorText(err));
-        })
-        .finally(() => {
-          sw.input.disabled = false;
-        });
-    },
+  const sw = maskSwitch(d, pid, title, status, ctx.signal, (on) => {
+    badge.hidden = !on;
+    row.dataset.masked = String(on);
   });
   const row = h(
     'li',

@@ -10,7 +10,7 @@ import { access, type RecordDocument } from '../api/access';
 import { backLink, emptyState, errorState, loadingState } from '../components/states';
 import { formMessages, textField, uid } from '../components/form';
 import {
-  accessErrorText, caregiverNotice, categoryText, forbiddenNotice, forRecordNotice, isForbidden, switchField,
+  caregiverNotice, categoryText, forbiddenNotice, forRecordNotice, isForbidden, maskSwitch,
 } from '../components/access-bits';
 import { currentRecord } from '../session';
 import { pathFor, type PageContext, type Renderer } from '../routes';
@@ -105,32 +105,10 @@ function docRow(d: RecordDocument, pid: string, ctx: PageContext, status: Return
   const title = d.title || t('record.untitled');
   const date = formatDate(d.date);
   const badge = h('span', { class: 'badge badge--muted', hidden: !d.masked }, t('masked.isMasked'));
-  const sw = switchField({
-    id: uid('masque'),
-    label: [t('masked.switch'), h('span', { class: 'visually-hidden' }, ` ${t('masked.switchHint', { title })}`)],
-    checked: d.masked,
-    onChange: (on) => {
-      status.clear();
-      sw.input.disabled = true;
-      access
-        .setMasked(pid, d.type, d.id, on)
-        .then(() => {
-          if (ctx.signal.aborted) return;
-          d.masked = on;
-          status.success(on ? t('masked.maskedDone', { title }) : t('masked.unmaskedDone', { title }));
-          row.dataset.masked = String(on);
-          badge.hidden = !on;
-          changed();
-        })
-        .catch((err: unknown) => {
-          if (ctx.signal.aborted) return;
-          sw.set(!on);
-          status.error(accessErrorText(err));
-        })
-        .finally(() => {
-          sw.input.disabled = false;
-        });
-    },
+  const sw = maskSwitch(d, pid, title, status, ctx.signal, (on) => {
+    row.dataset.masked = String(on);
+    badge.hidden = !on;
+    changed();
   });
   const row = h(
     'li',
