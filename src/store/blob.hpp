@@ -2,6 +2,7 @@
 /// The engine-neutral half of blob storage (store.hpp, "binaries"): cutting content into
 /// chunks, sealing and opening them. The engines only move rows.
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -40,5 +41,33 @@ class BlobOpener final : public BlobSource {
     int64_t next_ = 0;
     int64_t given_ = 0;
 };
+
+/// Store::OpenBlob for an engine: the metadata and the key in one short read, then each chunk
+/// in a read of its own, so a slow download holds no snapshot open (on SQLite that would stop
+/// checkpoints from shrinking the WAL). `EngineReader` is the engine's Reader, whose ops()
+/// give BlobMetaOf, KeyOf and BlobChunk; `open_reader` is the store's OpenReader.
+template <class EngineReader, class OpenReaderFn>
+Result<std::unique_ptr<BlobSource>> OpenSealedBlob(OpenReaderFn open_reader,
+                                                   const std::string& patient_id,
+                                                   const std::string& id) {
+    std::optional<BlobMeta> meta;
+    crypto::Key key{};
+    {
+        CARNET_TRY(auto reader, open_reader());
+        auto& ops = static_cast<EngineReader&>(*reader).ops();
+        CARNET_TRY(meta, ops.BlobMetaOf(patient_id, id));
+        if (!meta) return Error::Make(Code::kNotFound, "not-found", "no such content");
+        CARNET_TRY(key, ops.KeyOf(patient_id));
+    }
+    CARNET_TRY(auto source,
+               BlobOpener::Make(
+                   key, std::move(*meta),
+                   [open_reader, patient_id, id](int64_t n) -> Result<std::optional<std::string>> {
+                       CARNET_TRY(auto reader, open_reader());
+                       return static_cast<EngineReader&>(*reader).ops().BlobChunk(patient_id, id,
+                                                                                  n);
+                   }));
+    return std::unique_ptr<BlobSource>(std::move(source));
+}
 
 }  // namespace carnet::store

@@ -670,25 +670,7 @@ class PostgresStore final : public Store {
 
     Result<std::unique_ptr<BlobSource>> OpenBlob(const std::string& patient_id,
                                                  const std::string& id) override {
-        std::optional<BlobMeta> meta;
-        crypto::Key key{};
-        {
-            CARNET_TRY(auto reader, OpenReader());
-            auto& ops = static_cast<PostgresReader&>(*reader).ops();
-            CARNET_TRY(meta, ops.BlobMetaOf(patient_id, id));
-            if (!meta) return Error::Make(Code::kNotFound, "not-found", "no such content");
-            CARNET_TRY(key, ops.KeyOf(patient_id));
-        }
-        // Each chunk in its own short transaction: a slow download holds no snapshot.
-        CARNET_TRY(auto source,
-                   BlobOpener::Make(
-                       key, std::move(*meta),
-                       [this, patient_id, id](int64_t n) -> Result<std::optional<std::string>> {
-                           CARNET_TRY(auto reader, OpenReader());
-                           return static_cast<PostgresReader&>(*reader).ops().BlobChunk(patient_id,
-                                                                                        id, n);
-                       }));
-        return std::unique_ptr<BlobSource>(std::move(source));
+        return OpenSealedBlob<PostgresReader>([this] { return OpenReader(); }, patient_id, id);
     }
 
     Status PurgePatient(const std::string& patient_id) override {

@@ -737,26 +737,7 @@ class SqliteStore final : public Store {
 
     Result<std::unique_ptr<BlobSource>> OpenBlob(const std::string& patient_id,
                                                  const std::string& id) override {
-        std::optional<BlobMeta> meta;
-        crypto::Key key{};
-        {
-            CARNET_TRY(auto reader, OpenReader());
-            auto& ops = static_cast<SqliteReader&>(*reader).ops();
-            CARNET_TRY(meta, ops.BlobMetaOf(patient_id, id));
-            if (!meta) return Error::Make(Code::kNotFound, "not-found", "no such content");
-            CARNET_TRY(key, ops.KeyOf(patient_id));
-        }
-        // Each chunk in its own short read: a slow download keeps no snapshot open (which
-        // would stop checkpoints from shrinking the WAL).
-        CARNET_TRY(auto source,
-                   BlobOpener::Make(
-                       key, std::move(*meta),
-                       [this, patient_id, id](int64_t n) -> Result<std::optional<std::string>> {
-                           CARNET_TRY(auto reader, OpenReader());
-                           return static_cast<SqliteReader&>(*reader).ops().BlobChunk(patient_id,
-                                                                                      id, n);
-                       }));
-        return std::unique_ptr<BlobSource>(std::move(source));
+        return OpenSealedBlob<SqliteReader>([this] { return OpenReader(); }, patient_id, id);
     }
 
     void Release(std::unique_ptr<Conn> conn) {
