@@ -1,0 +1,3 @@
+#include "profile/measures.hpp"
+
+namespace carnet::profile {}  // namespace carnet::profile

@@ -1,0 +1,3 @@
+#include "profile/sections.hpp"
+
+namespace carnet::profile {}  // namespace carnet::profile

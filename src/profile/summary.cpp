@@ -1,0 +1,3 @@
+#include "profile/summary.hpp"
+
+namespace carnet::profile {}  // namespace carnet::profile

@@ -1,0 +1,3 @@
+#include "profile/vaccines.hpp"
+
+namespace carnet::profile {}  // namespace carnet::profile
