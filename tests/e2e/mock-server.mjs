@@ -49,6 +49,12 @@
 //   GET /fhir/{type}/{id}
 //   GET /fhir/Patient?_count=&_sort=family|-family|birthdate&family=&name=&_summary=count
 //   GET /fhir/{type}?patient={id}&_count=&_sort=[-]date|[-]recorded-date|[-]authoredon&_summary=count
+//   GET /fhir/Patient/{id}/$summary                the International Patient Summary (document Bundle)
+//   POST /fhir/{type}, PUT /fhir/{type}/{id} (If-Match), DELETE /fhir/{type}/{id}
+//                                                    for the profile's types (docs/PROFILE.md)
+// and GET /records/{patient}/profile, the portal's medical profile (docs/PROFILE.md): Marie
+// Martin's record starts with an allergy and measurements by Dr Paul Durand and a dispensation
+// and a stay from the insurer (Assurance Maladie); MOCK_FAIL=profile makes it answer 500.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -71,7 +77,9 @@ const FAIL = new Set((process.env.MOCK_FAIL ?? '').split(',').map((s) => s.trim(
 // Same policy as src/http/static_files.cpp, so that a CSP violation shows up here too.
 const CSP = "default-src 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self' blob:; frame-src blob:";
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-const TYPES = ['Patient', 'Observation', 'Condition', 'Immunization', 'Encounter', 'MedicationRequest', 'DocumentReference', 'DiagnosticReport', 'Procedure'];
+const TYPES = ['Patient', 'Observation', 'Condition', 'Immunization', 'Encounter', 'MedicationRequest', 'DocumentReference', 'DiagnosticReport', 'Procedure',
+  // The medical profile's other types (docs/PROFILE.md).
+  'FamilyMemberHistory', 'AllergyIntolerance', 'MedicationStatement', 'MedicationDispense', 'Consent', 'RelatedPerson'];
 
 // ---------- Data ----------
 /** type → Map(id → resource) */
@@ -119,6 +127,12 @@ const DATE_OF = {
   DocumentReference: (r) => r.date,
   DiagnosticReport: (r) => r.effectiveDateTime ?? r.issued,
   Procedure: (r) => r.performedDateTime ?? r.performedPeriod?.start,
+  FamilyMemberHistory: (r) => r.date,
+  AllergyIntolerance: (r) => r.onsetDateTime ?? r.recordedDate,
+  MedicationStatement: (r) => r.effectivePeriod?.start ?? r.effectiveDateTime ?? r.dateAsserted,
+  MedicationDispense: (r) => r.whenHandedOver ?? r.whenPrepared,
+  Consent: (r) => r.dateTime,
+  RelatedPerson: (r) => r.period?.start,
 };
 
 const SORT_KEYS = {
@@ -1487,7 +1501,7 @@ function decide(a, pid) {
   return { allow: false, basis: 'none', reason: 'no-basis' };
 }
 
-const CATEGORY_OF_TYPE = { Patient: 'record', Observation: 'measurements', Condition: 'conditions', Immunization: 'immunizations', MedicationRequest: 'treatments', Encounter: '10', DocumentReference: '10', DiagnosticReport: '10', Procedure: '10' };
+const CATEGORY_OF_TYPE = { Patient: 'record', Observation: 'measurements', Condition: 'conditions', Immunization: 'immunizations', MedicationRequest: 'treatments', Encounter: '10', DocumentReference: '10', DiagnosticReport: '10', Procedure: '10', AllergyIntolerance: 'allergies', MedicationStatement: 'treatments', MedicationDispense: 'treatments', FamilyMemberHistory: 'conditions', Consent: 'record', RelatedPerson: 'record' };
 
 /** One log entry; reads of the same kind by the same person within a minute count as one. */
 function logAccess(pid, a, action, fields = {}) {
@@ -1835,6 +1849,509 @@ function logPage(entries, q) {
   return json(200, { entries: page.map(logJson), next_before: list.length > limit ? page.at(-1).seq : null });
 }
 
+// ---------- The medical profile (docs/PROFILE.md) ----------
+// GET /records/{pid}/profile (entries by section with their author, the booklet against the
+// French schedule of src/profile/schedule_fr.json, the BMI and the series), GET
+// /fhir/Patient/{pid}/$summary (an IPS document Bundle), and POST/PUT/DELETE /fhir/{Type} for
+// the profile's types, in memory. Authors are kept beside the resources (the real server keeps
+// a Provenance): Synthea's entries are "system", Marie Martin's record starts with an allergy
+// and measurements written by Dr Paul Durand and a dispensation and a stay from the insurer.
+const LOINC_SYS = 'http://loinc.org';
+const PROFILE_SYS = 'https://carnet.health/fhir/CodeSystem/profile';
+const VACCINE_SYS = 'https://carnet.health/fhir/CodeSystem/vaccine';
+const OBS_CAT_SYS = 'http://terminology.hl7.org/CodeSystem/observation-category';
+const PROFILE_TYPES = new Set(['Observation', 'Condition', 'FamilyMemberHistory', 'AllergyIntolerance', 'MedicationStatement', 'MedicationDispense', 'Immunization', 'Encounter', 'Procedure', 'Consent', 'RelatedPerson']);
+const SECTION_KEYS = ['blood_group', 'organ_donation', 'lifestyle', 'measurements', 'disability', 'conditions', 'family_history', 'allergies', 'treatments', 'dispensations', 'vaccinations', 'stays', 'procedures', 'advance_directives', 'contacts'];
+const INSURER = 'Assurance Maladie';
+/** `${type}/${id}` → { kind, account, name, version, updated } */
+const entryMeta = new Map();
+const loadedAt = new Date().toISOString();
+
+function metaOf(r) {
+  const key = `${r.resourceType}/${r.id}`;
+  let m = entryMeta.get(key);
+  if (!m) {
+    m = { kind: 'system', account: '', name: '', version: 1, updated: loadedAt };
+    entryMeta.set(key, m);
+  }
+  return m;
+}
+
+function setAuthor(r, a, kind) {
+  const m = metaOf(r);
+  Object.assign(m, kind === 'insurer' ? { kind, account: '', name: INSURER } : { kind: a.kind === 'professional' ? 'professional' : 'patient', account: a.id, name: displayName(a) });
+  return m;
+}
+
+const hasCoding = (cc, code, system) => (cc?.coding ?? []).some((c) => c.code === code && (!system || c.system === system));
+const inCategory = (r, code, system) => (r.category ?? []).some((c) => hasCoding(c, code, system));
+
+/** The section of a resource: the first row of PROFILE.md's table that matches; '' otherwise. */
+function sectionOf(r) {
+  switch (r.resourceType) {
+    case 'Observation':
+      if (r.status === 'entered-in-error') return '';
+      if (hasCoding(r.code, '882-1')) return 'blood_group';
+      if (hasCoding(r.code, 'organ-donation', PROFILE_SYS)) return 'organ_donation';
+      if (inCategory(r, 'social-history')) return 'lifestyle';
+      if (inCategory(r, 'laboratory')) return '';
+      return 'measurements';
+    case 'Condition':
+      return inCategory(r, 'disability', PROFILE_SYS) ? 'disability' : 'conditions';
+    case 'FamilyMemberHistory': return 'family_history';
+    case 'AllergyIntolerance': return 'allergies';
+    case 'MedicationStatement': return 'treatments';
+    case 'MedicationDispense': return 'dispensations';
+    case 'Immunization': return 'vaccinations';
+    // Only stays: Synthea's consultations (class AMB) are not hospitalisations.
+    case 'Encounter': return r.class?.code === 'IMP' ? 'stays' : '';
+    case 'Procedure': return 'procedures';
+    case 'Consent': return hasCoding(r.scope, 'adr') || inCategory(r, '42348-3') ? 'advance_directives' : '';
+    case 'RelatedPerson': return 'contacts';
+    default: return '';
+  }
+}
+
+function clinicalDateOf(r) {
+  switch (r.resourceType) {
+    case 'Observation': return r.effectiveDateTime ?? r.effectivePeriod?.start ?? r.issued ?? '';
+    case 'Condition': return r.onsetDateTime ?? r.recordedDate ?? '';
+    case 'FamilyMemberHistory': return r.date ?? '';
+    case 'AllergyIntolerance': return r.onsetDateTime ?? r.recordedDate ?? '';
+    case 'MedicationStatement': return r.effectivePeriod?.start ?? r.effectiveDateTime ?? r.dateAsserted ?? '';
+    case 'MedicationDispense': return r.whenHandedOver ?? r.whenPrepared ?? '';
+    case 'Immunization': return r.occurrenceDateTime ?? r.recorded ?? '';
+    case 'Encounter': return r.period?.start ?? '';
+    case 'Procedure': return r.performedDateTime ?? r.performedPeriod?.start ?? '';
+    case 'Consent': return r.dateTime ?? '';
+    default: return '';
+  }
+}
+
+function profileEntriesOf(pid) {
+  const out = [];
+  for (const type of PROFILE_TYPES) {
+    for (const r of store.get(type).values()) {
+      if (patientOf(r) !== pid) continue;
+      const section = sectionOf(r);
+      if (section) out.push({ r, section });
+    }
+  }
+  return out;
+}
+
+const isoDay = (d) => d.toISOString().slice(0, 10);
+
+/** birth + an ISO 8601 duration ("P2M", "P6Y6M", "P6W"), as YYYY-MM-DD. */
+function addDuration(birth, duration) {
+  const m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$/.exec(duration ?? '');
+  if (!m) return '';
+  const d = new Date(`${birth}T00:00:00Z`);
+  d.setUTCFullYear(d.getUTCFullYear() + Number(m[1] ?? 0), d.getUTCMonth() + Number(m[2] ?? 0), d.getUTCDate() + 7 * Number(m[3] ?? 0) + Number(m[4] ?? 0));
+  return isoDay(d);
+}
+
+let scheduleCache;
+/** src/profile/schedule_fr.json, else a small stand-in. */
+function schedule() {
+  if (scheduleCache) return scheduleCache;
+  try {
+    const s = JSON.parse(fs.readFileSync(path.join(repo, 'src', 'profile', 'schedule_fr.json'), 'utf8'));
+    if (s.vaccines?.length && s.schedule?.length) return (scheduleCache = s);
+  } catch {
+    /* not there: the stand-in */
+  }
+  return (scheduleCache = {
+    vaccines: [
+      { code: 'hexavalent', label: 'DTCaP-Hib-HepB (hexavalent)', antigens: ['D', 'T', 'aP', 'IPV', 'Hib', 'HepB'], cvx: ['146'] },
+      { code: 'ror', label: 'ROR, rougeole-oreillons-rubéole', antigens: ['MMR'], cvx: ['03'] },
+      { code: 'dtcapolio-adulte', label: 'dTcaPolio, adolescent et adulte', antigens: ['D', 'T', 'aP', 'IPV'], cvx: [] },
+      { code: 'dt', label: 'dT, diphtérie-tétanos de l’adulte', antigens: ['D', 'T'], cvx: ['113'] },
+      { code: 'grippe', label: 'Grippe saisonnière', antigens: ['Flu'], cvx: ['140'] },
+    ],
+    schedule: [
+      { id: 'hexavalent-1', vaccine: 'hexavalent', dose: 1, label: 'DTCaP-Hib-HepB, 1re dose', antigens: ['D', 'T', 'aP', 'IPV', 'Hib', 'HepB'], due: 'P2M', min: 'P6W', overdue: 'P3M', limit: 'P6Y' },
+      { id: 'ror-1', vaccine: 'ror', dose: 1, label: 'ROR, 1re dose', antigens: ['MMR'], due: 'P12M', min: 'P9M', overdue: 'P13M' },
+      { id: 'dtcapolio-25y', vaccine: 'dtcapolio-adulte', dose: 2, label: 'dTcaPolio, rappel de 25 ans', antigens: ['D', 'T', 'aP', 'IPV'], due: 'P25Y', min: 'P20Y', overdue: 'P26Y', limit: 'P45Y' },
+    ],
+  });
+}
+
+/** The doses of a record's completed immunizations whose vaccine is in the catalogue. */
+function dosesOf(immunizations) {
+  const { vaccines } = schedule();
+  const out = [];
+  for (const r of immunizations) {
+    if (r.status !== 'completed') continue;
+    const date = (r.occurrenceDateTime ?? '').slice(0, 10);
+    if (!date) continue;
+    const v = vaccines.find((x) => (r.vaccineCode?.coding ?? []).some((c) =>
+      (c.system === VACCINE_SYS && c.code === x.code) ||
+      (c.system === 'http://hl7.org/fhir/sid/cvx' && (x.cvx ?? []).includes(c.code)) ||
+      (c.system === 'http://www.whocc.no/atc' && (x.atc ?? []).includes(c.code))));
+    if (v) out.push({ id: r.id, date, antigens: v.antigens });
+  }
+  return out.sort((a, b) => a.date.localeCompare(b.date));
+}
+
+/** The booklet: each line of the schedule done, due, overdue, upcoming or not recorded. */
+function bookletOf(birth, doses, today = isoDay(new Date())) {
+  const horizon = addDuration(today, 'P2Y');
+  const { schedule: lines } = schedule();
+  const chosen = lines
+    .filter((l) => !l.born_from || birth >= l.born_from)
+    .map((l) => ({ ...l, dueDate: addDuration(birth, l.due), minDate: addDuration(birth, l.min ?? l.due), limitDate: l.limit ? addDuration(birth, l.limit) : '' }))
+    .filter((l) => l.dueDate && l.dueDate <= horizon)
+    .sort((a, b) => a.dueDate.localeCompare(b.dueDate));
+  // Each antigen of each dose covers the earliest line still waiting for it whose window holds the dose.
+  const covered = new Map(chosen.map((l) => [l.id, new Map()]));
+  for (const d of doses) {
+    for (const ag of d.antigens) {
+      const line = chosen.find((l) => l.antigens.includes(ag) && !covered.get(l.id).has(ag) && d.date >= l.minDate && (!l.limitDate || d.date < l.limitDate) && !l.yearly);
+      if (line) covered.get(line.id).set(ag, d);
+    }
+  }
+  return chosen.map((l) => {
+    const cov = covered.get(l.id);
+    let status;
+    let given = '';
+    let ids = [...new Set([...cov.values()].map((d) => d.id))];
+    const missing = l.antigens.filter((ag) => !cov.has(ag));
+    if (l.yearly) {
+      // One line a season: from 1 September a dose counts for the season starting 1 October.
+      const year = Number(today.slice(0, 4)) - (today.slice(5) < '09-01' ? 1 : 0);
+      const dose = doses.filter((d) => d.date >= `${year}-09-01` && l.antigens.every((ag) => d.antigens.includes(ag))).at(-1);
+      if (dose) {
+        status = 'done';
+        given = dose.date;
+        ids = [dose.id];
+      } else status = today < l.dueDate ? 'upcoming' : 'due';
+      return { item: l.id, vaccine: l.vaccine, label: l.label, dose: l.dose, due: l.dueDate, overdue: '', status, given, immunizations: ids, missing: dose ? [] : l.antigens };
+    }
+    if (!missing.length) {
+      status = 'done';
+      given = [...cov.values()].map((d) => d.date).sort().at(-1);
+    } else if (today < l.dueDate) status = 'upcoming';
+    else if (today < addDuration(birth, l.overdue ?? l.due)) status = 'due';
+    else if (l.limitDate && today >= l.limitDate) status = 'not-recorded';
+    else status = 'overdue';
+    return { item: l.id, vaccine: l.vaccine, label: l.label, dose: l.dose, due: l.dueDate, overdue: addDuration(birth, l.overdue ?? l.due), status, given, immunizations: ids, missing: missing.length === l.antigens.length ? [] : missing };
+  });
+}
+
+/** Weights in kg, heights in cm, blood pressures; the BMI of each weight and the latest. */
+function measuresOf(observations) {
+  const weight = [];
+  const height = [];
+  const bp = [];
+  const qty = (q, to) => {
+    if (typeof q?.value !== 'number') return undefined;
+    const u = q.code ?? q.unit;
+    if (to === 'kg') return u === 'g' ? q.value / 1000 : u === '[lb_av]' ? q.value * 0.45359237 : q.value;
+    return u === 'm' ? q.value * 100 : u === '[in_i]' ? q.value * 2.54 : q.value;
+  };
+  for (const o of observations) {
+    if (o.status === 'entered-in-error') continue;
+    const date = o.effectiveDateTime ?? o.effectivePeriod?.start ?? '';
+    if (!date) continue;
+    if (['29463-7', '3141-9'].some((c) => hasCoding(o.code, c))) {
+      const v = qty(o.valueQuantity, 'kg');
+      if (v !== undefined) weight.push({ date, value: Math.round(v * 10) / 10 });
+    } else if (['8302-2', '8306-3', '8308-9'].some((c) => hasCoding(o.code, c))) {
+      const v = qty(o.valueQuantity, 'cm');
+      if (v !== undefined) height.push({ date, value: Math.round(v * 10) / 10 });
+    } else if (['85354-9', '55284-4'].some((c) => hasCoding(o.code, c))) {
+      const comp = (code) => o.component?.find((c) => hasCoding(c.code, code))?.valueQuantity?.value;
+      const systolic = comp('8480-6');
+      const diastolic = comp('8462-4');
+      if (typeof systolic === 'number' && typeof diastolic === 'number') bp.push({ date, systolic, diastolic });
+    }
+  }
+  const byDate = (a, b) => a.date.localeCompare(b.date);
+  weight.sort(byDate);
+  height.sort(byDate);
+  bp.sort(byDate);
+  const bmiAt = (w) => {
+    const h = height.filter((x) => x.date.slice(0, 10) <= w.date.slice(0, 10)).at(-1);
+    return h ? { value: Math.round((w.value / (h.value / 100) ** 2) * 10) / 10, height_cm: h.value } : undefined;
+  };
+  for (const w of weight) w.bmi = bmiAt(w)?.value ?? null;
+  const last = weight.at(-1);
+  const lastBmi = last && bmiAt(last);
+  return {
+    bmi: lastBmi ? { value: lastBmi.value, date: last.date, height_cm: lastBmi.height_cm, weight_kg: last.value } : null,
+    series: { weight, height, blood_pressure: bp },
+  };
+}
+
+/** Who may read a record's profile: { allowed, professional, decision }. */
+function profileAccess(a, pid) {
+  if (!pid || !recordExists(pid)) return { error: outcome(404, 'not-found', 'ressource introuvable') };
+  if (a.kind === 'patient') {
+    if (!recordsOf(a).some((r) => r.patient_id === pid)) return { error: outcome(404, 'not-found', 'ressource introuvable') };
+    return { patient: true };
+  }
+  if (a.kind === 'professional') {
+    const guard = professionalFhir(a, pid, 'Patient', false);
+    return guard.error ? guard : { decision: guard.decision };
+  }
+  return { error: outcome(403, 'forbidden', "les comptes opérateurs n'ont jamais accès au contenu des dossiers") };
+}
+
+function recordOpen(pid) {
+  const holder = holderOf(pid);
+  return !holder || holder.status === 'active' || holder.status === 'pending';
+}
+
+function profileJson(a, pid) {
+  const patient = store.get('Patient').get(pid);
+  const birth = patient.birthDate ?? '';
+  const age = ageInYears(birth);
+  const minor = age >= 0 && age < MAJORITY;
+  const name = patient.name?.find((n) => n.use === 'official') ?? patient.name?.[0];
+  const open = recordOpen(pid);
+  const sections = Object.fromEntries(SECTION_KEYS.map((k) => [k, []]));
+  for (const { r, section } of profileEntriesOf(pid)) {
+    const m = metaOf(r);
+    const own = m.account === a.id;
+    sections[section].push({
+      type: r.resourceType, id: r.id, version: String(m.version), updated: m.updated, resource: r,
+      author: { kind: m.kind, name: m.kind === 'insurer' ? INSURER : m.name }, own, editable: own && open && m.kind !== 'insurer',
+    });
+  }
+  const when = (e) => clinicalDateOf(e.resource) || e.updated;
+  for (const list of Object.values(sections)) list.sort((x, y) => when(y).localeCompare(when(x)) || y.updated.localeCompare(x.updated));
+  // The holder (and whoever acts for the record) adds to every section; a professional where the grid allows.
+  const can_add = Object.fromEntries(SECTION_KEYS.map((k) => {
+    if (!open || k === 'dispensations') return [k, false];
+    if (k === 'advance_directives' && minor) return [k, false];
+    if (a.kind === 'patient') return [k, true];
+    return [k, ['conditions', 'allergies', 'treatments', 'vaccinations', 'measurements', 'procedures'].includes(k)];
+  }));
+  const immunizations = [...store.get('Immunization').values()].filter((r) => patientOf(r) === pid);
+  const observations = [...store.get('Observation').values()].filter((r) => patientOf(r) === pid);
+  const { bmi, series } = measuresOf(observations);
+  return {
+    patient: { id: pid, name: [...(name?.given ?? []), name?.family ?? ''].join(' ').trim(), birth_date: birth, age, minor, gender: patient.gender ?? 'unknown' },
+    sections,
+    can_add,
+    booklet: birth ? bookletOf(birth, dosesOf(immunizations)) : [],
+    vaccines: schedule().vaccines.map(({ code, label, antigens }) => ({ code, label, antigens })),
+    bmi,
+    series,
+    withheld: false,
+  };
+}
+
+const IPS_SECTIONS = [
+  ['11450-4', 'Problèmes de santé', ['conditions'], 'nilknown'],
+  ['48765-2', 'Allergies et intolérances', ['allergies'], 'nilknown'],
+  ['10160-0', 'Traitements', ['treatments', 'dispensations'], 'nilknown'],
+  ['11369-6', 'Vaccinations', ['vaccinations'], 'unavailable'],
+  ['47519-4', 'Actes', ['procedures'], 'unavailable'],
+  ['8716-3', 'Signes vitaux', ['measurements', 'blood_group'], 'unavailable'],
+  ['29762-2', 'Mode de vie', ['lifestyle'], 'unavailable'],
+  ['42348-3', 'Directives anticipées', ['advance_directives'], 'unavailable'],
+  ['47420-5', 'Autonomie et handicap', ['disability'], 'unavailable'],
+];
+
+const escapeXml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+
+function summaryBundle(pid, base) {
+  const patient = store.get('Patient').get(pid);
+  const entries = profileEntriesOf(pid)
+    // Vital signs: measurements the portal charts, not Synthea's questionnaires.
+    .filter(({ r, section }) => section !== 'measurements' || inCategory(r, 'vital-signs'));
+  const now = new Date().toISOString();
+  const compositionId = crypto.randomUUID();
+  const sections = IPS_SECTIONS.map(([code, title, keys, empty]) => {
+    const mine = entries.filter((e) => keys.includes(e.section)).sort((x, y) => clinicalDateOf(y.r).localeCompare(clinicalDateOf(x.r)));
+    const items = mine.map(({ r }) => escapeXml(r.code?.text ?? r.vaccineCode?.text ?? r.medicationCodeableConcept?.text ?? r.resourceType));
+    const section = {
+      title, code: { coding: [{ system: LOINC_SYS, code }] },
+      text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${items.length ? `<ul>${items.map((i) => `<li>${i}</li>`).join('')}</ul>` : '<p>—</p>'}</div>` },
+    };
+    if (mine.length) section.entry = mine.map(({ r }) => ({ reference: `${r.resourceType}/${r.id}` }));
+    else section.emptyReason = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: empty }] };
+    return section;
+  });
+  const composition = {
+    resourceType: 'Composition', id: compositionId, status: 'final',
+    type: { coding: [{ system: LOINC_SYS, code: '60591-5', display: 'Patient summary Document' }] },
+    subject: { reference: `Patient/${pid}` }, date: now, author: [{ display: 'Carnet' }],
+    title: 'Résumé patient (International Patient Summary)', confidentiality: 'N', section: sections,
+  };
+  const full = (r) => ({ fullUrl: `${base}/${r.resourceType}/${r.id}`, resource: r });
+  return {
+    resourceType: 'Bundle', id: crypto.randomUUID(), type: 'document', timestamp: now,
+    identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${compositionId}` },
+    entry: [full(composition), full(patient), ...entries.map(({ r }) => full(r))],
+  };
+}
+
+/** The profile's routes; undefined when the request is not one of them. */
+async function profileRoutes(req, url) {
+  const p = url.pathname.replace(/\/+$/, '');
+  const rec = /^\/records\/([^/]+)\/profile$/.exec(p);
+  const sum = /^\/fhir\/Patient\/([^/]+)\/\$summary$/.exec(p);
+  const write = /^\/fhir\/([A-Za-z]+)(?:\/([^/]+))?$/.exec(p);
+  const isWrite = write && ['POST', 'PUT', 'DELETE'].includes(req.method) && PROFILE_TYPES.has(write[1]);
+  if (!rec && !sum && !isWrite) return undefined;
+  if ((rec || sum) && req.method !== 'GET') return outcome(405, 'not-supported', `Method ${req.method} is not supported`);
+  const who = authenticate(req);
+  if (who.error) return who.error;
+  const a = who.account;
+  if (rec || sum) {
+    if (FAIL.has('profile')) return outcome(500, 'exception', 'Mock failure for the profile (MOCK_FAIL=profile)');
+    const pid = decodeURIComponent((rec ?? sum)[1]);
+    const access = profileAccess(a, pid);
+    if (access.error) return access.error;
+    if (rec) return [200, profileJson(a, pid)];
+    return [200, summaryBundle(pid, `http://${req.headers.host}/fhir`)];
+  }
+  // Writes: the record the resource names, the section it belongs to, and its author.
+  const [, type, rawId] = write;
+  const id = rawId ? decodeURIComponent(rawId) : '';
+  if (a.kind === 'advisor' || a.kind === 'admin') return forbidden("les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+  if ((req.method === 'POST') !== !id) return outcome(405, 'not-supported', `${req.method} /fhir/${type}${id ? '/{id}' : ''} is not supported`);
+  const existing = id ? store.get(type).get(id) : undefined;
+  if (id && !existing) return outcome(404, 'not-found', `${type}/${id} was not found`);
+  let body;
+  if (req.method !== 'DELETE') {
+    const read = await readBody(req);
+    if (read.tooLarge) return outcome(413, 'too-costly', 'corps de requête trop volumineux');
+    if (read.bad) return invalid('corps JSON invalide');
+    body = read.value;
+    if (body.resourceType !== type) return invalid(`resourceType doit être ${type}`, 'resourceType');
+    if (id && body.id !== undefined && body.id !== id) return invalid("l'id du corps ne correspond pas à l'adresse", 'id');
+  }
+  const pid = patientOf(body ?? existing);
+  if (!pid) return invalid('la ressource doit nommer le dossier (subject ou patient)', type === 'Observation' || type === 'Condition' ? 'subject' : 'patient');
+  if (existing && patientOf(existing) !== pid) return invalid('une entrée ne change pas de dossier', 'subject');
+  const access = profileAccess(a, pid);
+  if (access.error) return access.error;
+  if (!recordOpen(pid)) return forbidden('ce dossier est fermé');
+  const patient = store.get('Patient').get(pid);
+  const minor = (() => { const age = ageInYears(patient?.birthDate); return age >= 0 && age < MAJORITY; })();
+  if (body) {
+    const section = sectionOf(body);
+    if (!section || section === 'dispensations') return outcome(422, 'business-rule', "cette ressource n'est pas une entrée du profil que le portail écrit");
+    if (section === 'advance_directives' && minor) return outcome(422, 'business-rule', "les directives anticipées ne concernent que les personnes majeures");
+    const needsStatus = ['Observation', 'FamilyMemberHistory', 'MedicationStatement', 'Immunization', 'Encounter', 'Procedure', 'Consent'];
+    if (needsStatus.includes(type) && !body.status) return invalid('status est obligatoire', 'status');
+  }
+  if (existing) {
+    const m = metaOf(existing);
+    if (m.kind === 'insurer' || m.account !== a.id) return forbidden("seul l'auteur d'une entrée peut la modifier ou la supprimer");
+    const ifMatch = String(req.headers['if-match'] ?? '');
+    if (ifMatch) {
+      const v = /^W\/"(\d+)"$/.exec(ifMatch)?.[1];
+      if (!v) return invalid('If-Match must be an ETag like W/"1"');
+      if (Number(v) !== m.version) return outcome(412, 'conflict', 'If-Match does not match the current version');
+    }
+    logAccess(pid, a, req.method === 'DELETE' ? 'delete' : 'update', { resource_type: type, resource_id: id, category: CATEGORY_OF_TYPE[type] ?? 'record', basis: a.kind === 'patient' ? 'self' : access.decision?.basis ?? 'author' });
+    if (req.method === 'DELETE') {
+      store.get(type).delete(id);
+      entryMeta.delete(`${type}/${id}`);
+      return noContent();
+    }
+    m.version++;
+    m.updated = new Date().toISOString();
+    const stored = { ...body, id, meta: { versionId: String(m.version), lastUpdated: m.updated } };
+    store.get(type).set(id, stored);
+    return [200, stored, { ETag: `W/"${m.version}"` }];
+  }
+  const created = { ...body, id: crypto.randomUUID() };
+  const m = setAuthor(created, a);
+  m.version = 1;
+  m.updated = new Date().toISOString();
+  created.meta = { versionId: '1', lastUpdated: m.updated };
+  store.get(type).set(created.id, created);
+  logAccess(pid, a, 'create', { resource_type: type, resource_id: created.id, category: CATEGORY_OF_TYPE[type] ?? 'record', basis: a.kind === 'patient' ? 'self' : access.decision?.basis ?? 'author' });
+  return [201, created, { ETag: 'W/"1"', Location: `/fhir/${type}/${created.id}/_history/1` }];
+}
+
+async function profileHandler(req, res, url) {
+  let result;
+  try {
+    result = await profileRoutes(req, url);
+  } catch (err) {
+    console.error('mock-server:', err);
+    result = outcome(500, 'exception', 'erreur interne du serveur');
+  }
+  if (!result) return false;
+  const [status, payload, headers = {}] = result;
+  const extra = headers;
+  if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
+  const reply = () => {
+    if (status === 204) {
+      res.writeHead(204, { 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer', 'Cache-Control': 'no-store', ...extra });
+      res.end();
+      return;
+    }
+    const type = url.pathname.startsWith('/records/') && payload?.resourceType !== 'OperationOutcome' ? 'application/json; charset=utf-8' : FHIR_JSON;
+    send(res, status, type, JSON.stringify(payload), { 'Cache-Control': 'no-store', ...extra });
+  };
+  if (DELAY > 0) setTimeout(reply, DELAY);
+  else reply();
+  return true;
+}
+
+/** Marie Martin's record: entries by Dr Paul Durand and from the insurer; Léa's measurements. */
+function seedProfile() {
+  const marie = accounts.get('acc-marie-martin');
+  const paul = accounts.get('acc-paul-durand');
+  const pid = marie?.patient_id;
+  const add = (r, author, kind) => {
+    store.get(r.resourceType).set(r.id, r);
+    if (author || kind) setAuthor(r, author, kind);
+    return r;
+  };
+  const vital = [{ coding: [{ system: OBS_CAT_SYS, code: 'vital-signs', display: 'Vital Signs' }] }];
+  const obs = (id, subject, date, code, text, value, unit) => ({
+    resourceType: 'Observation', id, status: 'final', category: vital, subject: { reference: `Patient/${subject}` }, effectiveDateTime: date,
+    code: { coding: [{ system: LOINC_SYS, code }], text }, valueQuantity: { value, unit, system: 'http://unitsofmeasure.org', code: unit },
+  });
+  const bp = (id, subject, date, systolic, diastolic) => ({
+    resourceType: 'Observation', id, status: 'final', category: vital, subject: { reference: `Patient/${subject}` }, effectiveDateTime: date,
+    code: { coding: [{ system: LOINC_SYS, code: '85354-9' }], text: 'Tension artérielle' },
+    component: [
+      { code: { coding: [{ system: LOINC_SYS, code: '8480-6' }] }, valueQuantity: { value: systolic, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+      { code: { coding: [{ system: LOINC_SYS, code: '8462-4' }] }, valueQuantity: { value: diastolic, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+    ],
+  });
+  if (pid && paul) {
+    add({
+      resourceType: 'AllergyIntolerance', id: 'mock-allergie-penicilline', patient: { reference: `Patient/${pid}` },
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] },
+      code: { text: 'Pénicilline' }, criticality: 'high', recordedDate: '2019-06-12', reaction: [{ manifestation: [{ text: 'Urticaire géante' }] }],
+    }, paul);
+    add(obs('mock-marie-taille', pid, '2024-01-15', '8302-2', 'Taille', 168, 'cm'), paul);
+    add(obs('mock-marie-poids-1', pid, '2024-01-15', '29463-7', 'Poids', 64, 'kg'), paul);
+    add(obs('mock-marie-poids-2', pid, '2024-09-10', '29463-7', 'Poids', 65.2, 'kg'), paul);
+    add(obs('mock-marie-poids-3', pid, '2025-04-02', '29463-7', 'Poids', 66.1, 'kg'), paul);
+    add(bp('mock-marie-ta-1', pid, '2024-01-15', 128, 82), paul);
+    add(bp('mock-marie-ta-2', pid, '2024-09-10', 124, 80), paul);
+    add(bp('mock-marie-ta-3', pid, '2025-04-02', 121, 78), paul);
+    add({
+      resourceType: 'MedicationDispense', id: 'mock-delivrance-1', status: 'completed', subject: { reference: `Patient/${pid}` },
+      medicationCodeableConcept: { text: 'Amoxicilline 1 g, comprimé' }, quantity: { value: 6, unit: 'comprimés' }, whenHandedOver: '2025-11-03',
+      dosageInstruction: [{ text: '1 comprimé matin et soir pendant 3 jours' }],
+    }, undefined, 'insurer');
+    add({
+      resourceType: 'Encounter', id: 'mock-sejour-1', status: 'finished', subject: { reference: `Patient/${pid}` },
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IMP', display: 'inpatient encounter' },
+      period: { start: '2022-02-10', end: '2022-02-13' }, serviceProvider: { display: 'Clinique du Parc, Lyon' }, reasonCode: [{ text: 'Appendicite' }],
+    }, undefined, 'insurer');
+  }
+  const lea = store.get('Patient').get('demo-enfant');
+  if (lea) {
+    const weight = store.get('Observation').get('demo-enfant-poids');
+    if (weight) Object.assign(weight, { category: vital, code: { coding: [{ system: LOINC_SYS, code: '29463-7' }], text: 'Poids' } });
+    add(obs('demo-enfant-taille', 'demo-enfant', '2024-09-16', '8302-2', 'Taille', 128, 'cm'));
+  }
+}
+
 // ---------- Static files ----------
 const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -1873,11 +2390,21 @@ function send(res, status, type, body, extra = {}) {
 load();
 seedAccounts();
 seedAccess();
+seedProfile();
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (/^\/(auth|directory|admin|access)(\/|$)/.test(url.pathname)) {
     void identity(req, res, url);
+    return;
+  }
+  if (/^\/records\//.test(url.pathname) || (url.pathname.startsWith('/fhir/') && (req.method !== 'GET' || url.pathname.endsWith('/$summary')))) {
+    void profileHandler(req, res, url).then((handled) => {
+      if (handled) return;
+      if (url.pathname.startsWith('/records/')) return send(res, 404, FHIR_JSON, JSON.stringify(outcome(404, 'not-found', `${req.method} ${url.pathname} n'existe pas`)[1]));
+      const [status, body] = fhir(req, url);
+      send(res, status, FHIR_JSON, JSON.stringify(body));
+    });
     return;
   }
   if (url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')) {

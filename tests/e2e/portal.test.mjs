@@ -366,8 +366,8 @@ test('phone: login with a code, the patient home, the own record, logout, then p
     await page.waitForURL('**/patient');
 
     // A page still in preparation says so.
-    await page.goto(`${BASE}/patient/profil`);
-    await page.getByRole('heading', { level: 1, name: 'Profil médical' }).waitFor();
+    await page.goto(`${BASE}/patient/messagerie`);
+    await page.getByRole('heading', { level: 1, name: 'Messagerie' }).waitFor();
     await page.getByText('Bientôt disponible').waitFor();
 
     // Logout, then the record is guarded: back to the login page, with the way back kept.
@@ -1322,6 +1322,252 @@ test('phone: the patient deposits a PDF and a photo, opens them in the page, mas
     }
     await page.waitForTimeout(300);
     assert.equal(await page.locator('li', { hasText: stamp }).count(), 0);
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    await context.close();
+  }
+});
+
+// ---------- the medical profile ----------
+
+/** The section titles of the profile, in docs/PROFILE.md's order. */
+const PROFILE_TITLES = [
+  ['blood_group', 'Groupe sanguin'], ['organ_donation', 'Don d’organes'], ['lifestyle', 'Mode de vie'], ['measurements', 'Mesures'],
+  ['disability', 'Handicap'], ['conditions', 'Antécédents et maladies'], ['family_history', 'Antécédents familiaux'], ['allergies', 'Allergies'],
+  ['treatments', 'Traitements'], ['dispensations', 'Médicaments délivrés'], ['vaccinations', 'Vaccinations'], ['stays', 'Hospitalisations'],
+  ['procedures', 'Actes'], ['advance_directives', 'Directives anticipées'], ['contacts', 'Personne de confiance et contacts d’urgence'],
+];
+const BOOKLET_WORDS = { done: 'Fait', due: 'À faire', overdue: 'En retard', upcoming: 'À venir', 'not-recorded': 'Non renseigné' };
+
+/** The profile of the signed-in person's own record, as the server gives it to the page. */
+async function profileOf(page) {
+  const pid = (await sessionOf(page)).account.patient_id;
+  assert.ok(pid, 'the holder has a record');
+  const res = await page.request.get(`${BASE}/records/${encodeURIComponent(pid)}/profile`);
+  assert.equal(res.status(), 200, `GET /records/{pid}/profile answered ${res.status()}`);
+  return { pid, profile: await res.json() };
+}
+
+const ownEntries = (profile) => Object.values(profile.sections ?? {}).flat().filter((e) => e.own);
+
+/** Today in the page's time zone (YYYY-MM-DD), a number and a date as the portal writes them in French. */
+async function frenchOf(page, { date, number } = {}) {
+  return page.evaluate(({ date, number }) => ({
+    today: new Date().toLocaleDateString('sv-SE'),
+    date: date ? new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(new Date(`${date.slice(0, 10)}T00:00:00Z`)) : '',
+    number: number === undefined ? '' : new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 2 }).format(number),
+  }), { date, number });
+}
+
+test('phone: the patient’s medical profile: adds an allergy, a treatment, a vaccine and a weight, sees the booklet and the BMI, edits and deletes their own entry, prints the summary', { timeout: 240_000 }, async () => {
+  const { context, page, errors } = await openAs(PHONE, { login: env.holder, password: env.holderPassword }, '/patient/profil');
+  const stamp = Date.now().toString(36);
+  const allergy = `Pollen de bouleau e2e ${stamp}`;
+  const treatment = `Cétirizine 10 mg e2e ${stamp}`;
+  const lot = `E2E-${stamp}`.toUpperCase();
+  let kept = new Set();
+  const section = (key) => page.locator(`section[data-section="${key}"]`);
+  const row = (key, text) => section(key).locator('li.profile-entry', { hasText: text });
+  const save = (form) => form.getByRole('button', { name: 'Enregistrer', exact: true }).click();
+  try {
+    await page.getByRole('heading', { level: 1, name: 'Profil médical' }).waitFor();
+    await page.locator('section[data-section]').first().waitFor();
+    const { profile: before } = await profileOf(page);
+    kept = new Set(ownEntries(before).map((e) => `${e.type}/${e.id}`));
+    const { today } = await frenchOf(page);
+
+    // The sections in the contract's order, advance directives only in an adult's record.
+    const titles = await page.locator('section[data-section] > h2').evaluateAll((els) => els.map((e) => e.childNodes[0].textContent.trim()));
+    assert.deepEqual(titles, PROFILE_TITLES.filter(([k]) => k !== 'advance_directives' || !before.patient.minor).map(([, title]) => title));
+    assert.equal(await page.getByText('Certaines informations ne vous sont pas affichées.').isVisible(), !!before.withheld);
+
+    // An allergy: an empty form says what is missing and puts the focus there; then saved, by "Vous".
+    const allergies = section('allergies');
+    await allergies.getByRole('button', { name: 'Ajouter une allergie' }).click();
+    let form = allergies.locator('form[data-mode="add"]');
+    await save(form);
+    await form.getByText('Indiquez l’allergie ou l’intolérance.').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'text', 'the focus is on the missing field');
+    await form.getByLabel('Allergie ou intolérance').fill(allergy);
+    await form.getByLabel('Réaction').fill('Éternuements');
+    await form.getByLabel('Gravité').selectOption('low');
+    await save(form);
+    await allergies.getByText(`Enregistré : « ${allergy} ».`).waitFor();
+    await row('allergies', allergy).getByText('Auteur : Vous').waitFor();
+    await row('allergies', allergy).getByText('Réaction : Éternuements · Risque faible · Toujours présente').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-add')), 'allergies', 'the focus is back on the add button');
+
+    // A treatment.
+    const treatments = section('treatments');
+    await treatments.getByRole('button', { name: 'Ajouter un traitement' }).click();
+    form = treatments.locator('form[data-mode="add"]');
+    await form.getByLabel('Médicament').fill(treatment);
+    await form.getByLabel('Posologie').fill('1 comprimé le soir');
+    await save(form);
+    await treatments.getByText(`Enregistré : « ${treatment} ».`).waitFor();
+    await row('treatments', treatment).getByText('1 comprimé le soir · En cours').waitFor();
+    await row('treatments', treatment).getByText('Auteur : Vous').waitFor();
+
+    // The booklet: one line per dose of the schedule, each with its status in words.
+    const vaccinations = section('vaccinations');
+    const booklet = vaccinations.getByTestId('booklet');
+    await booklet.getByRole('heading', { name: 'Carnet de vaccination' }).waitFor();
+    // (Late, due and coming doses first; the others under a disclosure: compared by line.)
+    const byItem = (pairs) => pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const shownLines = async () => byItem(await booklet.locator('li.booklet__line').evaluateAll((els) => els.map((e) => [e.dataset.item, [...(e.querySelector('.booklet__badge')?.childNodes ?? [])].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim()])));
+    const expectedLines = (p) => byItem((p.booklet ?? []).map((l) => [l.item, BOOKLET_WORDS[l.status]]));
+    assert.deepEqual(await shownLines(), expectedLines(before));
+    // A vaccine: from a line late or due when there is one (the form comes with it chosen), else from the list.
+    const target = ['overdue', 'due'].map((s) => (before.booklet ?? []).find((l) => l.status === s && before.vaccines.some((v) => v.code === l.vaccine))).find(Boolean);
+    if (target) {
+      await booklet.locator(`li[data-item="${target.item}"]`).getByRole('button', { name: /^Enregistrer ce vaccin/ }).click();
+      form = vaccinations.locator('form[data-mode="add"]');
+      assert.equal(await form.getByLabel('Vaccin', { exact: true }).inputValue(), target.vaccine);
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'date', 'the focus is on the date');
+    } else {
+      await vaccinations.getByRole('button', { name: 'Enregistrer un vaccin' }).click();
+      form = vaccinations.locator('form[data-mode="add"]');
+      await form.getByLabel('Vaccin', { exact: true }).selectOption(before.vaccines[0].code);
+    }
+    const vaccine = before.vaccines.find((v) => v.code === (target?.vaccine ?? before.vaccines[0].code));
+    assert.equal(await form.getByLabel('Date de la vaccination').inputValue(), today);
+    await form.getByLabel('Numéro de lot').fill(lot);
+    await save(form);
+    await vaccinations.getByText(`Enregistré : « ${vaccine.label} ».`).waitFor();
+    await row('vaccinations', `Lot : ${lot}`).getByText('Auteur : Vous').waitFor();
+    const { profile: vaccinated } = await profileOf(page);
+    if (target) {
+      const line = vaccinated.booklet.find((l) => l.item === target.item);
+      assert.match(await booklet.locator(`li[data-item="${target.item}"] .booklet__badge`).textContent(), new RegExp(`${BOOKLET_WORDS[line.status]}$`));
+      if (env.mock) assert.equal(line.status, 'done', `${target.item} is done once the dose is recorded`);
+    }
+    assert.deepEqual(await shownLines(), expectedLines(vaccinated));
+
+    // A weight (and a height first when the record has none): the BMI the server computes, and the chart.
+    const measures = section('measurements');
+    const measure = async (kind, fill, name) => {
+      await measures.getByRole('button', { name: 'Ajouter une mesure' }).click();
+      const f = measures.locator('form[data-mode="add"]');
+      await f.getByLabel(kind, { exact: true }).check();
+      await fill(f);
+      await save(f);
+      await measures.getByText(`Enregistré : « ${name} ».`).waitFor();
+    };
+    if (!(before.series?.height ?? []).length) await measure('Taille', (f) => f.getByLabel('Taille (cm)').fill('172'), 'Taille : 172 cm');
+    // A weight out of range is refused with its reason first.
+    await measures.getByRole('button', { name: 'Ajouter une mesure' }).click();
+    form = measures.locator('form[data-mode="add"]');
+    await form.getByLabel('Poids (kg)').fill('678');
+    await save(form);
+    await form.getByText('Indiquez un poids en kilos, entre 0,3 et 400.').waitFor();
+    await form.getByRole('button', { name: 'Annuler' }).click();
+    await measure('Poids', (f) => f.getByLabel('Poids (kg)').fill('67,8'), 'Poids : 67,8 kg');
+    await row('measurements', 'Poids : 67,8 kg').first().getByText('Auteur : Vous').waitFor();
+    const { profile: weighed } = await profileOf(page);
+    assert.equal(weighed.bmi?.weight_kg, 67.8, 'the BMI is worked out with the new weight');
+    assert.equal(weighed.bmi.date.slice(0, 10), today);
+    const bmiWords = await frenchOf(page, { date: weighed.bmi.date, number: weighed.bmi.value });
+    const bmi = measures.getByTestId('bmi');
+    await bmi.getByText(`${bmiWords.number} kg/m²`).waitFor();
+    await bmi.getByText(`Calculé avec le poids du ${bmiWords.date}`).waitFor();
+    if (weighed.patient.minor) await bmi.getByText(/courbe de croissance/).waitFor();
+    const chart = measures.getByTestId('chart-weight');
+    await chart.locator('svg[role="img"]').waitFor();
+    assert.ok((await chart.locator('svg text.chart__label').allTextContents()).includes('67,8'), 'the newest point is labelled');
+    await chart.getByText('Voir les valeurs dans un tableau').click();
+    const todayWords = (await frenchOf(page, { date: today })).date;
+    await chart.locator('table tr', { hasText: todayWords }).getByText('67,8 kg').waitFor();
+    if (weighed.series.blood_pressure?.length) await measures.getByTestId('chart-bp').locator('svg').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'nothing wider than the phone');
+
+    // Their own allergy: edited, then deleted after a confirmation.
+    let mine = row('allergies', allergy);
+    await mine.getByRole('button', { name: `Modifier ${allergy}` }).click();
+    form = mine.locator('form[data-mode="edit"]');
+    assert.equal(await form.getByLabel('Allergie ou intolérance').inputValue(), allergy);
+    assert.equal(await form.getByLabel('Réaction').inputValue(), 'Éternuements');
+    await form.getByLabel('Réaction').fill('Yeux qui piquent');
+    await form.getByLabel('Ancienne').check();
+    await form.getByRole('button', { name: 'Enregistrer les modifications' }).click();
+    await allergies.getByText(`Modifié : « ${allergy} ».`).waitFor();
+    mine = row('allergies', allergy);
+    await mine.getByText('Réaction : Yeux qui piquent · Risque faible · Ancienne').waitFor();
+    await shot(page, 'profile-phone');
+    await mine.getByRole('button', { name: `Supprimer ${allergy}` }).click();
+    await mine.getByText(`Supprimer « ${allergy} » du profil ? Cette action est définitive.`).waitFor();
+    await mine.getByRole('button', { name: 'Oui, supprimer' }).click();
+    await allergies.getByText(`Supprimé : « ${allergy} ».`).waitFor();
+    await mine.waitFor({ state: 'detached' });
+
+    // The printable summary: the Composition's sections, each entry written from its resource.
+    await page.getByRole('link', { name: 'Imprimer un résumé' }).click();
+    await waitPath(page, '/patient/profil/resume');
+    await page.getByRole('heading', { level: 1, name: 'Résumé du profil médical' }).waitFor();
+    const summary = page.getByTestId('summary');
+    const ipsSection = (title) => summary.locator('section', { has: page.getByRole('heading', { level: 2, name: title, exact: true }) });
+    await ipsSection('Traitements').getByText(treatment).waitFor();
+    await ipsSection('Vaccinations').getByText(`Lot : ${lot}`).waitFor();
+    await ipsSection('Mesures').getByText('Poids : 67,8 kg').first().waitFor();
+    assert.equal(await summary.getByText(allergy).count(), 0, 'the deleted allergy is not in the summary');
+    await page.evaluate(() => {
+      window.__printed = 0;
+      window.print = () => { window.__printed += 1; };
+    });
+    await page.getByRole('button', { name: 'Imprimer' }).click();
+    assert.equal(await page.evaluate(() => window.__printed), 1, 'Imprimer opens the print dialog');
+    await shot(page, 'profile-summary-phone');
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('.site-header').isVisible(), false, 'no header on paper');
+    assert.equal(await page.getByRole('button', { name: 'Imprimer' }).isVisible(), false, 'no button on paper');
+    await shot(page, 'profile-summary-print-phone');
+    await page.emulateMedia({ media: 'screen' });
+    assert.deepEqual(errors, [], 'no console error');
+  } finally {
+    // What this test added goes again (the entries the holder already had are kept).
+    try {
+      const { profile: after } = await profileOf(page);
+      const csrf = (await sessionOf(page)).csrf_token;
+      for (const e of ownEntries(after)) {
+        if (!kept.has(`${e.type}/${e.id}`)) await page.request.delete(`${BASE}/fhir/${e.type}/${encodeURIComponent(e.id)}`, { headers: { 'X-CSRF-Token': csrf } });
+      }
+    } catch {
+      /* the page may be gone: nothing to clean */
+    }
+    await context.close();
+  }
+});
+
+test('desktop: the medical profile says who wrote each entry; a professional’s entry has no edit button', { timeout: 90_000 }, async (t) => {
+  const { context, page, errors } = await openAs(DESKTOP, { login: env.holder, password: env.holderPassword }, '/patient/profil');
+  try {
+    await page.getByRole('heading', { level: 1, name: 'Profil médical' }).waitFor();
+    await page.locator('section[data-section]').first().waitFor();
+    await shot(page, 'profile-desktop');
+    const { profile } = await profileOf(page);
+    const all = PROFILE_TITLES.flatMap(([k]) => (profile.sections[k] ?? []).map((e) => ({ key: k, e })));
+    const shownRow = async ({ key, e }) => {
+      const r = page.locator(`section[data-section="${key}"] li[data-entry="${e.type}/${e.id}"]`);
+      if (!(await r.count())) await page.locator(`section[data-section="${key}"] .profile-section__more button`).click();
+      await r.waitFor();
+      return r;
+    };
+    const insurer = all.find((x) => x.e.author?.kind === 'insurer');
+    if (insurer) {
+      const r = await shownRow(insurer);
+      await r.getByText('Auteur : Assurance Maladie').waitFor();
+      assert.equal(await r.getByRole('button').count(), 0, 'the insurer’s entries cannot be changed');
+    }
+    const pro = all.find((x) => x.e.author?.kind === 'professional');
+    if (!pro) {
+      assert.ok(!env.mock, 'the mock has an entry written by a professional');
+      t.skip('the demo record has no profile entry written by a professional yet (real server)');
+      return;
+    }
+    const r = await shownRow(pro);
+    await r.getByText(`Auteur : ${pro.e.author.name || 'un professionnel de santé'}`).waitFor();
+    await r.getByText('Écrit par un professionnel de santé : vous ne pouvez pas le modifier.').waitFor();
+    assert.equal(await r.getByRole('button', { name: /^Modifier/ }).count(), 0, 'no edit button');
+    assert.equal(await r.getByRole('button', { name: /^Supprimer/ }).count(), 0, 'no delete button');
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();

@@ -74,6 +74,8 @@ const privacy = () => import('./pages/privacy').then((m) => m.renderPrivacy);
 const accessLog = () => import('./pages/access-log').then((m) => m.renderAccessLog);
 const ownAccessLog = () => import('./pages/access-log').then((m) => m.renderOwnAccessLog);
 const maskedDocuments = () => import('./pages/masked-documents').then((m) => m.renderMaskedDocuments);
+const profilePage = () => import('./pages/profile').then((m) => m.renderProfile);
+const profileSummary = () => import('./pages/profile-summary').then((m) => m.renderProfileSummary);
 const documentsPage = () => import('./pages/documents').then((m) => m.renderDocuments);
 const proPatients = () => import('./pages/pro-access').then((m) => m.renderProPatients);
 const proRecord = () => import('./pages/pro-access').then((m) => m.renderProRecord);
@@ -92,7 +94,8 @@ export const PAGES: PageDef[] = [
   // Patient
   { id: 'patient.home', space: 'patient', path: '/patient', title: 'page.patient.home', desc: 'page.patient.home.desc', icon: 'home', inNav: true, render: patientHome },
   { id: 'patient.record', space: 'patient', path: '/patient/dossier', title: 'page.patient.record', desc: 'page.patient.record.desc', icon: 'document', inNav: true, parent: 'patient.home', render: patientRecord },
-  { id: 'patient.profile', space: 'patient', path: '/patient/profil', title: 'page.patient.profile', desc: 'page.patient.profile.desc', icon: 'profile', inNav: true, parent: 'patient.home' },
+  { id: 'patient.profile', space: 'patient', path: '/patient/profil', title: 'page.patient.profile', desc: 'page.patient.profile.desc', icon: 'profile', inNav: true, parent: 'patient.home', render: profilePage },
+  { id: 'patient.profileSummary', space: 'patient', path: '/patient/profil/resume', title: 'page.patient.profileSummary', icon: 'document', inNav: false, parent: 'patient.profile', render: profileSummary },
   { id: 'patient.documents', space: 'patient', path: '/patient/documents', title: 'page.patient.documents', desc: 'page.patient.documents.desc', icon: 'documents', inNav: true, parent: 'patient.home', render: documentsPage },
   { id: 'patient.messages', space: 'patient', path: '/patient/messagerie', title: 'page.patient.messages', desc: 'page.patient.messages.desc', icon: 'messages', inNav: true, parent: 'patient.home' },
   { id: 'patient.services', space: 'patient', path: '/patient/services', title: 'page.patient.services', desc: 'page.patient.services.desc', icon: 'services', inNav: true, parent: 'patient.home' },
