@@ -684,6 +684,12 @@ int main(int argc, char** argv) {
     AddStoreFlags(import, imf);
     import->add_option("paths", import_paths, "Bundle files or folders")->required();
     import->add_option("--threads", import_threads, "Parallel files")->capture_default_str();
+    std::string import_feed;
+    import
+        ->add_option("--feed", import_feed,
+                     "Load as this feed: 'insurer' (claims-derived MedicationDispense, Encounter, "
+                     "Immunization, Procedure; read-only entries authored by the insurer)")
+        ->check(CLI::IsMember({"insurer"}));
 
     CLI11_PARSE(app, argc, argv);
     carnet::InitLogging(log_level);
@@ -732,6 +738,7 @@ int main(int argc, char** argv) {
         service.SetWriteGate(carnet::auth::CheckRecordWritable);
         carnet::importer::ImportOptions io;
         io.threads = import_threads;
+        if (import_feed == "insurer") io.feed = carnet::api::FeedSource{};
         io.progress = isatty(STDERR_FILENO) ? &std::cerr : nullptr;
         std::vector<fs::path> paths(import_paths.begin(), import_paths.end());
         auto summary = carnet::importer::ImportPaths(service, paths, io);

@@ -15,6 +15,8 @@ const proxy = {
   '^/directory(/|$)': target,
   '^/admin(/|$)': target,
   '^/access(/|$)': target,
+  '^/records(/|$)': target,
+  '^/messages(/|$)': target,
 };
 
 export default defineConfig({

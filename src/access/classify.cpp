@@ -103,9 +103,14 @@ bool HasCategory(const json::object& resource, std::string_view wanted) {
 
 }  // namespace
 
+bool IsProfileCategory(Category c) {
+    return c == Category::kConditions || c == Category::kAllergies || c == Category::kTreatments ||
+           c == Category::kImmunizations || c == Category::kMeasurements;
+}
+
 Category CategoryOfType(std::string_view type) {
     if (type == "Patient") return Category::kRecord;
-    if (type == "Condition") return Category::kConditions;
+    if (type == "Condition" || type == "FamilyMemberHistory") return Category::kConditions;
     if (type == "AllergyIntolerance") return Category::kAllergies;
     if (type == "MedicationStatement") return Category::kTreatments;
     if (type == "Immunization" || type == "ImmunizationRecommendation")
@@ -135,7 +140,14 @@ Category CategoryOfType(std::string_view type) {
 Classification Classify(const json::object& resource, bool deposited_by_patient) {
     const std::string_view type = Str(resource, "resourceType");
     if (type == "Patient") return {Category::kRecord, false};
-    if (deposited_by_patient) return {Category::kC90, false};
+    if (deposited_by_patient) {
+        // A profile entry keeps its own column whoever wrote it: the grid says which
+        // professions see allergies or vaccinations, the patient's own as much as a doctor's.
+        // What the patient deposits otherwise (documents, notes) is class 90.
+        const Classification own = Classify(resource, false);
+        if (IsProfileCategory(own.category)) return {own.category, false};
+        return {Category::kC90, false};
+    }
     if (type == "DocumentReference" || type == "Composition") return Document(resource);
     if (type == "Observation") {
         // Laboratory results are reports (10); vital signs and other measures are the profile's.

@@ -14,7 +14,12 @@ struct Classification {
     bool sensitive = false;
 };
 
-/// `deposited_by_patient`: the holder (or a representative, a caregiver) wrote it: class 90.
+/// The medical profile's columns of the grid (conditions, allergies, treatments,
+/// immunizations, measurements).
+bool IsProfileCategory(Category c);
+
+/// `deposited_by_patient`: the holder (or a representative, a caregiver) wrote it: class 90,
+/// except a profile entry, which keeps its profile column.
 Classification Classify(const boost::json::object& resource, bool deposited_by_patient = false);
 /// The category of a resource type when its body is not at hand (search over a type).
 Category CategoryOfType(std::string_view type);

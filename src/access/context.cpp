@@ -40,6 +40,17 @@ Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id)
     return rows.empty() ? Settings{} : SettingsFrom(rows[0], 0);
 }
 
+Result<std::string> AccountName(store::Reader& txn, const std::string& account_id) {
+    if (account_id.empty()) return std::string();
+    CARNET_TRY(auto rows,
+               txn.Query("SELECT given, family FROM accounts WHERE id = ?", {account_id}));
+    if (rows.empty()) return std::string();
+    std::string given = AsText(rows[0][0]), family = AsText(rows[0][1]);
+    if (given.empty()) return family;
+    if (family.empty()) return given;
+    return given + " " + family;
+}
+
 Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
                                     const std::string& patient_id, int64_t now_us) {
     RecordFacts f;
@@ -174,7 +185,7 @@ Target TargetOf(const store::ResourceVersion& rv, const DocFlags* flags) {
     // without parsing the body (this runs for every search result).
     const bool needs_body = rv.type == "DocumentReference" || rv.type == "Composition" ||
                             rv.type == "Observation" || rv.type == "DiagnosticReport";
-    if (by_patient && rv.type != "Patient") {
+    if (by_patient && rv.type != "Patient" && !IsProfileCategory(c.category)) {
         c = {Category::kC90, false};
     } else if (needs_body && !rv.json.empty()) {
         // A stack arena: no heap allocation per node (the parse is thrown away at once).

@@ -56,6 +56,8 @@ struct DocFlags {
 };
 
 Result<Settings> LoadSettings(store::Reader& txn, const std::string& patient_id);
+/// The name an account is shown under ("given family"); "" for an unknown account.
+Result<std::string> AccountName(store::Reader& txn, const std::string& account_id);
 Result<RecordFacts> LoadRecordFacts(store::Reader& txn, const Actor& actor,
                                     const std::string& patient_id, int64_t now_us);
 /// The access epochs of these records (access_epochs, moved by triggers on every table a

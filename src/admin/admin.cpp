@@ -9,6 +9,7 @@
 
 #include "auth/primitives.hpp"
 #include "core/ids.hpp"
+#include "core/log.hpp"
 #include "fhir/json.hpp"
 
 namespace carnet::admin {
@@ -395,6 +396,83 @@ Result<ImportSummary> ImportProfessionals(auth::AuthService& auth, const fs::pat
 
 // ---- demo ---------------------------------------------------------------------------------
 
+namespace {
+
+/// A few profile entries the demo patient's record would have in real life, written the way
+/// they really arrive: an allergy recorded by the médecin traitant (through the access
+/// decision, so it carries her name and a Provenance), and what the insurer's feed knows (a
+/// dispensation, a vaccination, an act). Fixed identifiers: a restart adds nothing.
+Status SeedDemoProfile(api::FhirService& service, const std::string& pid,
+                       const std::string& medecin_account) {
+    const json::object subject{{"reference", "Patient/" + pid}};
+    const std::string demo = "https://carnet.health/fhir/demo";
+    api::Caller medecin;
+    medecin.actor.kind = access::ActorKind::kProfessional;
+    medecin.actor.account_id = medecin_account;
+    medecin.actor.profession = "medecin";
+    medecin.request_id = "demo";
+    json::object allergy{
+        {"resourceType", "AllergyIntolerance"},
+        {"identifier", json::array{json::object{{"system", demo}, {"value", "allergie-1"}}}},
+        {"clinicalStatus",
+         json::object{
+             {"coding",
+              json::array{json::object{
+                  {"system", "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"},
+                  {"code", "active"}}}}}},
+        {"code", json::object{{"text", "Pénicilline"}}},
+        {"criticality", "high"},
+        {"patient", subject},
+        {"recordedDate", "2024-03-12"},
+        {"reaction",
+         json::array{json::object{
+             {"manifestation", json::array{json::object{{"text", "Urticaire géante"}}}}}}}};
+    CARNET_CHECK(service.Create("AllergyIntolerance", allergy, "identifier=" + demo + "|allergie-1",
+                                medecin));
+
+    auto entry = [&](const std::string& type, const std::string& id, json::object r) {
+        r["resourceType"] = type;
+        r["id"] = id;
+        return json::object{{"fullUrl", "urn:uuid:" + id},
+                            {"resource", std::move(r)},
+                            {"request", json::object{{"method", "POST"}, {"url", type}}}};
+    };
+    json::array entries{
+        entry("MedicationDispense", "demo-feed-dispense-1",
+              {{"status", "completed"},
+               {"medicationCodeableConcept",
+                json::object{{"text", "Amoxicilline 1 g, 12 comprimés"}}},
+               {"subject", subject},
+               {"whenHandedOver", "2026-09-02"}}),
+        entry("Immunization", "demo-feed-vaccine-1",
+              {{"status", "completed"},
+               {"vaccineCode",
+                json::object{
+                    {"coding", json::array{json::object{{"system", "http://hl7.org/fhir/sid/cvx"},
+                                                        {"code", "140"}}}},
+                    {"text", "Vaccin contre la grippe saisonnière"}}},
+               {"patient", subject},
+               {"occurrenceDateTime", "2025-10-21"}}),
+        entry("Procedure", "demo-feed-procedure-1",
+              {{"status", "completed"},
+               {"code", json::object{{"text", "Radiographie du thorax"}}},
+               {"subject", subject},
+               {"performedDateTime", "2025-02-14"}})};
+    api::BundleOptions bo;
+    bo.keep_client_ids = true;
+    bo.feed = api::FeedSource{};
+    api::BundleStats stats;
+    CARNET_TRY(auto answer, service.ProcessBundle(json::object{{"resourceType", "Bundle"},
+                                                               {"type", "batch"},
+                                                               {"entry", std::move(entries)}},
+                                                  "http://localhost/fhir", bo, &stats));
+    (void)answer;
+    if (stats.failed > 0) return Error::Invalid("the demo insurer feed was refused");
+    return Ok();
+}
+
+}  // namespace
+
 Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, store::Store& store,
                                                     api::FhirService& fhir) {
     std::vector<DemoAccount> out;
@@ -553,6 +631,14 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
         }
         return Ok();
     }));
+    if (!adults.empty() && !pro_accounts["medecin@carnet.localhost"].empty()) {
+        // Not fatal: on a restart the patient may have blocked the médecin since.
+        Status seeded =
+            SeedDemoProfile(fhir, adults[0].id, pro_accounts["medecin@carnet.localhost"]);
+        if (!seeded.ok()) {
+            spdlog::warn("demo profile entries not written: {}", seeded.error().Summary());
+        }
+    }
     for (const auto& [kind, login, role] : {std::tuple{"advisor", "conseiller", "Conseiller"},
                                             std::tuple{"admin", "admin", "Admin"}}) {
         auth::NewStaff s;

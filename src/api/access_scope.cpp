@@ -141,6 +141,22 @@ Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Ta
     return Decide(txn, target, action, id, {target.resource_type, target.resource_id});
 }
 
+Result<access::Decision> Scope::Would(store::Reader& txn, const access::Target& target,
+                                      access::Action action) {
+    access::DecisionInput in;
+    in.actor = caller_.actor;
+    in.target = target;
+    in.action = action;
+    in.purpose = caller_.purpose;
+    in.now_us = now_us_;
+    if (!target.patient_id.empty() && !caller_.IsSystem()) {
+        CARNET_TRY(const access::RecordFacts* f, Facts(txn, target.patient_id));
+        in.patient = f->patient;
+        in.rel = f->rel;
+    }
+    return access::Decide(*grid_, in);
+}
+
 Result<bool> Scope::RecordExists(store::Reader& txn, const std::string& patient_id) {
     auto it = exists_.find(patient_id);
     if (it != exists_.end()) return it->second;

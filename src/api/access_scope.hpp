@@ -57,6 +57,13 @@ class Scope {
     /// `id` names it in the log entry (empty: counted).
     Result<access::Decision> CheckTarget(store::Reader& txn, const access::Target& target,
                                          access::Action action, const std::string& id);
+    /// What the decision would be, without acting on it: nothing is logged and nothing is
+    /// re-validated (what a page offers — an "add" button —, never a path to data).
+    Result<access::Decision> Would(store::Reader& txn, const access::Target& target,
+                                   access::Action action);
+    /// The per-document flags of one resource of a record (author, masking), cached.
+    Result<const access::DocFlags*> FlagsOf(store::Reader& txn, const std::string& patient_id,
+                                            const std::string& type, const std::string& id);
 
     /// The records this caller may search in (a superset: each result is still decided):
     /// patients: own and delegated records; professionals: authorised, designated and
@@ -116,9 +123,6 @@ class Scope {
     /// flags (null: the flags each decision saw): all unchanged?
     [[nodiscard]] bool SameDecisionsAt(int64_t now_us, const FactsMap& facts,
                                        const FlagsMap* fresh_flags) const;
-    /// The flags of one resource of a record (cached).
-    Result<const access::DocFlags*> FlagsOf(store::Reader& txn, const std::string& patient_id,
-                                            const std::string& type, const std::string& id);
     Result<access::Decision> Decide(store::Reader& txn, const access::Target& target,
                                     access::Action action, const std::string& id,
                                     std::pair<std::string, std::string> flags_key);

@@ -16,6 +16,7 @@
 #include "fhir/json.hpp"
 #include "fhir/validate.hpp"
 #include "http/types.hpp"
+#include "profile/sections.hpp"
 
 namespace carnet::api {
 
@@ -194,12 +195,25 @@ bool IsDocumentType(std::string_view type) {
 /// record its securityContext points into.
 Result<std::string> OwnerOf(store::Reader& txn, const std::string& type, const json::object& obj) {
     std::string owner = fhir::OwnerPatient(obj);
-    if (!owner.empty() || type != "Binary") return owner;
-    const auto* ctx = obj.if_contains("securityContext");
-    if (!ctx || !ctx->is_object()) return owner;
-    const auto* ref = ctx->as_object().if_contains("reference");
+    if (!owner.empty() || (type != "Binary" && type != "Provenance")) return owner;
+    // A Binary belongs to the record its securityContext names; a Provenance to the record of
+    // its first target (R4 puts a Provenance in a patient's compartment only when it targets
+    // the Patient itself: one about a Condition would otherwise be nobody's, readable by all).
+    const json::value* ref = nullptr;
+    if (type == "Binary") {
+        const auto* ctx = obj.if_contains("securityContext");
+        if (!ctx || !ctx->is_object()) return owner;
+        ref = ctx->as_object().if_contains("reference");
+    } else {
+        const auto* targets = obj.if_contains("target");
+        if (!targets || !targets->is_array() || targets->as_array().empty()) return owner;
+        const auto& first = targets->as_array().front();
+        if (!first.is_object()) return owner;
+        ref = first.as_object().if_contains("reference");
+    }
     if (!ref || !ref->is_string()) return owner;
-    const std::string_view r = ref->as_string();
+    std::string_view r = ref->as_string();
+    if (auto h = r.find("/_history/"); h != std::string_view::npos) r = r.substr(0, h);
     const auto slash = r.find('/');
     if (slash == std::string_view::npos) return owner;
     const std::string t(r.substr(0, slash)), id(r.substr(slash + 1));
@@ -230,11 +244,83 @@ struct BinaryContext {
     const ContentPolicy* policy = nullptr;
     store::Store* store = nullptr;
     const store::ChunkSource* raw = nullptr;  // POST of raw bytes
+    /// A system write on behalf of a feed (the insurer's): its author.
+    const FeedSource* feed = nullptr;
 };
 
 std::string ContentTypeOf(const json::object& obj) {
     const auto* t = obj.if_contains("contentType");
     return t != nullptr && t->is_string() ? std::string(t->as_string()) : std::string();
+}
+
+/// Resources whose versions get a Provenance when a person or a feed writes them: what a
+/// record holds, not its content's bytes (Binary: its DocumentReference has one), not the
+/// record itself, and not the Provenances and log entries that describe the others.
+bool NeedsProvenance(const std::string& type) {
+    return type != "Patient" && type != "Binary" && type != "Provenance" && type != "AuditEvent";
+}
+
+/// Who the scope's caller is, for a Provenance: the reference type and their name.
+Result<std::pair<std::string, std::string>> AgentOf(store::Reader& txn, Scope& scope,
+                                                    const std::string& patient_id) {
+    const access::Actor& a = scope.caller().actor;
+    std::string who_type = "Organization";
+    if (a.kind == access::ActorKind::kProfessional) {
+        who_type = "Practitioner";
+    } else if (a.kind == access::ActorKind::kPatient) {
+        CARNET_TRY(const access::RecordFacts* f, scope.Facts(txn, patient_id));
+        who_type = f->rel.self ? "Patient" : "RelatedPerson";
+    }
+    CARNET_TRY(std::string name, access::AccountName(txn, a.account_id));
+    return std::make_pair(who_type, name.empty() ? std::string("Carnet") : name);
+}
+
+/// The Provenance of one version (docs/PROFILE.md, "Who wrote each entry"), in the
+/// transaction that wrote it: it belongs to the same record, so it is read under the same
+/// decision as the rest of the record.
+Status WriteProvenance(WriteTxn& txn, const ResourceVersion& rv, const char* activity, Scope* scope,
+                       const FeedSource* feed, int64_t now) {
+    std::string who_type = "Organization", name;
+    if (scope != nullptr) {
+        CARNET_TRY(auto agent, AgentOf(txn, *scope, rv.patient_id));
+        who_type = std::move(agent.first);
+        name = std::move(agent.second);
+    } else if (feed != nullptr) {
+        name = feed->display;
+    }
+    json::object who{{"type", who_type}, {"display", name}};
+    if (who_type == "Patient") who["reference"] = "Patient/" + rv.patient_id;
+    json::object prov{
+        {"resourceType", "Provenance"},
+        {"target", json::array{json::object{{"reference", rv.type + "/" + rv.id + "/_history/" +
+                                                              std::to_string(rv.version)}}}},
+        {"recorded", FormatInstant(now)},
+        {"activity",
+         json::object{
+             {"coding", json::array{json::object{
+                            {"system", "http://terminology.hl7.org/CodeSystem/v3-DataOperation"},
+                            {"code", activity}}}}}},
+        {"agent",
+         json::array{json::object{
+             {"type",
+              json::object{
+                  {"coding",
+                   json::array{json::object{
+                       {"system",
+                        "http://terminology.hl7.org/CodeSystem/provenance-participant-type"},
+                       {"code", "author"}}}}}},
+             {"who", std::move(who)}}}}};
+    const std::string id = NewUuid();
+    store::PutRequest req;
+    req.resource.json = Stamp(prov, "Provenance", id, 1, now);
+    req.resource.type = "Provenance";
+    req.resource.id = id;
+    req.resource.version = 1;
+    req.resource.last_updated_us = now;
+    req.resource.patient_id = rv.patient_id;
+    req.index = fhir::ExtractIndex(prov);
+    req.expected_previous_version = 0;
+    return txn.Put(req);
 }
 
 Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
@@ -291,7 +377,7 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
                 auto it = flags.find({type, id});
                 t.author_account = it == flags.end() ? std::string() : it->second.author_account;
                 if (it != flags.end() && it->second.author_kind == "patient")
-                    t.category = access::Category::kC90;
+                    t.category = access::Classify(obj, true).category;
             }
             CARNET_TRY(auto d,
                        scope->CheckTarget(
@@ -306,6 +392,17 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
                        scope->CheckTarget(
                            txn, t, live ? access::Action::kUpdate : access::Action::kCreate, id));
             if (!d.allow) return Error::Make(Code::kForbidden, "forbidden", "access refused");
+        }
+    }
+    // Advance directives are an adult's (Code de la santé publique, art. L1111-11): not in
+    // a minor's record, whoever writes.
+    if (scope != nullptr && !owner.empty() && type == "Consent" &&
+        profile::IsAdvanceDirective(obj)) {
+        CARNET_TRY(const access::RecordFacts* f, scope->Facts(txn, owner));
+        if (f->patient.minor) {
+            return Error::Make(Code::kUnprocessable, "business-rule",
+                               "advance directives are written by adults: this record is a "
+                               "minor's");
         }
     }
     // Only now, once the write is allowed, does the stored content matter (a refused caller
@@ -367,6 +464,11 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
     req.index = fhir::ExtractIndex(obj);
     req.expected_previous_version = current ? current->version : 0;
     CARNET_CHECK(txn.Put(req));
+    const FeedSource* feed = content != nullptr ? content->feed : nullptr;
+    if (!owner.empty() && NeedsProvenance(type) && (scope != nullptr || feed != nullptr)) {
+        CARNET_CHECK(
+            WriteProvenance(txn, req.resource, live ? "UPDATE" : "CREATE", scope, feed, now));
+    }
     if (!live && !owner.empty() && type != "Patient") {
         // Who wrote it, and the flags it starts with: masked when the holder masks new
         // documents, hidden from the patient or the representatives when its author said so.
@@ -375,6 +477,8 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
             const access::Actor& actor = scope->caller().actor;
             author = actor.account_id;
             author_kind = std::string(access::ActorKindName(actor.kind));
+        } else if (feed != nullptr) {
+            author_kind = feed->kind;  // no account: nobody may change what a feed wrote
         }
         const bool from_patient = author_kind == "patient";
         CARNET_TRY(auto settings, access::LoadSettings(txn, owner));
@@ -382,7 +486,7 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
         const int64_t hidden_until =
             labels.hidden_from_patient && !from_patient ? now + access::kHiddenFromPatientUs : 0;
         const bool hidden_repr = labels.hidden_from_representatives && !from_patient;
-        if (scope != nullptr || masked || hidden_until != 0 || hidden_repr) {
+        if (scope != nullptr || feed != nullptr || masked || hidden_until != 0 || hidden_repr) {
             CARNET_CHECK(txn.Exec(
                 "INSERT INTO access_flags(patient_id, type, id, author_account, author_kind, "
                 "masked, hidden_until, hidden_repr, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
@@ -924,6 +1028,9 @@ Status DeleteVersion(WriteTxn& txn, const ResourceVersion& current, int64_t now,
     req.resource.deleted = true;
     req.expected_previous_version = current.version;
     CARNET_CHECK(txn.Put(req));
+    if (scope != nullptr && !current.patient_id.empty() && NeedsProvenance(current.type)) {
+        CARNET_CHECK(WriteProvenance(txn, req.resource, "DELETE", scope, nullptr, now));
+    }
     // A deleted document's content goes (its earlier versions' JSON stays in history).
     if (current.type == "Binary" && !current.patient_id.empty()) {
         CARNET_TRY(bool dropped, txn.DeleteBlob(current.patient_id, current.id));
@@ -1265,7 +1372,7 @@ int MethodOrder(const std::string& m) {
 Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::string& base_url,
                                                const BundleOptions& options, BundleStats* stats,
                                                const Caller& caller) {
-    const BinaryContext bc{&content_, &store_, nullptr};
+    const BinaryContext bc{&content_, &store_, nullptr, options.feed ? &*options.feed : nullptr};
     const auto* type_v = bundle.if_contains("type");
     if (!type_v || !type_v->is_string() ||
         (type_v->as_string() != "transaction" && type_v->as_string() != "batch")) {
@@ -1321,6 +1428,14 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 continue;
             }
             be.url = std::move(url).value();
+            if (options.feed && be.method != "GET" && be.method != "HEAD" &&
+                !options.feed->Carries(be.url.type)) {
+                fail(Error::Make(
+                    Code::kUnprocessable, "business-rule",
+                    "the " + options.feed->display + " feed does not carry " + be.url.type,
+                    where + ".request.url"));
+                continue;
+            }
             if (const auto* f = obj.if_contains("fullUrl"); f && f->is_string()) {
                 be.full_url = std::string(f->as_string());
             }

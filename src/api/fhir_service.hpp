@@ -29,10 +29,31 @@ struct WriteOutcome {
     bool changed = true;  // false: no new version (identical update, matched If-None-Exist)
 };
 
+/// A source that writes into records on its own authority, through the system caller: the
+/// insurer's claims feed (`carnet import --feed insurer`, docs/PROFILE.md). What it writes is
+/// authored by it (access_flags.author_kind, no account: nobody may change it) and each
+/// version gets a Provenance naming it.
+struct FeedSource {
+    std::string kind = "insurer";
+    std::string display = "Assurance Maladie";
+    /// The resource types it may write. Not Patient: a feed names records by their INS
+    /// (conditional references), it never rewrites who a person is.
+    std::vector<std::string> types = {"MedicationDispense", "Encounter", "Immunization",
+                                      "Procedure"};
+    [[nodiscard]] bool Carries(const std::string& type) const {
+        for (const auto& t : types) {
+            if (t == type) return true;
+        }
+        return false;
+    }
+};
+
 struct BundleOptions {
     /// Import mode: POST entries keep the id their fullUrl (urn:uuid:X) or resource carries,
     /// and re-posting identical content creates no new version, so imports are idempotent.
     bool keep_client_ids = false;
+    /// Written on behalf of this feed (entries of other types are refused one by one).
+    std::optional<FeedSource> feed;
 };
 
 /// Counts of what a Bundle did (for the importer's summary).
@@ -63,6 +84,7 @@ class FhirService {
     /// Limits and rules for documents' content (Binary): set before serving.
     void SetContentPolicy(ContentPolicy policy) { content_ = policy; }
     [[nodiscard]] const ContentPolicy& content_policy() const { return content_; }
+    [[nodiscard]] const Clock& clock() const { return clock_; }
 
     /// A Binary and its content, for serving the raw bytes: the read is decided and logged
     /// like any read; `content` streams the stored blob (nullptr for a Binary kept inline,

@@ -1,6 +1,8 @@
 #include "api/routes.hpp"
 
 #include "api/audit_fhir.hpp"
+#include "api/json_routes.hpp"
+#include "api/profile_view.hpp"
 
 #include <boost/json.hpp>
 
@@ -336,6 +338,26 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
             },
             read_route);
     }
+
+    // The medical profile (docs/PROFILE.md): the International Patient Summary, and the
+    // portal's view of the same entries (authors, sections, BMI, vaccination booklet).
+    fhir.Add(
+        "GET", "/fhir/Patient/{id}/$summary",
+        [&service, o](Request& req, const Caller& caller) {
+            if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+            return Or<std::string>(
+                PatientSummary(service, req.Param("id"), caller, BaseUrl(req, o)),
+                [](const std::string& b) { return Json(200, b); });
+        },
+        read_route);
+    fhir.Add(
+        "GET", "/records/{patient}/profile",
+        [&service](Request& req, const Caller& caller) {
+            auto view = ProfileView(service, req.Param("patient"), caller);
+            if (!view.ok()) return http::ErrorResponse(view.error());
+            return JsonResponse(200, *view);
+        },
+        read_route);
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
     fhir.Add(

@@ -212,6 +212,7 @@ ImportSummary ImportPaths(api::FhirService& service, const std::vector<fs::path>
                 api::BundleStats stats;
                 api::BundleOptions bo;
                 bo.keep_client_ids = true;
+                bo.feed = options.feed;
                 auto result =
                     service.ProcessBundle(std::move(bundle).value(), options.base_url, bo, &stats);
                 if (!result.ok() && !last_pass && IsUnresolvedReference(result.error())) {

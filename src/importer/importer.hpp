@@ -4,6 +4,7 @@
 /// keep the ids their bundle gives them and identical content makes no new version.
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ struct ImportOptions {
     /// Draw a progress bar (resources/s) on this stream; nullptr: none.
     std::ostream* progress = nullptr;
     std::string base_url = "http://localhost/fhir";
+    /// Load on behalf of a feed (`--feed insurer`): only its resource types, authored by it,
+    /// read-only for everyone, each version with a Provenance (docs/PROFILE.md).
+    std::optional<api::FeedSource> feed;
 };
 
 struct FileError {

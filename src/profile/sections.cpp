@@ -71,7 +71,22 @@ std::string_view ObservationSection(const json::object& o) {
     if (HasCoding(o, "code", kProfileSystem, "organ-donation")) return "organ_donation";
     if (HasCoding(o, "category", kObservationCategory, "social-history")) return "lifestyle";
     if (IsLaboratory(o)) return "";
+    // Questionnaire scores, examination findings, imaging and therapy notes are not the
+    // person's measures (a Synthea record holds hundreds of survey answers): left out.
+    for (std::string_view other :
+         {"survey", "exam", "imaging", "procedure", "therapy", "activity"}) {
+        if (HasCoding(o, "category", kObservationCategory, other)) return "";
+    }
     return "measurements";
+}
+
+/// A hospital stay: an inpatient, acute, non-acute, short-stay or emergency encounter
+/// (v3-ActCode). Consultations and home visits are not stays: a long life has thousands.
+bool IsStay(const json::object& encounter) {
+    const auto* cls = Obj(encounter, "class");
+    if (cls == nullptr) return false;
+    const std::string_view code = Str(*cls, "code");
+    return code == "IMP" || code == "ACUTE" || code == "NONAC" || code == "SS" || code == "EMER";
 }
 
 /// The first non-empty string among `paths`, each a chain of object keys.
@@ -126,7 +141,7 @@ std::string_view SectionOf(const json::object& resource) {
     if (type == "MedicationStatement") return "treatments";
     if (type == "MedicationDispense") return "dispensations";
     if (type == "Immunization") return "vaccinations";
-    if (type == "Encounter") return "stays";
+    if (type == "Encounter") return IsStay(resource) ? "stays" : "";
     if (type == "Procedure") return "procedures";
     // Other consents (privacy, research, treatment) are not part of the profile.
     if (type == "Consent") return IsAdvanceDirective(resource) ? "advance_directives" : "";

@@ -1204,8 +1204,15 @@ TEST(AccessClassify, DepositedByThePatientIsClass90) {
     auto c = Classify(DocRef("http://loinc.org", "34792-3"), true);
     EXPECT_EQ(c.category, Category::kC90);
     EXPECT_FALSE(c.sensitive);
-    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Observation"})"), true).category, Category::kC90);
-    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Condition"})"), true).category, Category::kC90);
+    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Media"})"), true).category, Category::kC90);
+    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Encounter"})"), true).category, Category::kC90);
+    // Profile entries keep their column: the grid decides who sees a patient's allergies.
+    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Observation"})"), true).category,
+              Category::kMeasurements);
+    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Condition"})"), true).category,
+              Category::kConditions);
+    EXPECT_EQ(Classify(Parse(R"({"resourceType":"Immunization"})"), true).category,
+              Category::kImmunizations);
     // The record itself stays the record.
     EXPECT_EQ(Classify(Parse(R"({"resourceType":"Patient"})"), true).category, Category::kRecord);
     EXPECT_EQ(Classify(Parse(R"({"resourceType":"Patient"})")).category, Category::kRecord);

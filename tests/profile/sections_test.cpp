@@ -149,6 +149,21 @@ TEST(SectionsTest, ObservationsByFirstMatchingRow) {
               "measurements");
 }
 
+TEST(SectionsTest, OnlyHospitalStaysAndPersonalMeasures) {
+    EXPECT_EQ(Section(R"({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}})"),
+              "");
+    EXPECT_EQ(Section(R"({"resourceType": "Encounter", "status": "finished"})"), "");
+    EXPECT_EQ(Section(R"({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"}})"),
+              "stays");
+    EXPECT_EQ(Section(R"({"resourceType": "Observation", "status": "final",
+        "category": [{"coding": [{"system":
+            "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]}})"),
+              "");
+}
+
 TEST(SectionsTest, NotProfileEntries) {
     // A laboratory result is a report, whatever the category's system (as access::Classify).
     EXPECT_EQ(Section(R"({"resourceType": "Observation", "status": "final",
