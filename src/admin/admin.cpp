@@ -399,11 +399,14 @@ Result<ImportSummary> ImportProfessionals(auth::AuthService& auth, const fs::pat
 namespace {
 
 /// A few profile entries the demo patient's record would have in real life, written the way
-/// they really arrive: an allergy recorded by the médecin traitant (through the access
-/// decision, so it carries her name and a Provenance), and what the insurer's feed knows (a
-/// dispensation, a vaccination, an act). Fixed identifiers: a restart adds nothing.
+/// they really arrive: an allergy recorded by the médecin traitant and a blood pressure by a
+/// nurse (through the access decision, so they carry their author's name and a Provenance),
+/// and what the insurer's feed knows (a dispensation, a vaccination, an act). Fixed
+/// identifiers: a restart adds nothing.
+/// `nurse`: another record (the parent's) and the nurse who measures there.
 Status SeedDemoProfile(api::FhirService& service, const std::string& pid,
-                       const std::string& medecin_account) {
+                       const std::string& medecin_account,
+                       const std::pair<std::string, std::string>& nurse) {
     const json::object subject{{"reference", "Patient/" + pid}};
     const std::string demo = "https://carnet.health/fhir/demo";
     api::Caller medecin;
@@ -429,6 +432,45 @@ Status SeedDemoProfile(api::FhirService& service, const std::string& pid,
              {"manifestation", json::array{json::object{{"text", "Urticaire géante"}}}}}}}};
     CARNET_CHECK(service.Create("AllergyIntolerance", allergy, "identifier=" + demo + "|allergie-1",
                                 medecin));
+    if (!nurse.second.empty()) {
+        // The parent's record: a blood pressure the home-care nurse measured.
+        api::Caller infirmier;
+        infirmier.actor.kind = access::ActorKind::kProfessional;
+        infirmier.actor.account_id = nurse.second;
+        infirmier.actor.profession = "infirmier";
+        infirmier.request_id = "demo";
+        auto loinc = [](const char* code, const char* display) {
+            return json::object{{"coding", json::array{json::object{{"system", "http://loinc.org"},
+                                                                    {"code", code},
+                                                                    {"display", display}}}}};
+        };
+        auto mmhg = [](int v) {
+            return json::object{{"value", v},
+                                {"unit", "mm[Hg]"},
+                                {"system", "http://unitsofmeasure.org"},
+                                {"code", "mm[Hg]"}};
+        };
+        json::object bp{
+            {"resourceType", "Observation"},
+            {"identifier", json::array{json::object{{"system", demo}, {"value", "tension-1"}}}},
+            {"status", "final"},
+            {"category",
+             json::array{json::object{
+                 {"coding",
+                  json::array{json::object{
+                      {"system", "http://terminology.hl7.org/CodeSystem/observation-category"},
+                      {"code", "vital-signs"}}}}}}},
+            {"code", loinc("85354-9", "Blood pressure panel")},
+            {"subject", json::object{{"reference", "Patient/" + nurse.first}}},
+            {"effectiveDateTime", "2026-10-05"},
+            {"component",
+             json::array{json::object{{"code", loinc("8480-6", "Systolic blood pressure")},
+                                      {"valueQuantity", mmhg(132)}},
+                         json::object{{"code", loinc("8462-4", "Diastolic blood pressure")},
+                                      {"valueQuantity", mmhg(84)}}}}};
+        CARNET_CHECK(
+            service.Create("Observation", bp, "identifier=" + demo + "|tension-1", infirmier));
+    }
 
     auto entry = [&](const std::string& type, const std::string& id, json::object r) {
         r["resourceType"] = type;
@@ -606,7 +648,8 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
         out.push_back(DemoAccount{p.role, p.email, kDemoPassword, "RPPS " + n.rpps});
     }
     // Who may open what in the demo: the médecin is the GP of the demo patient and of the
-    // child, the pharmacist and the nurse are authorised by the patient; the physiotherapist
+    // child, the pharmacist and the nurse are authorised by the patient (the nurse by the
+    // parent too); the physiotherapist
     // has no access until the patient hands over a code.
     std::vector<std::tuple<std::string, std::string, std::string>> relations;
     if (!adults.empty()) {
@@ -615,6 +658,10 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
         relations.emplace_back(adults[0].id, pro_accounts["pharmacien@carnet.localhost"],
                                "pharmacien-correspondant");
         relations.emplace_back(adults[0].id, pro_accounts["infirmier@carnet.localhost"], "");
+    }
+    if (adults.size() >= 2) {
+        // The parent has a home-care nurse too (she wrote a measure in the record).
+        relations.emplace_back(adults[1].id, pro_accounts["infirmier@carnet.localhost"], "");
     }
     if (!minors.empty()) {
         relations.emplace_back(minors[0].id, pro_accounts["medecin@carnet.localhost"],
@@ -633,8 +680,10 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
     }));
     if (!adults.empty() && !pro_accounts["medecin@carnet.localhost"].empty()) {
         // Not fatal: on a restart the patient may have blocked the médecin since.
+        std::pair<std::string, std::string> nurse;
+        if (adults.size() >= 2) nurse = {adults[1].id, pro_accounts["infirmier@carnet.localhost"]};
         Status seeded =
-            SeedDemoProfile(fhir, adults[0].id, pro_accounts["medecin@carnet.localhost"]);
+            SeedDemoProfile(fhir, adults[0].id, pro_accounts["medecin@carnet.localhost"], nurse);
         if (!seeded.ok()) {
             spdlog::warn("demo profile entries not written: {}", seeded.error().Summary());
         }

@@ -1478,7 +1478,12 @@ test('phone: the patient’s medical profile: adds an allergy, a treatment, a va
     const todayWords = (await frenchOf(page, { date: today })).date;
     await chart.locator('table tr', { hasText: todayWords }).getByText('67,8 kg').waitFor();
     if (weighed.series.blood_pressure?.length) await measures.getByTestId('chart-bp').locator('svg').waitFor();
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'nothing wider than the phone');
+    await shot(page, 'profile-measures-phone');
+    const tooWide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-scroll'))
+      .filter((el, _, all) => !all.some((other) => other !== el && el.contains(other)))
+      .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className} "${(el.textContent ?? '').slice(0, 40)}" right=${Math.round(el.getBoundingClientRect().right)}`));
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `nothing wider than the phone: ${tooWide.join(' | ')}`);
 
     // Their own allergy: edited, then deleted after a confirmation.
     let mine = row('allergies', allergy);
