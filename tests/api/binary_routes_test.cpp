@@ -404,6 +404,56 @@ TEST_P(BinaryRoutesTest, ATransactionAsClinicalSoftwareSendsItFilesTheDocumentAn
     EXPECT_EQ(Download(gp_, bin_id).status, 200) << "its author still sees it";
 }
 
+TEST_P(BinaryRoutesTest, ThePortalsDepositIsOneTransactionThatStoresBothOrNothing) {
+    // What the portal sends (web/src/api/documents.ts): the document first, then its bytes,
+    // tied by urn:uuid, by the patient with her session. Refused bytes leave nothing.
+    auto deposit = [&](const std::string& type, const std::string& bytes) {
+        const std::string doc_urn = "urn:uuid:" + NewUuid();
+        const std::string bin_urn = "urn:uuid:" + NewUuid();
+        json::object bundle{
+            {"resourceType", "Bundle"},
+            {"type", "transaction"},
+            {"entry",
+             json::array{
+                 json::object{
+                     {"fullUrl", doc_urn},
+                     {"resource",
+                      json::object{
+                          {"resourceType", "DocumentReference"},
+                          {"status", "current"},
+                          {"subject", json::object{{"reference", Patient(marie_)}}},
+                          {"description", "Ordonnance"},
+                          {"content", json::array{json::object{
+                                          {"attachment", json::object{{"contentType", type},
+                                                                      {"url", bin_urn}}}}}}}},
+                     {"request", json::object{{"method", "POST"}, {"url", "DocumentReference"}}}},
+                 json::object{{"fullUrl", bin_urn},
+                              {"resource", json::object{{"resourceType", "Binary"},
+                                                        {"contentType", type},
+                                                        {"securityContext",
+                                                         json::object{{"reference", doc_urn}}},
+                                                        {"data", crypto::Base64Encode(bytes)}}},
+                              {"request", json::object{{"method", "POST"}, {"url", "Binary"}}}}}}};
+        return client_->Send("POST", "/fhir",
+                             {{"Authorization", "Bearer " + marie_.token},
+                              {"Content-Type", "application/fhir+json"}},
+                             json::serialize(bundle));
+    };
+    const auto before = Stored();
+    const int64_t docs = Count("SELECT COUNT(*) FROM resources WHERE type = 'DocumentReference'");
+    Reply html = deposit("application/pdf", "<html><script>alert(1)</script></html>");
+    EXPECT_EQ(html.status, 415) << Describe(html);
+    Reply big = deposit("application/pdf", Pdf(5 * 1024 * 1024 + 1));
+    EXPECT_EQ(big.status, 413) << Describe(big);
+    EXPECT_EQ(Stored(), before) << "no blob, no chunk, no Binary";
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM resources WHERE type = 'DocumentReference'"), docs)
+        << "and no document without its content";
+    Reply ok = deposit("application/pdf", Pdf(5 * 1024 * 1024));
+    ASSERT_EQ(ok.status, 200) << Describe(ok);
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM resources WHERE type = 'DocumentReference'"), docs + 1);
+    EXPECT_EQ(Stored()[0], before[0] + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, BinaryRoutesTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -5,7 +5,8 @@
 //   const blob = await documents.content(binaryId, signal);
 //   const id = await documents.deposit(pid, file, { type: 'prescription', title, date });
 //
-// Errors are FhirError (api/fhir.ts), with the server's diagnostics.
+// A deposit is one transaction Bundle: the document and its bytes are stored together or not
+// at all. Errors are FhirError (api/fhir.ts), with the server's diagnostics.
 import { FhirError, FHIR_JSON, type OperationOutcome } from './fhir';
 import { csrfHeaders } from './auth';
 import { notifyUnauthorized } from './hooks';
@@ -63,6 +64,17 @@ export interface DepositMeta {
   date: string;
 }
 
+/** The file's bytes in base64 (what a Binary's `data` holds). */
+async function base64Of(file: File): Promise<string> {
+  const url = await new Promise<string>((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(new FhirError('network', 0, 'the file could not be read'));
+    reader.readAsDataURL(file);
+  });
+  return url.slice(url.indexOf(',') + 1);
+}
+
 export const documents = {
   /** The raw content, as the server serves it (sniffed type, no metadata). */
   async content(binaryId: string, signal?: AbortSignal): Promise<Blob> {
@@ -71,47 +83,54 @@ export const documents = {
   },
 
   /**
-   * Deposits a file: its bytes as a Binary of the record, then the DocumentReference that
-   * describes it, then the Binary is tied to that document (so masking the document masks
-   * its content too). A failure after the first step removes the Binary again.
+   * Deposits a file in one FHIR transaction (docs/DOCUMENTS.md): the Binary with its bytes and
+   * the DocumentReference that describes it, tied to each other by urn:uuid (the Binary's
+   * securityContext names the document, so masking the document masks its content). The
+   * server stores both or neither: a refused file (type, size) leaves nothing behind.
    */
   async deposit(pid: string, file: File, meta: DepositMeta, onProgress?: (step: 1 | 2 | 3) => void): Promise<string> {
     onProgress?.(1);
-    const res = await send('/fhir/Binary', {
-      method: 'POST',
-      headers: { Accept: FHIR_JSON, 'Content-Type': file.type || 'application/octet-stream', 'X-Security-Context': `Patient/${pid}`, ...csrfHeaders() },
-      body: file,
+    const data = await base64Of(file);
+    onProgress?.(2);
+    const type = DEPOSIT_TYPES.find((d) => d.key === meta.type) ?? DEPOSIT_TYPES[4];
+    const contentType = file.type || 'application/octet-stream';
+    const binaryUrn = `urn:uuid:${crypto.randomUUID()}`;
+    const docUrn = `urn:uuid:${crypto.randomUUID()}`;
+    const answer = await json<{ entry?: { response?: { location?: string } }[] }>('/fhir', 'POST', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: docUrn,
+          resource: {
+            resourceType: 'DocumentReference',
+            status: 'current',
+            type: { coding: [{ system: type.system, code: type.code, display: type.display }] },
+            subject: { reference: `Patient/${pid}` },
+            date: meta.date ? `${meta.date}T12:00:00Z` : new Date().toISOString(),
+            description: meta.title,
+            content: [{ attachment: { contentType, url: binaryUrn, size: file.size, title: meta.title } }],
+          },
+          request: { method: 'POST', url: 'DocumentReference' },
+        },
+        {
+          fullUrl: binaryUrn,
+          resource: { resourceType: 'Binary', contentType, securityContext: { reference: docUrn }, data },
+          request: { method: 'POST', url: 'Binary' },
+        },
+      ],
     });
-    const binary = (await res.json()) as { id: string; contentType: string };
-    try {
-      onProgress?.(2);
-      const type = DEPOSIT_TYPES.find((d) => d.key === meta.type) ?? DEPOSIT_TYPES[4];
-      const doc = await json<{ id: string }>('/fhir/DocumentReference', 'POST', {
-        resourceType: 'DocumentReference',
-        status: 'current',
-        type: { coding: [{ system: type.system, code: type.code, display: type.display }] },
-        subject: { reference: `Patient/${pid}` },
-        date: meta.date ? `${meta.date}T12:00:00Z` : new Date().toISOString(),
-        description: meta.title,
-        content: [{ attachment: { contentType: binary.contentType, url: `Binary/${binary.id}`, size: file.size, title: meta.title } }],
-      });
-      onProgress?.(3);
-      await json('/fhir/Binary/' + encodeURIComponent(binary.id), 'PUT', {
-        resourceType: 'Binary',
-        id: binary.id,
-        contentType: binary.contentType,
-        securityContext: { reference: `DocumentReference/${doc.id}` },
-      });
-      return doc.id;
-    } catch (err) {
-      await send(`/fhir/Binary/${encodeURIComponent(binary.id)}`, { method: 'DELETE', headers: csrfHeaders() }).catch(() => undefined);
-      throw err;
-    }
+    onProgress?.(3);
+    const location = answer.entry?.[0]?.response?.location ?? '';
+    const id = location.split('/')[1];
+    if (!id) throw new FhirError('http', 500, 'the server did not say where the document is');
+    return id;
   },
 
-  /** Deletes a document the person deposited, and its content. */
+  /** Deletes a document the person deposited, and its content, in one transaction. */
   async remove(docId: string, binaryId?: string): Promise<void> {
-    await send(`/fhir/DocumentReference/${encodeURIComponent(docId)}`, { method: 'DELETE', headers: csrfHeaders() });
-    if (binaryId) await send(`/fhir/Binary/${encodeURIComponent(binaryId)}`, { method: 'DELETE', headers: csrfHeaders() });
+    const entry = [{ request: { method: 'DELETE', url: `DocumentReference/${encodeURIComponent(docId)}` } }];
+    if (binaryId) entry.push({ request: { method: 'DELETE', url: `Binary/${encodeURIComponent(binaryId)}` } });
+    await json('/fhir', 'POST', { resourceType: 'Bundle', type: 'transaction', entry });
   },
 };
