@@ -11,7 +11,9 @@
 //
 // Demo accounts (password "Carnet-demo-2026!" for the active ones):
 //   patient       marie.martin@demo.carnet.fr   (or INS 285037512345688), codes by e-mail
-//   professional  paul.durand@demo.carnet.fr    (or RPPS 10001234565)
+//   professional  paul.durand@demo.carnet.fr    (or RPPS 10001234565), médecin
+//                 thomas.garnier@demo.carnet.fr (masseur-kinésithérapeute, no access until a
+//                 patient hands him a code, as kine@carnet.localhost on the real server)
 //   advisor       conseil.demo
 //   admin         admin.demo
 //   pending patients (activation / opposition): INS 179021305432127 code K7M2-P9QX-4TRD,
@@ -55,6 +57,9 @@
 // and GET /records/{patient}/profile, the portal's medical profile (docs/PROFILE.md): Marie
 // Martin's record starts with an allergy and measurements by Dr Paul Durand and a dispensation
 // and a stay from the insurer (Assurance Maladie); MOCK_FAIL=profile makes it answer 500.
+// A professional gets what the server gives them: the entries the grid's column allows (the
+// others make `withheld` true), `can_add` per the grid, the booklet and measures from what they
+// see; their writes are decided by the grid too.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -496,7 +501,7 @@ function seedAccounts() {
     ['acc-sophie-lefevre', '10002345675', 'Sophie', 'Lefèvre', 'pharmacien', '', 'Pharmacie des Tilleuls, Nantes', ''],
     ['acc-karim-haddad', '10003456786', 'Karim', 'Haddad', 'infirmier', 'Soins à domicile', 'Cabinet infirmier Saint-Michel, Bordeaux', ''],
     ['acc-julie-moreau', '10004567896', 'Julie', 'Moreau', 'sage-femme', '', 'Maternité Sainte-Anne, Lille', ''],
-    ['acc-thomas-garnier', '10005678916', 'Thomas', 'Garnier', 'masseur-kinesitherapeute', 'Rééducation du sport', 'Centre Kiné Bellevue, Rennes', ''],
+    ['acc-thomas-garnier', '10005678916', 'Thomas', 'Garnier', 'masseur-kinesitherapeute', 'Rééducation du sport', 'Centre Kiné Bellevue, Rennes', 'thomas.garnier@demo.carnet.fr'],
     ['acc-ines-roux', '10006789126', 'Inès', 'Roux', 'medecin', 'Cardiologie', 'Hôpital Nord, Marseille', ''],
   ];
   for (const [id, rpps, given, family, profession, specialty, organisation, email] of pros) {
@@ -2084,6 +2089,38 @@ function measuresOf(observations) {
   };
 }
 
+// The grid's column of an entry, as access::Classify gives it: the profile's columns whoever
+// wrote them; what the patient side writes otherwise is class 90 ("déposé par le patient");
+// other types by their class (stays, advance directives and contacts are 95, dispensations 43,
+// acts 10).
+const PROFILE_COLUMNS = new Set(['conditions', 'allergies', 'treatments', 'immunizations', 'measurements']);
+function columnOf(r, authorKind) {
+  let col;
+  switch (r.resourceType) {
+    case 'Observation': col = inCategory(r, 'laboratory') ? '10' : 'measurements'; break;
+    case 'Condition': case 'FamilyMemberHistory': col = 'conditions'; break;
+    case 'AllergyIntolerance': col = 'allergies'; break;
+    case 'MedicationStatement': col = 'treatments'; break;
+    case 'Immunization': col = 'immunizations'; break;
+    case 'MedicationDispense': col = '43'; break;
+    case 'Encounter': case 'Consent': case 'RelatedPerson': col = '95'; break;
+    default: col = '10';
+  }
+  return authorKind === 'patient' && !PROFILE_COLUMNS.has(col) ? '90' : col;
+}
+/** The resource type of a section's new entry (docs/PROFILE.md's table). */
+const SECTION_TYPE = {
+  blood_group: 'Observation', organ_donation: 'Observation', lifestyle: 'Observation', measurements: 'Observation',
+  disability: 'Condition', conditions: 'Condition', family_history: 'FamilyMemberHistory', allergies: 'AllergyIntolerance',
+  treatments: 'MedicationStatement', dispensations: 'MedicationDispense', vaccinations: 'Immunization', stays: 'Encounter',
+  procedures: 'Procedure', advance_directives: 'Consent', contacts: 'RelatedPerson',
+};
+/** Whether the grid in force lets this professional's profession read or write a column (P: not sensitive here, so yes). */
+function gridAllows(a, col) {
+  const cell = gridVersions.at(-1)?.professions?.[a.profession]?.[col];
+  return cell === 'Y' || cell === 'P';
+}
+
 /** Who may read a record's profile: { allowed, professional, decision }. */
 function profileAccess(a, pid) {
   if (!pid || !recordExists(pid)) return { error: outcome(404, 'not-found', 'ressource introuvable') };
@@ -2111,8 +2148,17 @@ function profileJson(a, pid) {
   const name = patient.name?.find((n) => n.use === 'official') ?? patient.name?.[0];
   const open = recordOpen(pid);
   const sections = Object.fromEntries(SECTION_KEYS.map((k) => [k, []]));
+  const pro = a.kind === 'professional';
+  // What a professional may not read is left out, and said only as `withheld`.
+  let withheld = false;
+  const visible = [];
   for (const { r, section } of profileEntriesOf(pid)) {
     const m = metaOf(r);
+    if (pro && !gridAllows(a, columnOf(r, m.kind))) {
+      withheld = true;
+      continue;
+    }
+    visible.push(r);
     const own = m.account === a.id;
     sections[section].push({
       type: r.resourceType, id: r.id, version: String(m.version), updated: m.updated, resource: r,
@@ -2126,10 +2172,13 @@ function profileJson(a, pid) {
     if (!open || k === 'dispensations') return [k, false];
     if (k === 'advance_directives' && minor) return [k, false];
     if (a.kind === 'patient') return [k, true];
-    return [k, ['conditions', 'allergies', 'treatments', 'vaccinations', 'measurements', 'procedures'].includes(k)];
+    return [k, gridAllows(a, columnOf({ resourceType: SECTION_TYPE[k] }, 'professional'))];
   }));
-  const immunizations = [...store.get('Immunization').values()].filter((r) => patientOf(r) === pid);
-  const observations = [...store.get('Observation').values()].filter((r) => patientOf(r) === pid);
+  // The booklet and the measures from what this caller sees, as the server works them out.
+  const immunizations = visible.filter((r) => r.resourceType === 'Immunization');
+  const observations = pro
+    ? visible.filter((r) => r.resourceType === 'Observation')
+    : [...store.get('Observation').values()].filter((r) => patientOf(r) === pid);
   const { bmi, series } = measuresOf(observations);
   return {
     patient: { id: pid, name: [...(name?.given ?? []), name?.family ?? ''].join(' ').trim(), birth_date: birth, age, minor, gender: patient.gender ?? 'unknown' },
@@ -2139,7 +2188,7 @@ function profileJson(a, pid) {
     vaccines: schedule().vaccines.map(({ code, label, antigens }) => ({ code, label, antigens })),
     bmi,
     series,
-    withheld: false,
+    withheld,
   };
 }
 
@@ -2233,6 +2282,9 @@ async function profileRoutes(req, url) {
   if (!recordOpen(pid)) return forbidden('ce dossier est fermé');
   const patient = store.get('Patient').get(pid);
   const minor = (() => { const age = ageInYears(patient?.birthDate); return age >= 0 && age < MAJORITY; })();
+  if (a.kind === 'professional' && !gridAllows(a, columnOf(body ?? existing, 'professional'))) {
+    return forbidden("grid: votre profession n'a pas accès à ce type de document");
+  }
   if (body) {
     const section = sectionOf(body);
     if (!section || section === 'dispensations') return outcome(422, 'business-rule', "cette ressource n'est pas une entrée du profil que le portail écrit");

@@ -25,6 +25,9 @@
 //                      the mock's Marie Martin; on the real server, parent@carnet.localhost)
 //   CARNET_MEDECIN_LOGIN, CARNET_MEDECIN_PASSWORD   the médecin the holder hands a code to
 //                      (default: the mock's Paul Durand; on the real server, medecin@carnet.localhost)
+//   CARNET_KINE_LOGIN, CARNET_KINE_PASSWORD   a physiotherapist without access until the holder
+//                      hands a code (default: the mock's Thomas Garnier; on the real server,
+//                      kine@carnet.localhost)
 // "The mock" is recognised by its CapabilityStatement (GET /fhir/metadata).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,6 +78,8 @@ before(async () => {
   env.holderPassword = process.env.CARNET_HOLDER_PASSWORD || PASSWORD;
   env.medecin = process.env.CARNET_MEDECIN_LOGIN || (mock ? 'paul.durand@demo.carnet.fr' : 'medecin@carnet.localhost');
   env.medecinPassword = process.env.CARNET_MEDECIN_PASSWORD || PASSWORD;
+  env.kine = process.env.CARNET_KINE_LOGIN || (mock ? 'thomas.garnier@demo.carnet.fr' : 'kine@carnet.localhost');
+  env.kinePassword = process.env.CARNET_KINE_PASSWORD || PASSWORD;
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -1576,6 +1581,173 @@ test('desktop: the medical profile says who wrote each entry; a professional’s
     assert.deepEqual(errors, [], 'no console error');
   } finally {
     await context.close();
+  }
+});
+
+test('desktop: the médecin opens a patient’s medical profile, adds a measure, sees his name as author; a physiotherapist is told some information is not shown', { timeout: 240_000 }, async () => {
+  // The holder's record (signed in once for the suite): the médecin reaches it as médecin
+  // traitant (the mock) or with a code the holder hands him (the real server, where he is the
+  // médecin traitant of another record whose patient the suite cannot afford to sign in again);
+  // the physiotherapist (one login) is handed a code too. Whatever the test grants or adds goes
+  // again at the end.
+  const holder = await openAs(DESKTOP, { login: env.holder, password: env.holderPassword }, '/patient/profil');
+  const med = await openAs(DESKTOP, { login: env.medecin, password: env.medecinPassword }, '/pro/acces');
+  let kin;
+  const undo = [];
+  let added;
+  const doc = holder.page;
+  const p = med.page;
+  const enc = encodeURIComponent;
+  try {
+    const holderSession = await sessionOf(doc);
+    const pid = holderSession.account.patient_id;
+    assert.ok(pid, 'the holder has a record');
+    const medSession = await sessionOf(p);
+    const medFamily = medSession.account.display_name.split(' ').at(-1);
+    const send = (page, csrf, method, url, data) => page.request.fetch(`${BASE}${url}`, {
+      method, headers: { 'X-CSRF-Token': csrf, Accept: 'application/json', ...(data ? { 'Content-Type': 'application/json' } : {}) }, data: data ? JSON.stringify(data) : undefined,
+    });
+    const asHolder = (method, url, data) => send(doc, holderSession.csrf_token, method, url, data);
+    const profileAs = async (page) => {
+      const res = await page.request.get(`${BASE}/records/${enc(pid)}/profile`);
+      return { status: res.status(), profile: res.ok() ? await res.json() : undefined };
+    };
+    /** The holder hands a professional a code (lifting a block left by an earlier run first); they redeem it. */
+    const handCode = async (page) => {
+      const who = await sessionOf(page);
+      const rows = await (await asHolder('GET', `/access/records/${enc(pid)}/professionals`)).json();
+      if (rows.some((r) => r.account_id === who.account.id && r.status === 'blocked')) {
+        assert.equal((await asHolder('PUT', `/access/records/${enc(pid)}/professionals/${enc(who.account.id)}`, { status: 'known' })).status(), 200);
+      }
+      const made = await asHolder('POST', `/access/records/${enc(pid)}/codes`, {});
+      assert.equal(made.status(), 201, `a code for the record: ${made.status()}`);
+      const { code } = await made.json();
+      const redeemed = await send(page, who.csrf_token, 'POST', '/access/codes/redeem', { patient: pid, code });
+      assert.equal(redeemed.status(), 200, `the code is accepted: ${redeemed.status()}`);
+      undo.push(() => asHolder('DELETE', `/access/records/${enc(pid)}/professionals/${enc(who.account.id)}`));
+    };
+    if ((await profileAs(p)).status === 404) await handCode(p);
+
+    // Something the physiotherapist's grid hides (vaccinations: N for his profession): one
+    // vaccination in the record, added by the holder when there is none.
+    const { profile: own } = await profileAs(doc);
+    if (!own.sections.vaccinations?.length) {
+      const vaccine = own.vaccines[0];
+      const res = await asHolder('POST', '/fhir/Immunization', {
+        resourceType: 'Immunization', status: 'completed', patient: { reference: `Patient/${pid}` }, occurrenceDateTime: (await frenchOf(doc)).today,
+        vaccineCode: { coding: [{ system: 'https://carnet.health/fhir/CodeSystem/vaccine', code: vaccine.code, display: vaccine.label }], text: vaccine.label },
+      });
+      assert.equal(res.status(), 201);
+      const created = await res.json();
+      undo.push(() => asHolder('DELETE', `/fhir/Immunization/${enc(created.id)}`));
+    }
+
+    // The médecin: his patients (read again, after the code), the patient's page, then the link
+    // to the medical profile.
+    await p.reload();
+    await p.getByRole('heading', { level: 1, name: 'Mes patients' }).waitFor();
+    await p.locator(`[data-testid="my-patients"] a[data-patient-id="${pid}"]`).click();
+    await waitPath(p, `/pro/patients/${enc(pid)}`);
+    await p.getByTestId('profile-link').getByText('Profil médical', { exact: true }).waitFor();
+    await p.getByTestId('profile-link').click();
+    await waitPath(p, `/pro/patients/${enc(pid)}/profil`);
+    const { profile: seen } = await profileAs(p);
+    // The header names the patient, with their age; the way back is the patient's page.
+    await p.getByRole('heading', { level: 1, name: seen.patient.name, exact: true }).waitFor();
+    if (typeof seen.patient.age === 'number') assert.match(await p.locator('.profile-head__facts').innerText(), new RegExp(`^${seen.patient.age} ans? · Né\\(e\\) le `));
+    assert.equal(await p.getByRole('link', { name: 'Retour au dossier' }).getAttribute('href'), `/pro/patients/${enc(pid)}`);
+    await p.locator('section[data-section="measurements"]').waitFor();
+    assert.equal(await p.getByTestId('withheld').isVisible(), !!seen.withheld, 'the withheld line follows the server');
+    if (env.mock) assert.equal(seen.withheld, false, 'a médecin sees every entry');
+    assert.ok(seen.can_add.measurements, 'a médecin may add measures');
+
+    // He adds a weight: his entry, "Vous", with his buttons; the server names him as its author.
+    const measures = p.locator('section[data-section="measurements"]');
+    await measures.getByRole('button', { name: 'Ajouter une mesure' }).click();
+    const form = measures.locator('form[data-mode="add"]');
+    await form.getByLabel('Poids', { exact: true }).check();
+    await form.getByLabel('Poids (kg)').fill('71,3');
+    await form.getByRole('button', { name: 'Enregistrer', exact: true }).click();
+    await measures.getByText('Enregistré : « Poids : 71,3 kg ».').waitFor();
+    const { profile: after } = await profileAs(p);
+    const known = new Set(seen.sections.measurements.map((e) => e.id));
+    added = after.sections.measurements.find((e) => e.own && !known.has(e.id) && e.resource.valueQuantity?.value === 71.3);
+    assert.ok(added, 'the new weight is his');
+    assert.equal(added.author.kind, 'professional');
+    assert.ok(added.author.name.includes(medFamily), `the author is the médecin: ${added.author.name}`);
+    const rowOf = async (page) => {
+      const list = page.locator('section[data-section="measurements"] ul.profile-entries');
+      await list.locator('li').first().waitFor();
+      const r = list.locator(`li[data-entry="Observation/${added.id}"]`);
+      if (!(await r.count())) await page.locator('section[data-section="measurements"] .profile-section__more button').click();
+      await r.waitFor();
+      return r;
+    };
+    let row = await rowOf(p);
+    await row.getByText('Auteur : Vous').waitFor();
+    await row.getByRole('button', { name: 'Modifier Poids : 71,3 kg' }).waitFor();
+    await shot(p, 'pro-profile-desktop');
+
+    // The patient sees the médecin's name on it, and cannot change it.
+    await doc.goto(`${BASE}/patient/profil`);
+    row = await rowOf(doc);
+    await row.getByText(`Auteur : ${added.author.name}`).waitFor();
+    await row.getByText('Écrit par un professionnel de santé : vous ne pouvez pas le modifier.').waitFor();
+    assert.equal(await row.getByRole('button').count(), 0, 'no button on the médecin’s entry');
+
+    // The physiotherapist: no access yet — the designed "not available" state, with the way back.
+    const kinePath = `/pro/patients/${enc(pid)}/profil`;
+    kin = await openAs(DESKTOP, { login: env.kine, password: env.kinePassword }, kinePath, [/\/records\//]);
+    const k = kin.page;
+    await k.getByRole('heading', { level: 2, name: 'Profil médical non disponible' }).waitFor();
+    await k.getByText('Vous n’avez pas accès au dossier de ce patient', { exact: false }).waitFor();
+    assert.equal(await k.getByRole('heading', { level: 1 }).innerText(), 'Profil médical');
+    assert.equal(await k.getByRole('link', { name: 'Retour au dossier' }).count(), 2, 'the back link and the state’s button');
+    await k.getByRole('link', { name: 'Saisir un code d’accès' }).waitFor();
+    await shot(k, 'pro-profile-unavailable-desktop');
+
+    // Handed a code, he reads what his profession may: the line says some is not shown, not what.
+    await handCode(k);
+    await k.reload();
+    const { profile: kv } = await profileAs(k);
+    await k.getByRole('heading', { level: 1, name: kv.patient.name, exact: true }).waitFor();
+    assert.equal(kv.withheld, true, 'the vaccinations are withheld from a physiotherapist');
+    await k.getByTestId('withheld').getByText('Certaines informations de ce profil ne sont pas visibles pour votre profession, ou ont été masquées par le patient.').waitFor();
+    assert.equal(kv.sections.vaccinations.length, 0, 'no vaccination reaches him');
+    assert.equal(kv.can_add.vaccinations, false);
+    assert.equal(kv.can_add.measurements, true);
+    const vaccinations = k.locator('section[data-section="vaccinations"]');
+    await vaccinations.getByTestId('booklet-partial').waitFor();
+    assert.equal(await vaccinations.locator('li.profile-entry').count(), 0);
+    assert.equal(await vaccinations.getByRole('button', { name: 'Enregistrer un vaccin' }).count(), 0, 'he cannot add one');
+    await k.locator('section[data-section="measurements"]').getByRole('button', { name: 'Ajouter une mesure' }).waitFor();
+    row = await rowOf(k);
+    await row.getByText(`Auteur : ${added.author.name}`).waitFor();
+    await row.getByText('Écrit par un autre professionnel de santé : seul son auteur peut le modifier.').waitFor();
+    assert.equal(await row.getByRole('button').count(), 0, 'no button on another professional’s entry');
+    await shot(k, 'pro-profile-withheld-desktop');
+
+    // The médecin deletes his measure.
+    await p.reload();
+    row = await rowOf(p);
+    await row.getByRole('button', { name: 'Supprimer Poids : 71,3 kg' }).click();
+    await row.getByRole('button', { name: 'Oui, supprimer' }).click();
+    await p.locator('section[data-section="measurements"]').getByText('Supprimé : « Poids : 71,3 kg ».').waitFor();
+    added = undefined;
+
+    assert.deepEqual(med.errors, [], 'no console error (médecin)');
+    assert.deepEqual(kin.errors, [], 'no console error (kinésithérapeute)');
+    assert.deepEqual(holder.errors, [], 'no console error (patient)');
+  } finally {
+    try {
+      if (added) await p.request.delete(`${BASE}/fhir/Observation/${enc(added.id)}`, { headers: { 'X-CSRF-Token': (await sessionOf(p)).csrf_token } });
+      for (const step of undo.reverse()) await step();
+    } catch {
+      /* a page may be gone: nothing more to clean */
+    }
+    await kin?.context.close();
+    await med.context.close();
+    await holder.context.close();
   }
 });
 

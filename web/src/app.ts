@@ -5,7 +5,7 @@
 // account kind, otherwise the login page opens with the path to return to (?retour=…).
 import { h, icon, ICONS, mount } from './dom';
 import { applyLang, getLang, onLangChange, setLang, t, type Lang } from './i18n';
-import { accessOf, accountPathFor, allowed, loginPath, LOGIN_PATH, match, PAGES, SPACES, spaceById, type PageDef, type SpaceId } from './routes';
+import { accessOf, accountPathFor, allowed, loginPath, LOGIN_PATH, match, pageById, PAGES, SPACES, spaceById, type PageDef, type SpaceId } from './routes';
 import { renderNotFound, renderPlaceholder } from './pages/placeholder';
 import { loadingState } from './components/states';
 import { auth, type Session } from './api/auth';
@@ -238,7 +238,9 @@ function header(page: PageDef | undefined, session: Session | null): HTMLElement
 function spaceNav(page: PageDef, spaceId: SpaceId, session: Session): HTMLElement {
   const space = spaceById(spaceId);
   const items = PAGES.filter((p) => p.space === spaceId && p.inNav && allowed(accessOf(p), session));
-  const activeId = page.inNav ? page.id : page.parent;
+  let activeId = page.inNav ? page.id : page.parent;
+  // Deeper pages (a patient's profile under their record): the nearest ancestor in the menu.
+  for (let hops = 0; activeId && hops < 5 && !items.some((p) => p.id === activeId); hops++) activeId = pageById(activeId)?.parent;
   const active = items.find((p) => p.id === activeId);
   const listId = 'space-nav-list';
   const nav = h('nav', { class: 'space-nav', 'aria-label': t('nav.spaceMenu', { space: t(space.label) }) });

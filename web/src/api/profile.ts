@@ -199,7 +199,8 @@ export interface Profile {
   patient: { id: string; name?: string; birth_date?: string; age?: number; minor?: boolean; gender?: string };
   sections: Partial<Record<SectionKey, ProfileEntry[]>>;
   can_add: Partial<Record<SectionKey, boolean>>;
-  booklet?: BookletLine[];
+  /** `null`: left out (not part of docs/PROFILE.md today; shown as no booklet). */
+  booklet?: BookletLine[] | null;
   vaccines?: Vaccine[];
   bmi?: Bmi | null;
   series?: Series;

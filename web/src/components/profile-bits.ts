@@ -5,6 +5,24 @@ import { h } from '../dom';
 import { formatDate, formatNumber, isMessageKey, t, type MessageKey } from '../i18n';
 import { fromBase64, LOINC, SYSTEMS, type BookletStatus, type Concept, type ProfileEntry, type ProfileResource, type Quantity, type SectionKey } from '../api/profile';
 
+/**
+ * Who reads the profile: the patient (or someone acting for the record) or a professional.
+ * The page is the same; a few sentences change ("vos volontés" → "les volontés du patient").
+ */
+export type Side = 'patient' | 'professional';
+
+/**
+ * The words of `key` for this side: a professional reads `profile.pro.…` where there is one
+ * (the patient's sentences say "vous" for the patient), the shared sentence otherwise.
+ */
+export function sided(side: Side, key: MessageKey, params?: Record<string, string | number>): string {
+  if (side === 'professional') {
+    const pro = key.replace(/^profile\./, 'profile.pro.');
+    if (isMessageKey(pro)) return t(pro, params);
+  }
+  return t(key, params);
+}
+
 /** "Allergies", "Groupe sanguin"… */
 export function sectionTitle(key: SectionKey): string {
   return t(`profile.section.${key}` as MessageKey);
@@ -20,9 +38,9 @@ export function conceptText(cc: Concept | undefined): string {
 
 const codes = (cc: Concept | undefined) => (cc?.coding ?? []).map((c) => c.code ?? '');
 const hasCode = (cc: Concept | undefined, code: string) => codes(cc).includes(code);
-const lookup = (prefix: string, code: string | undefined, fallback = code ?? '') => {
+const lookup = (prefix: string, code: string | undefined, fallback = code ?? '', side: Side = 'patient') => {
   const key = `${prefix}.${code ?? ''}`;
-  return code && isMessageKey(key) ? t(key) : fallback;
+  return code && isMessageKey(key) ? sided(side, key) : fallback;
 };
 
 /** "kg", "cm", "mm Hg": UCUM units as people write them. */
@@ -93,10 +111,18 @@ export function authorText(e: ProfileEntry): string {
 }
 
 /** Why an entry has no "Modifier" button, when it is someone else's. */
-export function lockedText(e: ProfileEntry): string | undefined {
+export function lockedText(e: ProfileEntry, side: Side = 'patient'): string | undefined {
   if (e.editable) return undefined;
-  if (e.author?.kind === 'insurer') return t('profile.locked.insurer');
-  if (e.author?.kind === 'professional') return t('profile.locked.professional');
+  const kind = e.author?.kind;
+  if (kind === 'insurer') return sided(side, 'profile.locked.insurer');
+  if (side === 'professional') {
+    // A professional reads the record of someone else: whose entry it is says why.
+    if (e.own) return t('profile.locked.other');
+    if (kind === 'professional') return t('profile.pro.locked.professional');
+    if (kind === 'patient') return t('profile.pro.locked.patient');
+    return t('profile.locked.other');
+  }
+  if (kind === 'professional') return t('profile.locked.professional');
   return t('profile.locked.other');
 }
 
@@ -109,7 +135,7 @@ export interface EntryView {
   dated?: boolean;
 }
 
-function observationView(r: ProfileResource): EntryView {
+function observationView(r: ProfileResource, side: Side): EntryView {
   const code = r.code;
   let name = conceptText(code) || t('record.untitled');
   let value = quantityText(r.valueQuantity) || conceptText(r.valueCodeableConcept) || r.valueString || '';
@@ -119,7 +145,7 @@ function observationView(r: ProfileResource): EntryView {
   else if (hasCode(code, 'organ-donation')) {
     name = t('profile.section.organ_donation');
     const choice = r.valueCodeableConcept?.coding?.[0]?.code;
-    value = lookup('profile.organ', choice, conceptText(r.valueCodeableConcept));
+    value = lookup('profile.organ', choice, conceptText(r.valueCodeableConcept), side);
   } else if (hasCode(code, LOINC.bloodPressure) || hasCode(code, '55284-4')) name = t('profile.measure.blood_pressure');
   if (!value && r.component?.length) {
     const sys = r.component.find((c) => hasCode(c.code, LOINC.systolic))?.valueQuantity;
@@ -135,11 +161,11 @@ function observationView(r: ProfileResource): EntryView {
 }
 
 /** What one entry says: a title and a few details, from its resource only. */
-export function describe(r: ProfileResource): EntryView {
+export function describe(r: ProfileResource, side: Side = 'patient'): EntryView {
   const untitled = t('record.untitled');
   switch (r.resourceType) {
     case 'Observation':
-      return observationView(r);
+      return observationView(r, side);
     case 'Condition': {
       const status = r.clinicalStatus?.coding?.[0]?.code;
       return { title: conceptText(r.code) || untitled, details: [status ? lookup('profile.conditionStatus', status) : ''].filter(Boolean) };

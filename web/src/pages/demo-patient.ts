@@ -100,12 +100,13 @@ function eyebrow(ctx: PageContext): string {
 /**
  * A record's header and sections. Also the professional's view of a patient
  * ("/pro/patients/:id", pages/pro-access.ts), with its own eyebrow; `onError` lets that page
- * add what a professional can do when the record cannot be read.
+ * add what a professional can do when the record cannot be read; `afterHead` goes between the
+ * header and the sections (that page's way to the medical profile).
  */
-export function renderRecord(main: HTMLElement, id: string, ctx: PageContext, opts: { eyebrow?: string; onError?: (err: unknown) => void } = {}): void {
+export function renderRecord(main: HTMLElement, id: string, ctx: PageContext, opts: { eyebrow?: string; onError?: (err: unknown) => void; afterHead?: HTMLElement } = {}): void {
   const head = h('div', { class: 'record-head' });
   const body = h('div', { class: 'record-body' });
-  main.append(head, body);
+  main.append(head, ...(opts.afterHead ? [opts.afterHead] : []), body);
 
   const load = () => {
     mount(head, loadingState(t('record.loading')));

@@ -6,8 +6,10 @@
 //   "/pro/urgence"        break-the-glass: a written reason (≥ 10 characters) and a fresh
 //                         identity check (POST /access/records/{pid}/emergency {purpose:"BTG",
 //                         reason}; 403 needs-fresh-auth → components/reauth.ts, then again)
-//   "/pro/patients/:id"   a patient's record as the grid and the patient allow; when it cannot
-//                         be read, what the professional can do (a code, emergency access)
+//   "/pro/patients/:id"   a patient's record as the grid and the patient allow, with the way to
+//                         their medical profile ("/pro/patients/:id/profil", pages/pro-profile.ts);
+//                         when it cannot be read, what the professional can do (a code,
+//                         emergency access)
 import { h, icon, ICONS, mount } from '../dom';
 import { formatMicros, t, tn } from '../i18n';
 import { access, needsFreshAuth, normalizeAccessCode, type ReachablePatient } from '../api/access';
@@ -292,9 +294,22 @@ export const renderProRecord: Renderer = (main, ctx) => {
   const help = h('div', { class: 'record-help' },
     h('p', { class: 'see-also' }, h('a', { class: 'link-danger', href: emergencyHref }, icon(ICONS.emergency), ' ', t('pro.emergencyLink'))),
   );
+  // The medical profile: allergies, treatments, vaccinations… and what this profession may add.
+  const profileLink = h('div', { class: 'record-links' },
+    h('a', { class: 'card card--link', href: pathFor('pro.profile', { id }), 'data-testid': 'profile-link' },
+      h('span', { class: 'type-icon type-icon--profile' }, icon(ICONS.profile)),
+      h('span', { class: 'card__body' },
+        h('span', { class: 'card__title' }, t('pro.profileLink')),
+        h('span', { class: 'card__subtitle' }, t('pro.profileLinkText')),
+      ),
+      icon(ICONS.chevron, 'icon card__chevron'),
+    ),
+  );
   renderRecord(main, id, ctx, {
     eyebrow: t('pro.recordEyebrow'),
+    afterHead: profileLink,
     onError: (err) => {
+      profileLink.remove();
       const status = (err as { status?: number } | null)?.status;
       if (status !== 403 && status !== 404) {
         help.replaceChildren();

@@ -1,11 +1,13 @@
 // The forms of the medical profile: one per section, each field with a visible label, a hint
 // where it helps, and its own message when it is missing or not accepted (the first one gets
 // the focus). The values become a resource through the templates of api/profile.ts.
+// A professional fills in the same forms; the few sentences that speak to the patient
+// ("Vos volontés") read for them about the patient (`Words`, from profile-bits' `sided`).
 import { h } from '../dom';
 import { t, type MessageKey } from '../i18n';
 import { errorText, formMessages, radioGroup, selectField, textAreaField, textField, whileBusy, type Field } from '../components/form';
 import { BLOOD_GROUPS, FAMILY_RELATIONS, LOINC, parseNumber, profile, SYSTEMS, fromBase64, type Profile, type ProfileEntry, type ProfileResource, type SectionKey, type Values } from '../api/profile';
-import { conceptText } from '../components/profile-bits';
+import { conceptText, sided, type Side } from '../components/profile-bits';
 
 type Kind = 'text' | 'textarea' | 'date' | 'select' | 'radio' | 'number' | 'tel';
 
@@ -27,14 +29,18 @@ interface FieldDef {
   past?: boolean;
 }
 
+/** The words of a key for the reader's side. */
+type Words = (key: MessageKey, params?: Record<string, string | number>) => string;
+
 interface FormSpec {
-  fields(p: Profile): FieldDef[];
+  /** `m`: the words for the reader's side (a professional's "allergies du patient"). */
+  fields(p: Profile, m: Words): FieldDef[];
   /** Words stored beside codes (a relation's text, a vaccine's label). */
-  labels?(v: Values, p: Profile): Record<string, string>;
+  labels?(v: Values, p: Profile, m: Words): Record<string, string>;
   /** The values of an existing entry, to edit it. */
   from(r: ProfileResource): Values;
   /** What the confirmation quotes: « Pollen ». */
-  name(v: Values, p: Profile): string;
+  name(v: Values, p: Profile, m: Words): string;
 }
 
 const today = () => {
@@ -51,7 +57,7 @@ const inRange = (lo: number, hi: number, message: MessageKey) => (value: string)
 
 const dateField = (o: Partial<FieldDef> & { label: string }): FieldDef => ({ name: 'date', kind: 'date', past: true, missing: m('profile.form.dateMissing'), ...o });
 
-const options = (prefix: string, values: readonly string[]) => values.map((value) => ({ value, label: t(`${prefix}.${value}` as MessageKey) }));
+const options = (prefix: string, values: readonly string[], words: Words = t) => values.map((value) => ({ value, label: words(`${prefix}.${value}` as MessageKey) }));
 
 const MEASURE_KINDS = ['weight', 'height', 'blood_pressure'] as const;
 
@@ -65,17 +71,17 @@ const SPECS: Partial<Record<SectionKey, FormSpec>> = {
     name: (v) => t('profile.nameValue', { name: t('profile.section.blood_group'), value: v.group ?? '' }),
   },
   organ_donation: {
-    fields: () => [
-      { name: 'choice', kind: 'radio', label: m('profile.form.organChoice'), options: options('profile.organ', ['donor', 'not-donor']), missing: m('profile.form.organMissing') },
+    fields: (_p, m) => [
+      { name: 'choice', kind: 'radio', label: m('profile.form.organChoice'), options: options('profile.organ', ['donor', 'not-donor'], m), missing: m('profile.form.organMissing') },
       { name: 'note', kind: 'textarea', label: m('profile.form.organNote'), optional: true, maxlength: 1000, hint: m('profile.form.organNoteHint') },
       dateField({ label: m('profile.form.organDate'), value: today() }),
     ],
-    labels: (v) => ({ choice: v.choice ? t(`profile.organ.${v.choice}` as MessageKey) : '' }),
+    labels: (v, _p, m) => ({ choice: v.choice ? m(`profile.organ.${v.choice}` as MessageKey) : '' }),
     from: (r) => ({ choice: r.valueCodeableConcept?.coding?.[0]?.code ?? '', note: r.note?.[0]?.text ?? '', date: day(r.effectiveDateTime) }),
-    name: (v) => t('profile.nameValue', { name: t('profile.section.organ_donation'), value: v.choice ? t(`profile.organ.${v.choice}` as MessageKey) : '' }),
+    name: (v, _p, m) => t('profile.nameValue', { name: t('profile.section.organ_donation'), value: v.choice ? m(`profile.organ.${v.choice}` as MessageKey) : '' }),
   },
   lifestyle: {
-    fields: () => [
+    fields: (_p, m) => [
       { name: 'topic', kind: 'text', label: m('profile.form.lifestyleTopic'), hint: m('profile.form.lifestyleTopicHint'), maxlength: 100, missing: m('profile.form.lifestyleTopicMissing') },
       { name: 'value', kind: 'textarea', label: m('profile.form.lifestyleValue'), hint: m('profile.form.lifestyleValueHint'), maxlength: 1000, missing: m('profile.form.lifestyleValueMissing') },
       dateField({ label: m('profile.form.since'), optional: true }),
@@ -135,7 +141,7 @@ const SPECS: Partial<Record<SectionKey, FormSpec>> = {
     name: (v) => v.text ?? '',
   },
   allergies: {
-    fields: () => [
+    fields: (_p, m) => [
       { name: 'text', kind: 'text', label: m('profile.form.allergy'), hint: m('profile.form.allergyHint'), maxlength: 200, missing: m('profile.form.allergyMissing') },
       { name: 'reaction', kind: 'text', label: m('profile.form.reaction'), hint: m('profile.form.reactionHint'), optional: true, maxlength: 200 },
       { name: 'criticality', kind: 'select', label: m('profile.form.criticality'), optional: true, options: [{ value: '', label: m('profile.form.unknown') }, ...options('profile.criticality', ['low', 'high'])] },
@@ -188,8 +194,8 @@ const SPECS: Partial<Record<SectionKey, FormSpec>> = {
     name: (v) => v.text ?? '',
   },
   advance_directives: {
-    fields: () => [
-      { name: 'title', kind: 'text', label: m('profile.form.directiveTitle'), value: t('profile.form.directiveTitleDefault'), maxlength: 200, missing: m('profile.form.directiveTitleMissing') },
+    fields: (_p, m) => [
+      { name: 'title', kind: 'text', label: m('profile.form.directiveTitle'), value: m('profile.form.directiveTitleDefault'), maxlength: 200, missing: m('profile.form.directiveTitleMissing') },
       { name: 'text', kind: 'textarea', label: m('profile.form.directiveText'), hint: m('profile.form.directiveTextHint'), maxlength: 20000, missing: m('profile.form.directiveTextMissing') },
       dateField({ label: m('profile.form.directiveDate'), value: today() }),
     ],
@@ -197,7 +203,7 @@ const SPECS: Partial<Record<SectionKey, FormSpec>> = {
     name: (v) => v.title ?? '',
   },
   contacts: {
-    fields: () => [
+    fields: (_p, m) => [
       { name: 'role', kind: 'radio', label: m('profile.form.contactRole'), options: [{ value: 'trusted', label: m('profile.contact.trusted') }, { value: 'emergency', label: m('profile.contact.emergency') }], value: 'trusted', hint: m('profile.form.contactRoleHint') },
       { name: 'name', kind: 'text', label: m('profile.form.contactName'), maxlength: 200, missing: m('profile.form.contactNameMissing') },
       {
@@ -261,6 +267,8 @@ function control(def: FieldDef): Control {
 export interface EntryFormOptions {
   section: SectionKey;
   pid: string;
+  /** Who fills it in (the wording; default the patient's). */
+  side?: Side;
   profile: Profile;
   /** Editing this entry (PUT with If-Match), else a new one (POST). */
   entry?: ProfileEntry;
@@ -275,7 +283,8 @@ export interface EntryFormOptions {
 export function entryForm(o: EntryFormOptions): { el: HTMLFormElement; focus(): void } {
   const spec = SPECS[o.section];
   if (!spec) throw new Error(`no form for ${o.section}`);
-  const controls = spec.fields(o.profile).map(control);
+  const words: Words = (key, params) => sided(o.side ?? 'patient', key, params);
+  const controls = spec.fields(o.profile, words).map(control);
   const start: Values = { ...(o.entry ? spec.from(o.entry.resource) : {}), ...(o.preset ?? {}) };
   for (const c of controls) if (start[c.def.name] !== undefined && (!c.def.when || c.def.when(start))) c.set(start[c.def.name]!);
 
@@ -328,8 +337,8 @@ export function entryForm(o: EntryFormOptions): { el: HTMLFormElement; focus(): 
       }),
     );
     if (!ok) return;
-    const resource = profile.build(o.section, o.pid, v, spec.labels?.(v, o.profile) ?? {});
-    const name = spec.name(v, o.profile);
+    const resource = profile.build(o.section, o.pid, v, spec.labels?.(v, o.profile, words) ?? {});
+    const name = spec.name(v, o.profile, words);
     void whileBusy(submit, async () => {
       try {
         if (o.entry) await profile.update(o.entry, resource);

@@ -3,6 +3,9 @@
 // "Assurance Maladie"); the person adds, edits and deletes the entries the server says they
 // may; the vaccination booklet against the French schedule; measurements with the BMI and
 // charts over time; advance directives for an adult's record only.
+// The same view serves a professional ("/pro/patients/:id/profil", pages/pro-profile.ts):
+// `mountProfile` takes the record and the reader's side; what may be added or changed is
+// always the server's answer (`can_add`, `editable`), never guessed here.
 //   GET /records/{pid}/profile                    the profile, as this reader may see it
 //   POST /fhir/{Type}, PUT /fhir/{Type}/{id} (If-Match), DELETE /fhir/{Type}/{id}
 // Every text from the server is set as text (the DOM builder never parses HTML).
@@ -13,7 +16,7 @@ import { backLink, emptyState, errorState, loadingState } from '../components/st
 import { FhirError } from '../api/fhir';
 import { errorText, formMessages, uid, whileBusy, type FormMessages } from '../components/form';
 import { forRecordNotice } from '../components/access-bits';
-import { antigenText, authorText, bookletBadge, describe, entryDateText, lockedText, sectionTitle } from '../components/profile-bits';
+import { antigenText, authorText, bookletBadge, describe, entryDateText, lockedText, sectionTitle, sided, type Side } from '../components/profile-bits';
 import { lineChart } from '../components/line-chart';
 import { entryForm, hasForm } from './profile-forms';
 import { currentRecord } from '../session';
@@ -62,8 +65,25 @@ export const renderProfile: Renderer = (main, ctx) => {
   );
   const body = h('div', { class: 'profile', 'data-testid': 'profile' });
   main.append(body);
-  new ProfilePage(body, record.patient_id, ctx).start();
+  mountProfile(body, { pid: record.patient_id, side: 'patient', ctx });
 };
+
+export interface ProfileViewOptions {
+  /** The record (its Patient id). */
+  pid: string;
+  /** Who reads it: the wording follows (the rights are the server's). */
+  side: Side;
+  ctx: PageContext;
+  /** Each profile read, first and after a change (the page's header, its title). */
+  onLoad?(p: Profile): void;
+  /** What to show when the record cannot be opened (the server answers 404); a plain state otherwise. */
+  unavailable?(): Node;
+}
+
+/** The profile of a record, by section, in `body`: loading, then the sections or a designed state. */
+export function mountProfile(body: HTMLElement, o: ProfileViewOptions): void {
+  new ProfilePage(body, o).start();
+}
 
 interface SectionView {
   key: SectionKey;
@@ -83,11 +103,18 @@ class ProfilePage {
   private sections = new Map<SectionKey, SectionView>();
   private pageStatus = formMessages();
 
+  private readonly pid: string;
+  private readonly side: Side;
+  private readonly ctx: PageContext;
+
   constructor(
     private readonly body: HTMLElement,
-    private readonly pid: string,
-    private readonly ctx: PageContext,
-  ) {}
+    private readonly o: ProfileViewOptions,
+  ) {
+    this.pid = o.pid;
+    this.side = o.side;
+    this.ctx = o.ctx;
+  }
 
   start(): void {
     mount(this.body, loadingState(t('profile.loading')));
@@ -96,6 +123,7 @@ class ProfilePage {
       .then((p) => {
         if (this.ctx.signal.aborted) return;
         this.data = p;
+        this.o.onLoad?.(p);
         this.skeleton(p);
         this.fill(p);
       })
@@ -103,7 +131,7 @@ class ProfilePage {
         if (this.ctx.signal.aborted) return;
         // A record this account may not open answers 404, as the FHIR API does.
         if (err instanceof FhirError && (err.status === 404 || err.status === 403)) {
-          mount(this.body, emptyState(t('profile.unavailable'), t('profile.unavailableText'), 'privacy'));
+          mount(this.body, this.o.unavailable?.() ?? emptyState(sided(this.side, 'profile.unavailable'), sided(this.side, 'profile.unavailableText'), 'privacy'));
         } else {
           mount(this.body, errorState(err, { onRetry: () => this.start() }));
         }
@@ -118,6 +146,7 @@ class ProfilePage {
       .then((p) => {
         if (this.ctx.signal.aborted) return;
         this.data = p;
+        this.o.onLoad?.(p);
         this.fill(p);
         then?.();
       })
@@ -141,7 +170,7 @@ class ProfilePage {
       h('nav', { 'aria-label': t('profile.toc') },
         h('ul', { class: 'toc__list', role: 'list' }, keys.map((k) => h('li', null, h('a', { class: 'toc__link', href: `#profil-${k}` }, sectionTitle(k)))))),
     );
-    const withheld = h('p', { class: 'notice notice--info profile-withheld', 'data-testid': 'withheld', hidden: true }, t('profile.withheld'));
+    const withheld = h('p', { class: 'notice notice--info profile-withheld', 'data-testid': 'withheld', hidden: true }, sided(this.side, 'profile.withheld'));
     this.pageStatus.el.classList.add('profile-status');
     mount(this.body, toc, withheld, this.pageStatus.el, keys.map((k) => this.sectionSkeleton(k)));
   }
@@ -176,15 +205,18 @@ class ProfilePage {
     v.count.textContent = list.length ? ` (${list.length})` : '';
     // What the section shows above its entries.
     const listTitle = (key: MessageKey) => (list.length ? h('h3', { class: 'subpanel__title profile-section__list-title' }, t(key)) : null);
-    if (v.key === 'vaccinations') mount(v.extra, this.booklet(p), listTitle('profile.vaccinesRecorded'));
+    // (A booklet the server leaves out, `null`, is not shown.)
+    if (v.key === 'vaccinations') mount(v.extra, p.booklet === null ? null : this.booklet(p), listTitle('profile.vaccinesRecorded'));
     else if (v.key === 'measurements') mount(v.extra, this.measures(p), listTitle('profile.measuresRecorded'));
-    else if (v.key === 'contacts') mount(v.extra, h('p', { class: 'panel__intro' }, t('profile.contactsIntro')));
-    else if (v.key === 'advance_directives') mount(v.extra, h('p', { class: 'panel__intro' }, t('profile.directivesIntro')));
+    else if (v.key === 'contacts') mount(v.extra, h('p', { class: 'panel__intro' }, sided(this.side, 'profile.contactsIntro')));
+    else if (v.key === 'advance_directives') mount(v.extra, h('p', { class: 'panel__intro' }, sided(this.side, 'profile.directivesIntro')));
     else if (v.key === 'dispensations') mount(v.extra, h('p', { class: 'panel__intro' }, t('profile.dispensationsIntro')));
     else v.extra.replaceChildren();
 
     if (!list.length) {
-      mount(v.list, h('li', { class: 'row profile-entries__empty' }, h('p', { class: 'panel__empty' }, t(v.key === 'dispensations' ? 'profile.noDispensation' : 'record.empty'))));
+      // With entries withheld, an empty section may not be empty: it says nothing more than that.
+      const empty = p.withheld ? 'profile.noneShown' : v.key === 'dispensations' ? 'profile.noDispensation' : 'record.empty';
+      mount(v.list, h('li', { class: 'row profile-entries__empty' }, h('p', { class: 'panel__empty' }, t(empty))));
     } else {
       const shown = v.expanded ? list : list.slice(0, FIRST);
       mount(v.list, shown.map((e) => this.entryRow(v, e)));
@@ -222,7 +254,7 @@ class ProfilePage {
     };
     const show = (values?: Values) => {
       const f = entryForm({
-        section: v.key, pid: this.pid, profile: p, preset: values, signal: this.ctx.signal,
+        section: v.key, pid: this.pid, side: this.side, profile: p, preset: values, signal: this.ctx.signal,
         onCancel: () => close(true),
         onDone: (name) => {
           close(false);
@@ -253,9 +285,9 @@ class ProfilePage {
   }
 
   private entryRow(v: SectionView, e: ProfileEntry): HTMLElement {
-    const view = describe(e.resource);
+    const view = describe(e.resource, this.side);
     const date = view.dated ? '' : entryDateText(e);
-    const locked = lockedText(e);
+    const locked = lockedText(e, this.side);
     const actions = h('div', { class: 'row__actions' });
     const editor = h('div', { class: 'row__editor' });
     const row = h(
@@ -283,7 +315,7 @@ class ProfilePage {
     edit.addEventListener('click', () => {
       const p = this.data!;
       const f = entryForm({
-        section: v.key, pid: this.pid, profile: p, entry: e, signal: this.ctx.signal,
+        section: v.key, pid: this.pid, side: this.side, profile: p, entry: e, signal: this.ctx.signal,
         onCancel: () => {
           editor.replaceChildren();
           edit.setAttribute('aria-expanded', 'false');
@@ -340,7 +372,9 @@ class ProfilePage {
     const headingId = uid('carnet');
     const wrap = h('div', { class: 'booklet', 'data-testid': 'booklet', role: 'group', 'aria-labelledby': headingId },
       h('h3', { id: headingId, class: 'subpanel__title' }, t('profile.booklet.title')),
-      h('p', { class: 'panel__intro' }, t('profile.booklet.intro')));
+      h('p', { class: 'panel__intro' }, t('profile.booklet.intro')),
+      // Worked out from the vaccinations this reader sees: say so when some are not shown.
+      p.withheld ? h('p', { class: 'panel__note', 'data-testid': 'booklet-partial' }, t('profile.booklet.partial')) : null);
     if (!lines.length) {
       wrap.append(h('p', { class: 'panel__empty' }, t('profile.booklet.none')));
       return wrap;
@@ -410,7 +444,7 @@ class ProfilePage {
     } else {
       card.append(h('p', { class: 'panel__empty' }, t('profile.bmi.none')));
     }
-    if (minor) card.append(h('p', { class: 'notice notice--info bmi__child' }, t('profile.bmi.child')));
+    if (minor) card.append(h('p', { class: 'notice notice--info bmi__child' }, sided(this.side, 'profile.bmi.child')));
     wrap.append(card);
 
     const weight = p.series?.weight ?? [];
