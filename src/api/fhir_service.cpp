@@ -394,6 +394,14 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
             if (!d.allow) return Error::Make(Code::kForbidden, "forbidden", "access refused");
         }
     }
+    // A person's own declarations (advance directives, trusted person, organ donation) are
+    // written by the holder side only: a professional's would speak for the patient.
+    if (scope != nullptr && !owner.empty() &&
+        scope->caller().actor.kind != access::ActorKind::kPatient &&
+        profile::HolderOnly(profile::SectionOf(obj))) {
+        return Error::Make(Code::kForbidden, "forbidden",
+                           "access refused (this is the patient's own declaration)");
+    }
     // Advance directives are an adult's (Code de la santé publique, art. L1111-11): not in
     // a minor's record, whoever writes.
     if (scope != nullptr && !owner.empty() && type == "Consent" &&

@@ -40,6 +40,9 @@ struct Collected {
     std::vector<Item> items;
     bool withheld = false;
     bool minor = false;
+    /// The grid lets the caller read vaccinations: the booklet is theirs to see (computed
+    /// from only some doses, it would show vaccines as due that were given).
+    bool reads_immunizations = true;
     std::map<std::string, bool, std::less<>> can_add;
     /// The caller may change or delete this entry now (the author, while the record is open).
     std::map<std::pair<std::string, std::string>, bool> editable;
@@ -233,6 +236,14 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, int64_t
         const int age = AgeOn(*birth, DayOf(now));
         out.minor = age >= 0 && age < 18;
     }
+    if (scope != nullptr) {
+        access::Target t;
+        t.resource_type = "Immunization";
+        t.patient_id = pid;
+        t.category = access::Category::kImmunizations;
+        CARNET_TRY(auto d, scope->Would(txn, t, access::Action::kRead));
+        out.reads_immunizations = d.allow;
+    }
     // What the caller may add: each section's new entry, as the write would be decided.
     for (std::string_view key : profile::SectionKeys()) {
         bool allowed = true;
@@ -252,6 +263,11 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, int64_t
             allowed = d.allow;
         }
         if (key == "advance_directives" && out.minor) allowed = false;
+        // The person's own declarations: only the holder side writes them.
+        if (scope != nullptr && profile::HolderOnly(key) &&
+            scope->caller().actor.kind != access::ActorKind::kPatient) {
+            allowed = false;
+        }
         // The insurer's feed writes dispensations; nobody adds them by hand.
         if (key == "dispensations") allowed = false;
         out.can_add[std::string(key)] = allowed;
@@ -331,9 +347,13 @@ Result<json::object> ProfileView(FhirService& service, const std::string& patien
                      {"can_add", std::move(can_add)},
                      {"vaccines", profile::VaccineCatalogue()},
                      {"withheld", c.withheld}};
-    out["booklet"] = birth.empty()
-                         ? json::array()
-                         : profile::ToJson(profile::Booklet(birth, FormatDay(today), doses));
+    if (!c.reads_immunizations) {
+        out["booklet"] = nullptr;
+    } else {
+        out["booklet"] = birth.empty()
+                             ? json::array()
+                             : profile::ToJson(profile::Booklet(birth, FormatDay(today), doses));
+    }
     json::object measures = profile::ToJson(profile::Measure(observations));
     out["bmi"] = measures["bmi"];
     out["series"] = measures["series"];

@@ -204,4 +204,8 @@ bool IsAdvanceDirective(const json::object& resource) {
            HasCoding(resource, "category", kLoinc, "42348-3");
 }
 
+bool HolderOnly(std::string_view section) {
+    return section == "advance_directives" || section == "contacts" || section == "organ_donation";
+}
+
 }  // namespace carnet::profile

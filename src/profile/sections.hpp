@@ -31,6 +31,10 @@ std::string_view TypeOfSection(std::string_view section);
 /// dateTime, recorded… as written (FHIR date or dateTime); "" when it has none.
 std::string ClinicalDate(const boost::json::object& resource);
 
+/// Sections only the record's holder side writes: the person's own declarations (advance
+/// directives, the trusted person and emergency contacts, the organ-donation wish).
+bool HolderOnly(std::string_view section);
+
 /// A Consent whose scope is advance directives (consentscope "adr" or category LOINC 42348-3).
 bool IsAdvanceDirective(const boost::json::object& resource);
 

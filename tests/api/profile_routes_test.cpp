@@ -378,6 +378,8 @@ TEST_P(ProfileRoutesTest, WhatTheGridRefusesIsWithheldWithoutSayingWhat) {
     EXPECT_EQ(view.at("can_add").at("vaccinations"), false);
     EXPECT_EQ(view.at("can_add").at("allergies"), true);
     EXPECT_EQ(r.body.find("LOT-MARKER-42"), std::string::npos);
+    // Computed from no dose, the booklet would call every vaccine due: it is not given.
+    EXPECT_TRUE(view.at("booklet").is_null());
     // Writing one is refused too.
     EXPECT_EQ(Create(kine_, templates[9].second).status, 403);
     // The GP sees both, and nothing is withheld from him.
@@ -385,6 +387,30 @@ TEST_P(ProfileRoutesTest, WhatTheGridRefusesIsWithheldWithoutSayingWhat) {
     ASSERT_EQ(gp.status, 200);
     EXPECT_EQ(gp.Json().at("sections").at("vaccinations").as_array().size(), 2U);
     EXPECT_EQ(gp.Json().at("withheld"), false);
+    EXPECT_TRUE(gp.Json().at("booklet").is_array());
+}
+
+TEST_P(ProfileRoutesTest, ThePatientsOwnDeclarationsAreWrittenByTheHolderSideOnly) {
+    auto templates = Templates(marie_.patient_id);
+    // Advance directives, the trusted person, the organ-donation wish: the GP may read them
+    // but not write them for her.
+    for (size_t i : {size_t{12}, size_t{13}, size_t{1}}) {
+        Reply r = Create(gp_, templates[i].second);
+        EXPECT_EQ(r.status, 403) << templates[i].first << ": " << Describe(r);
+        EXPECT_TRUE(r.IsOperationOutcome());
+    }
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM resources WHERE type IN ('Consent', 'RelatedPerson')"),
+              0);
+    Reply view = Profile(gp_, marie_.patient_id);
+    ASSERT_EQ(view.status, 200);
+    for (const char* section : {"advance_directives", "contacts", "organ_donation"}) {
+        EXPECT_EQ(view.Json().at("can_add").at(section), false) << section;
+    }
+    EXPECT_EQ(view.Json().at("can_add").at("conditions"), true);
+    // Hers are accepted, and the GP reads them.
+    ASSERT_EQ(Create(marie_, templates[13].second).status, 201);
+    Reply later = Profile(gp_, marie_.patient_id);
+    EXPECT_EQ(later.Json().at("sections").at("contacts").as_array().size(), 1U);
 }
 
 TEST_P(ProfileRoutesTest, NobodyWithoutABasisLearnsAnythingOfTheProfile) {
