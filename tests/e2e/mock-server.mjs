@@ -2172,6 +2172,8 @@ function profileJson(a, pid) {
     if (!open || k === 'dispensations') return [k, false];
     if (k === 'advance_directives' && minor) return [k, false];
     if (a.kind === 'patient') return [k, true];
+    // The person's own declarations are written by the holder side only (as the server).
+    if (['advance_directives', 'contacts', 'organ_donation'].includes(k)) return [k, false];
     return [k, gridAllows(a, columnOf({ resourceType: SECTION_TYPE[k] }, 'professional'))];
   }));
   // The booklet and the measures from what this caller sees, as the server works them out.
@@ -2184,7 +2186,9 @@ function profileJson(a, pid) {
     patient: { id: pid, name: [...(name?.given ?? []), name?.family ?? ''].join(' ').trim(), birth_date: birth, age, minor, gender: patient.gender ?? 'unknown' },
     sections,
     can_add,
-    booklet: birth ? bookletOf(birth, dosesOf(immunizations)) : [],
+    // No booklet for a reader the grid refuses vaccinations (it would call given vaccines due).
+    booklet: pro && !gridAllows(a, columnOf({ resourceType: 'Immunization' }, 'professional')) ? null
+      : birth ? bookletOf(birth, dosesOf(immunizations)) : [],
     vaccines: schedule().vaccines.map(({ code, label, antigens }) => ({ code, label, antigens })),
     bmi,
     series,

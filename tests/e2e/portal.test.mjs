@@ -1717,7 +1717,9 @@ test('desktop: the médecin opens a patient’s medical profile, adds a measure,
     assert.equal(kv.can_add.vaccinations, false);
     assert.equal(kv.can_add.measurements, true);
     const vaccinations = k.locator('section[data-section="vaccinations"]');
-    await vaccinations.getByTestId('booklet-partial').waitFor();
+    await vaccinations.waitFor();
+    assert.equal(kv.booklet, null, 'no booklet computed from vaccinations he may not see');
+    assert.equal(await vaccinations.getByTestId('booklet').count(), 0, 'and none shown');
     assert.equal(await vaccinations.locator('li.profile-entry').count(), 0);
     assert.equal(await vaccinations.getByRole('button', { name: 'Enregistrer un vaccin' }).count(), 0, 'he cannot add one');
     await k.locator('section[data-section="measurements"]').getByRole('button', { name: 'Ajouter une mesure' }).waitFor();
