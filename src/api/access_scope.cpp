@@ -141,8 +141,8 @@ Result<access::Decision> Scope::CheckTarget(store::Reader& txn, const access::Ta
     return Decide(txn, target, action, id, {target.resource_type, target.resource_id});
 }
 
-Result<access::Decision> Scope::Would(store::Reader& txn, const access::Target& target,
-                                      access::Action action) {
+Result<access::DecisionInput> Scope::InputFor(store::Reader& txn, const access::Target& target,
+                                              access::Action action) {
     access::DecisionInput in;
     in.actor = caller_.actor;
     in.target = target;
@@ -154,6 +154,12 @@ Result<access::Decision> Scope::Would(store::Reader& txn, const access::Target& 
         in.patient = f->patient;
         in.rel = f->rel;
     }
+    return in;
+}
+
+Result<access::Decision> Scope::Would(store::Reader& txn, const access::Target& target,
+                                      access::Action action) {
+    CARNET_TRY(auto in, InputFor(txn, target, action));
     return access::Decide(*grid_, in);
 }
 
@@ -172,17 +178,7 @@ Result<bool> Scope::RecordExists(store::Reader& txn, const std::string& patient_
 Result<access::Decision> Scope::Decide(store::Reader& txn, const access::Target& target,
                                        access::Action action, const std::string& id,
                                        std::pair<std::string, std::string> flags_key) {
-    access::DecisionInput in;
-    in.actor = caller_.actor;
-    in.target = target;
-    in.action = action;
-    in.purpose = caller_.purpose;
-    in.now_us = now_us_;
-    if (!target.patient_id.empty() && !caller_.IsSystem()) {
-        CARNET_TRY(const access::RecordFacts* f, Facts(txn, target.patient_id));
-        in.patient = f->patient;
-        in.rel = f->rel;
-    }
+    CARNET_TRY(auto in, InputFor(txn, target, action));
     const access::Decision d = access::Decide(*grid_, in);
     if (caller_.IsSystem()) return d;
     if (!target.patient_id.empty()) {

@@ -123,6 +123,9 @@ class Scope {
     /// flags (null: the flags each decision saw): all unchanged?
     [[nodiscard]] bool SameDecisionsAt(int64_t now_us, const FactsMap& facts,
                                        const FlagsMap* fresh_flags) const;
+    /// The input of a decision about `target` by this caller now (the record's facts loaded).
+    Result<access::DecisionInput> InputFor(store::Reader& txn, const access::Target& target,
+                                           access::Action action);
     Result<access::Decision> Decide(store::Reader& txn, const access::Target& target,
                                     access::Action action, const std::string& id,
                                     std::pair<std::string, std::string> flags_key);
