@@ -8,8 +8,8 @@
 namespace carnet::profile {
 
 struct Point {
-    std::string date;  // YYYY-MM-DD or a dateTime, as the Observation gives it
-    double value = 0;  // weight in kg, height in cm (converted from g, m, [lb_av], [in_i])
+    std::string date;           // YYYY-MM-DD or a dateTime, as the Observation gives it
+    double value = 0;           // weight in kg, height in cm (converted from g, m, [lb_av], [in_i])
     std::optional<double> bmi;  // weights: with the latest height measured at or before
 };
 

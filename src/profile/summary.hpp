@@ -10,11 +10,11 @@
 namespace carnet::profile {
 
 struct SummaryInput {
-    const boost::json::object* patient = nullptr;  // the Patient resource
+    const boost::json::object* patient = nullptr;     // the Patient resource
     std::vector<const boost::json::object*> entries;  // Type/id in each, as stored
-    std::string base_url;     // ".../fhir": fullUrl = base_url + "/Type/id"
-    std::string bundle_id;    // a fresh id
-    int64_t now_us = 0;       // Bundle.timestamp, Composition.date
+    std::string base_url;                             // ".../fhir": fullUrl = base_url + "/Type/id"
+    std::string bundle_id;                            // a fresh id
+    int64_t now_us = 0;                               // Bundle.timestamp, Composition.date
     std::string author_display = "Carnet";
 };
 
