@@ -17,6 +17,7 @@
 #include "api/access_routes.hpp"
 #include "api/auth_routes.hpp"
 #include "api/fhir_service.hpp"
+#include "api/message_routes.hpp"
 #include "api/routes.hpp"
 #include "audit/audit.hpp"
 #include "auth/service.hpp"
@@ -29,6 +30,7 @@
 #include "http/server.hpp"
 #include "http/static_files.hpp"
 #include "importer/importer.hpp"
+#include "messaging/service.hpp"
 #include "notify/notify.hpp"
 #include "store/open.hpp"
 
@@ -324,6 +326,10 @@ int Serve(const StoreFlags& sf, const ServeFlags& f) {
     apio.identify = [&authenticator](http::Request& req) {
         return api::IdentifyContent(authenticator, req);
     };
+    // Secure messaging: /messages, and its FHIR view as Communication.
+    messaging::MessageService messages(**store, clock, grids, ao.portal_url);
+    apio.messages = &messages;
+    api::RegisterMessageRoutes(router, authenticator, messages);
     api::RegisterFhirRoutes(router, service, apio);
     // The person's controls, access codes, emergency access, the log and the grid.
     access::AccessService access_service(**store, clock, grids, auth_key, ao.portal_url);

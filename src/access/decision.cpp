@@ -175,6 +175,12 @@ Decision DecideProfessional(const Grid& grid, const DecisionInput& in) {
     const bool by_emergency = basis == Basis::kEtreat || basis == Basis::kBtg;
     const Notice notice = by_emergency ? Notice::kImmediate : Notice::kCoalesced;
 
+    // A message thread (target type Communication, its professional in author_account) is
+    // between the holder's side and that one professional: no other professional reads it or
+    // writes in it, whatever their basis.
+    if (t.resource_type == "Communication" && t.author_account != a.account_id) {
+        return Deny(Reason::kNotAuthor, basis);
+    }
     if (in.action == Action::kMessage) return Allow(basis, notice, by_emergency);
 
     // Writes: only the author changes or deletes what they wrote.

@@ -302,6 +302,32 @@ Status SaveSettings(store::WriteTxn& txn, const std::string& pid, const Settings
 
 }  // namespace
 
+Error RefusalOf(const RecordFacts& facts, bool exists, Reason reason, std::string_view not_found) {
+    if (exists && HasRelation(facts.rel)) return Forbidden(reason);
+    return Error::NotFound(std::string(not_found));
+}
+
+DocumentInfo DescribeDocument(const store::ResourceVersion& doc, const DocFlags* flags,
+                              Category category, const std::string& reader, int64_t now_us) {
+    DocumentInfo info;
+    info.type = doc.type;
+    info.id = doc.id;
+    info.category = std::string(CategoryCode(category));
+    info.masked = flags != nullptr && flags->masked;
+    info.hidden_until =
+        flags != nullptr && flags->hidden_until_us > now_us ? flags->hidden_until_us : 0;
+    auto body = fhir::ParseJson(doc.json, 64);
+    if (body.ok() && body->is_object()) {
+        const auto& o = body->as_object();
+        info.date = StringAt(o, "date");
+        info.title = TitleOf(o);
+        info.author_name = AuthorDisplay(o);
+        ContentOf(o, info);
+    }
+    info.own = flags != nullptr && !reader.empty() && flags->author_account == reader;
+    return info;
+}
+
 // ---- the gate ---------------------------------------------------------------------------
 
 struct AccessService::Gate {
@@ -318,8 +344,7 @@ struct AccessService::Gate {
     [[nodiscard]] bool relation() const { return exists && HasRelation(facts.rel); }
     /// The answer to a refusal: the rule for those who know the record, else `not_found`.
     [[nodiscard]] Error Refusal(std::string_view not_found = kNoRecord) const {
-        if (relation()) return Forbidden(decision.reason);
-        return Error::NotFound(std::string(not_found));
+        return RefusalOf(facts, exists, decision.reason, not_found);
     }
 };
 

@@ -148,6 +148,17 @@ struct GridAnswer {
     std::string grid_json;  // {"professions":{…}}
 };
 
+/// The answer to a refused decision about record `facts` (`exists`: the record exists): the
+/// rule (403, diagnostics starting with its name) to someone with a relation to the record,
+/// else the same 404 `not_found` as a record that does not exist.
+Error RefusalOf(const RecordFacts& facts, bool exists, Reason reason,
+                std::string_view not_found = kNoRecord);
+
+/// What a list shows of a document (title, date, content, flags) for `reader`; the author's
+/// name is left to the caller (an account's name needs a query).
+DocumentInfo DescribeDocument(const store::ResourceVersion& doc, const DocFlags* flags,
+                              Category category, const std::string& reader, int64_t now_us);
+
 class AccessService {
   public:
     AccessService(store::Store& store, const Clock& clock, GridStore& grids, std::string secret_key,

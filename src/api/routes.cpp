@@ -2,6 +2,7 @@
 
 #include "api/audit_fhir.hpp"
 #include "api/json_routes.hpp"
+#include "api/message_routes.hpp"
 #include "api/profile_view.hpp"
 
 #include <boost/json.hpp>
@@ -358,6 +359,37 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
             return JsonResponse(200, *view);
         },
         read_route);
+
+    // Messages as Communication (docs/MESSAGING.md): a view of the messaging service, read
+    // only; messages are written through /messages, where threads and receipts live.
+    if (o.messages != nullptr) {
+        messaging::MessageService* messages = o.messages;
+        fhir.Add(
+            "GET", "/fhir/Communication",
+            [messages, o](Request& req, const Caller& caller) {
+                if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+                return Or<std::string>(
+                    SearchCommunications(*messages, req.query, BaseUrl(req, o), caller),
+                    [](const std::string& b) { return Json(200, b); });
+            },
+            read_route);
+        fhir.Add(
+            "GET", "/fhir/Communication/{id}",
+            [messages](Request& req, const Caller& caller) {
+                if (auto s = CheckFormat(req); !s.ok()) return http::ErrorResponse(s.error());
+                return Or<std::string>(ReadCommunication(*messages, req.Param("id"), caller),
+                                       [](const std::string& b) { return Json(200, b); });
+            },
+            read_route);
+        auto read_only = [](Request&, const Caller&) {
+            return http::ErrorResponse(Code::kMethodNotAllowed, "not-supported",
+                                       "Communication is a read-only view here: messages are "
+                                       "sent through /messages (docs/MESSAGING.md)");
+        };
+        fhir.Add("POST", "/fhir/Communication", read_only);
+        fhir.Add("PUT", "/fhir/Communication/{id}", read_only);
+        fhir.Add("DELETE", "/fhir/Communication/{id}", read_only);
+    }
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
     fhir.Add(

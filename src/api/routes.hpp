@@ -7,6 +7,10 @@
 #include "api/fhir_service.hpp"
 #include "http/router.hpp"
 
+namespace carnet::messaging {
+class MessageService;
+}
+
 namespace carnet::api {
 
 struct ApiOptions {
@@ -29,6 +33,9 @@ struct ApiOptions {
     /// Who calls, for the access decision (after the guard). Empty: the system (unit tests
     /// of the REST layer, where no access is enforced). When set, reads are not run inline.
     std::function<Result<Caller>(http::Request&)> identify;
+    /// Secure messaging, shown as read-only `Communication` resources (docs/MESSAGING.md).
+    /// Absent: Communication is an ordinary resource type.
+    messaging::MessageService* messages = nullptr;
 };
 
 void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOptions& options);

@@ -402,9 +402,10 @@ Result<int> AuthService::PurgeDue() {
             // The access log (audit_log, audit_heads) stays: it holds no health content,
             // its signed checkpoints name these chains, and the traces of who opened the
             // record are kept. What the holder had chosen goes with the record.
-            for (const char* table : {"outbox", "inbox", "account_events", "delegations",
-                                      "access_settings", "access_relations", "access_codes",
-                                      "emergency_grants", "access_flags", "access_notices"}) {
+            for (const char* table :
+                 {"outbox", "inbox", "account_events", "delegations", "access_settings",
+                  "access_relations", "access_codes", "emergency_grants", "access_flags",
+                  "access_notices", "message_threads", "messages", "message_marks"}) {
                 CARNET_CHECK(txn.Exec(std::string("DELETE FROM ") + table + " WHERE patient_id = ?",
                                       {patient}));
             }

@@ -266,13 +266,38 @@ std::vector<Migration> BuildMigrations(Dialect d) {
         "CREATE TABLE blob_chunks(patient_id TEXT NOT NULL, blob_id TEXT NOT NULL, n BIGINT NOT "
         "NULL, data " +
             bytes + " NOT NULL, PRIMARY KEY(patient_id, blob_id, n))"};
-    return {Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
-            Migration{2, "notification outbox and in-app inbox", std::move(v2)},
-            Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)},
-            Migration{4, "access settings, relations, codes, grants, flags, grid, access log",
-                      std::move(v4)},
-            Migration{5, "access epochs: one counter per record moved by triggers", std::move(v5)},
-            Migration{6, "document content: sealed blobs in chunks", std::move(v6)}};
+    // Secure messaging (src/messaging/, docs/MESSAGING.md): threads between a record's holder
+    // side and one professional, their messages and each person's read and archive marks.
+    // No health content: subjects and texts are sealed blobs (thr:{id}, msg:{id}) under the
+    // patient's key; `attachments` lists DocumentReference ids of the record.
+    std::vector<std::string> v7 = {
+        "CREATE TABLE message_threads(patient_id TEXT NOT NULL, id TEXT NOT NULL, "
+        "professional_account TEXT NOT NULL, started_by TEXT NOT NULL, created_at BIGINT NOT "
+        "NULL, last_at BIGINT NOT NULL, last_seq BIGINT NOT NULL, last_side TEXT NOT NULL, "
+        "PRIMARY KEY(patient_id, id))",
+        "CREATE UNIQUE INDEX message_threads_id ON message_threads(id)",
+        "CREATE INDEX message_threads_professional ON message_threads(professional_account, "
+        "last_at)",
+        // side: professional | patient (the holder side: holder, representative, caregiver).
+        // read_at: when the other side first opened the thread after this message.
+        "CREATE TABLE messages(patient_id TEXT NOT NULL, thread_id TEXT NOT NULL, seq BIGINT NOT "
+        "NULL, id TEXT NOT NULL, sender_account TEXT NOT NULL, side TEXT NOT NULL, attachments "
+        "TEXT NOT NULL, created_at BIGINT NOT NULL, read_at BIGINT, PRIMARY KEY(patient_id, "
+        "thread_id, seq))",
+        "CREATE UNIQUE INDEX messages_id ON messages(id)",
+        "CREATE TABLE message_marks(patient_id TEXT NOT NULL, thread_id TEXT NOT NULL, account "
+        "TEXT NOT NULL, read_seq BIGINT NOT NULL, read_at BIGINT, archived_at BIGINT, PRIMARY "
+        "KEY(patient_id, thread_id, account))",
+        "CREATE INDEX message_marks_account ON message_marks(account)"};
+    return {
+        Migration{1, "resources, versions, keys and search indexes", std::move(v1)},
+        Migration{2, "notification outbox and in-app inbox", std::move(v2)},
+        Migration{3, "accounts, challenges, sessions, devices, delegations", std::move(v3)},
+        Migration{4, "access settings, relations, codes, grants, flags, grid, access log",
+                  std::move(v4)},
+        Migration{5, "access epochs: one counter per record moved by triggers", std::move(v5)},
+        Migration{6, "document content: sealed blobs in chunks", std::move(v6)},
+        Migration{7, "secure messaging: threads, messages, read and archive marks", std::move(v7)}};
 }
 
 /// Appends SQL text and its parameters together, so `?` order always matches the

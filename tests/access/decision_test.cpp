@@ -149,6 +149,14 @@ class In {
     In& By(const std::string& author) {
         return Set([&](DecisionInput& d) { d.target.author_account = author; });
     }
+    /// A message thread whose professional is `professional`.
+    In& Thread(const std::string& professional) {
+        return Set([&](DecisionInput& d) {
+            d.target.resource_type = "Communication";
+            d.target.category = Category::kRecord;
+            d.target.author_account = professional;
+        });
+    }
     In& Masked() {
         return Set([](DecisionInput& d) { d.target.masked = true; });
     }
@@ -369,6 +377,30 @@ const std::vector<Case>& Cases() {
              Refuses(R::kNoBasis)},
             {"BTG grant: messages the holder", In::Pro("infirmier").Grant(Pu::kBtg).Do(A::kMessage),
              Care(B::kBtg)},
+            // --- Message threads: one professional each ---
+            {"médecin traitant writes in own thread",
+             In::Pro("medecin").Mt().Thread("pro-1").Do(A::kMessage), Care(B::kMedecinTraitant)},
+            {"médecin traitant reads own thread", In::Pro("medecin").Mt().Thread("pro-1"),
+             Care(B::kMedecinTraitant)},
+            {"médecin traitant reads another professional's thread",
+             In::Pro("medecin").Mt().Thread("pro-2"), Refuses(R::kNotAuthor, B::kMedecinTraitant)},
+            {"authorised writes in another professional's thread",
+             In::Pro("infirmier").Authorised().Thread("pro-2").Do(A::kMessage),
+             Refuses(R::kNotAuthor, B::kAuthorised)},
+            {"BTG grant reads another professional's thread",
+             In::Pro("medecin").Grant(Pu::kBtg).Thread("pro-2"), Refuses(R::kNotAuthor, B::kBtg)},
+            {"own thread, no basis any more", In::Pro("medecin").Thread("pro-1"),
+             Refuses(R::kNoBasis)},
+            {"own thread, blocked since", In::Pro("medecin").Mt().Blocked().Thread("pro-1"),
+             Refuses(R::kBlocked)},
+            {"own thread, the record closed",
+             In::Pro("medecin").Mt().Thread("pro-1").Status("closed").Do(A::kMessage),
+             Refuses(R::kRecordInactive)},
+            {"holder reads any thread of the record", In::Holder().Thread("pro-2"),
+             Allows(B::kSelf)},
+            {"caregiver replies in a thread", In::Caregiver().Thread("pro-2").Do(A::kMessage),
+             Allows(B::kCaregiver)},
+            {"a stranger reads a thread", In::Stranger().Thread("pro-2"), Refuses(R::kNoBasis)},
             {"BTG grant: writes a report", In::Pro("medecin").Grant(Pu::kBtg).Do(A::kCreate),
              Care(B::kBtg)},
             {"BTG grant: the grid still applies (kiné × 43)",
