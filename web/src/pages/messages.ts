@@ -219,9 +219,9 @@ function showThread(body: HTMLElement, th: ThreadWithMessages, side: Side, ctx: 
   const head = h(
     'header',
     { class: 'msg-head' },
-    h('p', { class: 'eyebrow' }, side === 'patient' ? t('msg.withPro') : t('msg.withPatient')),
+    h('p', { class: 'eyebrow' }, t('msg.eyebrow')),
     h('h1', { id: 'page-title', class: 'msg-head__subject' }, th.subject || t('msg.noSubject')),
-    h('p', { class: 'msg-head__with', 'data-testid': 'thread-with' }, withWhom),
+    h('p', { class: 'msg-head__with', 'data-testid': 'thread-with' }, t('msg.with', { name: withWhom })),
     side === 'pro' && th.patient_id ? h('p', { class: 'msg-head__link' }, h('a', { href: pathFor('pro.patient', { id: th.patient_id }) }, t('msg.openRecord'))) : null,
     h('div', { class: 'msg-head__actions' }, archiveButton),
   );
@@ -415,7 +415,7 @@ function replyForm(th: ThreadWithMessages, side: Side, ctx: PageContext, status:
   const picker = attachmentPicker(side === 'pro' ? 'report' : 'other');
   const submit = h('button', { type: 'submit', class: 'button' }, t('msg.send'));
   const kept: Deposited = {};
-  const form = h('form', { class: 'form msg-reply', novalidate: true, 'aria-label': t('msg.reply'), 'data-testid': 'reply' }, text.el, picker.el, h('div', { class: 'form__actions' }, submit));
+  const form = h('form', { class: 'form msg-reply', novalidate: true, 'aria-labelledby': 'reply-title', 'data-testid': 'reply' }, text.el, picker.el, h('div', { class: 'form__actions' }, submit));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     status.clear();
