@@ -371,8 +371,8 @@ test('phone: login with a code, the patient home, the own record, logout, then p
     await page.waitForURL('**/patient');
 
     // A page still in preparation says so.
-    await page.goto(`${BASE}/patient/messagerie`);
-    await page.getByRole('heading', { level: 1, name: 'Messagerie' }).waitFor();
+    await page.goto(`${BASE}/patient/services`);
+    await page.getByRole('heading', { level: 1, name: 'Services' }).waitFor();
     await page.getByText('Bientôt disponible').waitFor();
 
     // Logout, then the record is guarded: back to the login page, with the way back kept.
