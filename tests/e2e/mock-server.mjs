@@ -21,6 +21,9 @@
 //   second patient (to invite as caregiver)  camille.lambert@demo.carnet.fr
 //   parent of a minor (Léa, 2016)            dominique.rousseau@demo.carnet.fr
 //   patient for the closure test             claude.fabre@demo.carnet.fr
+// Secure messaging (docs/MESSAGING.md, /messages) is kept in memory too: Marie Martin has two
+// threads with Paul Durand, one unread with a lab report attached (POST /fhir transactions and
+// GET /fhir/Binary/{id} hold the documents' content, so attachments can be deposited and opened).
 // The access API of docs/ACCESS-API.md (/access: the holder's settings, professionals,
 // temporary codes, masking, the access log, emergencies; codes and break-the-glass for
 // professionals; the grid for admins) is kept in memory too. Marie Martin's record starts with
@@ -783,6 +786,8 @@ const TEMPLATES = {
   caregiver_invite: ['Invitation à aider un proche dans Carnet', (c, url) => `Bonjour,\n\nUne personne vous a choisi(e) comme aidant(e) pour son espace Carnet. Pour accepter, connectez-vous sur ${url} et saisissez le code : ${c}\n\nSi vous ne connaissez pas cette demande, ignorez ce message.`, (c, url) => `Carnet : invitation a aider un proche, code ${c}. ${url}`],
   account_deleted: ['Suppression de votre espace Carnet', (_c, url) => `Bonjour,\n\nVotre demande de suppression de votre espace Carnet est enregistrée. Les données seront effacées définitivement à l'échéance prévue ; d'ici là, vous pouvez annuler depuis ${url}`, (_c, url) => `Carnet : suppression de votre espace enregistree. Annulation possible sur ${url}`],
   emergency_access: ['Votre dossier Carnet a été ouvert en urgence', (_c, url) => `Bonjour,\n\nUn professionnel de santé vient d'ouvrir votre dossier Carnet par un accès d'urgence. Le motif qu'il a donné et son nom figurent dans l'historique des accès : ${url}/patient/historique`, (_c, url) => `Carnet : votre dossier a ete ouvert en urgence. Historique : ${url}/patient/historique`],
+  // Never what the message says nor from whom (docs/MESSAGING.md, "Notifications").
+  new_message: ['Vous avez un nouveau message dans Carnet', (_c, url) => `Bonjour,\n\nVous avez reçu un nouveau message dans votre messagerie Carnet. Pour le lire, connectez-vous sur ${url}/patient/messagerie`, (_c, url) => `Carnet : vous avez un nouveau message. ${url}/patient/messagerie`],
   account_closed: ['Votre espace Carnet a été fermé', (_c, url) => `Bonjour,\n\nVotre espace Carnet a été fermé à votre demande. Toutes vos sessions et tous les accès accordés ont pris fin. Vous pouvez le rouvrir pendant la durée de conservation légale depuis ${url}`, () => 'Carnet : votre espace a ete ferme a votre demande.'],
 };
 const FOOTER = "\n\n--\nCe message automatique vous est envoyé par Carnet, votre espace de santé.\nNe répondez pas à ce message. Carnet ne vous demandera jamais votre mot de passe ni vos codes.";
@@ -1435,6 +1440,9 @@ function route(req, url, b) {
   // ---- access: the holder's controls, codes, emergency access, the log, the grid ----
   if (p === '/access' || p.startsWith('/access/')) return accessRoute(req, url, b, a, s);
 
+  // ---- secure messaging (docs/MESSAGING.md) ----
+  if (p === '/messages' || p.startsWith('/messages/')) return messageRoute(req, url, b, a);
+
   return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
 }
 
@@ -1549,8 +1557,8 @@ function documentsOf(pid) {
 function documentJson(pid, r) {
   return {
     type: 'DocumentReference', id: r.id, date: r.date ?? '', title: r.description || r.type?.text || r.type?.coding?.[0]?.display || '',
-    category: '10', masked: maskedDocs.has(`${pid}|DocumentReference/${r.id}`), hidden_until: 0,
-    author_name: r.author?.[0]?.display ?? '',
+    category: docClass(r), masked: maskedDocs.has(`${pid}|DocumentReference/${r.id}`), hidden_until: 0,
+    author_name: r.author?.[0]?.display ?? '', ...contentOf(r.id),
   };
 }
 
@@ -2408,6 +2416,370 @@ function seedProfile() {
   }
 }
 
+// ---------- Documents' content: POST /fhir (transaction), GET /fhir/Binary/{id} ----------
+// Just enough of docs/DOCUMENTS.md for the portal's deposit (api/documents.ts: one transaction
+// Bundle with the DocumentReference and its Binary) and the viewer (the raw bytes), so that
+// message attachments can be deposited and opened. The DMP class comes from the type, as
+// src/access/document_classes.json says; a patient's deposit is class 90.
+/** id → { contentType, data: Buffer, docId } */
+const binaries = new Map();
+const DOC_CLASSES = (() => {
+  try {
+    const table = JSON.parse(fs.readFileSync(path.join(repo, 'src', 'access', 'document_classes.json'), 'utf8'));
+    return new Map(table.types.map((x) => [x.code, x.class]));
+  } catch {
+    return new Map([['57833-6', '42'], ['18748-4', '31']]);
+  }
+})();
+/** DocumentReference id → { kind, account } of who deposited it. */
+const depositors = new Map();
+
+function docClass(r) {
+  if (depositors.get(r.id)?.kind === 'patient') return '90';
+  return DOC_CLASSES.get(r.type?.coding?.[0]?.code) ?? '10';
+}
+
+function readRaw(req, limit = 8 * 1024 * 1024) {
+  return new Promise((resolve) => {
+    let size = 0;
+    const chunks = [];
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? { tooLarge: true } : { text: Buffer.concat(chunks).toString('utf8') }));
+  });
+}
+
+/** Whether `a` may read this record's document (the holder side always; a professional per decide and masking). */
+function mayReadDoc(a, pid, docId) {
+  const doc = store.get('DocumentReference').get(docId);
+  if (!doc || patientOf(doc) !== pid) return false;
+  if (a.kind === 'patient') return !!recordFor(a, pid);
+  if (a.kind !== 'professional') return false;
+  const d = decide(a, pid);
+  if (!d.allow) return false;
+  return d.seesMasked || !maskedDocs.has(`${pid}|DocumentReference/${docId}`);
+}
+
+async function transaction(req) {
+  const who = authenticate(req);
+  if (who.error) return who.error;
+  const a = who.account;
+  if (a.kind !== 'patient' && a.kind !== 'professional') return forbidden("les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+  const raw = await readRaw(req);
+  if (raw.tooLarge) return outcome(413, 'too-costly', 'le fichier dépasse 5 Mo');
+  let bundle;
+  try {
+    bundle = JSON.parse(raw.text);
+  } catch {
+    return invalid('corps JSON invalide');
+  }
+  if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'transaction' || !Array.isArray(bundle.entry)) return invalid('une transaction Bundle est attendue');
+  const ids = new Map();
+  const out = [];
+  // Deletions (documents.remove): the author's own document and its content.
+  if (bundle.entry.every((e) => e.request?.method === 'DELETE')) {
+    for (const e of bundle.entry) {
+      const [type, id] = String(e.request.url).split('/');
+      if (type === 'DocumentReference') {
+        const doc = store.get('DocumentReference').get(id);
+        if (!doc) return outcome(404, 'not-found', 'document introuvable');
+        if (depositors.get(id)?.account !== a.id) return forbidden("seul l'auteur d'un document peut le supprimer");
+        store.get('DocumentReference').delete(id);
+      } else if (type === 'Binary') binaries.delete(id);
+      out.push({ response: { status: '204 No Content' } });
+    }
+    return [200, { resourceType: 'Bundle', type: 'transaction-response', entry: out }];
+  }
+  const docEntry = bundle.entry.find((e) => e.resource?.resourceType === 'DocumentReference');
+  const binEntry = bundle.entry.find((e) => e.resource?.resourceType === 'Binary');
+  if (!docEntry || !binEntry) return invalid('la transaction doit contenir le DocumentReference et son Binary');
+  const pid = patientOf(docEntry.resource);
+  if (!pid || !recordExists(pid)) return outcome(404, 'not-found', 'dossier introuvable');
+  if (a.kind === 'patient' && !recordFor(a, pid)) return forbidden('Ce dossier ne vous est pas accessible.');
+  if (a.kind === 'professional' && !decide(a, pid).allow) return outcome(404, 'not-found', 'dossier introuvable');
+  const data = Buffer.from(String(binEntry.resource.data ?? ''), 'base64');
+  if (!data.length) return invalid('le document est vide', 'Binary.data');
+  if (data.length > 5 * 1024 * 1024) return outcome(413, 'too-costly', 'le fichier dépasse 5 Mo');
+  const contentType = String(binEntry.resource.contentType ?? 'application/octet-stream');
+  // The real server sniffs the bytes; the mock checks the one case the tests care about.
+  if (contentType === 'application/pdf' && !data.subarray(0, 5).equals(Buffer.from('%PDF-'))) return outcome(415, 'not-supported', 'le contenu ne correspond pas au type déclaré');
+  const docId = crypto.randomUUID();
+  const binId = crypto.randomUUID();
+  ids.set(docEntry.fullUrl, `DocumentReference/${docId}`);
+  ids.set(binEntry.fullUrl, `Binary/${binId}`);
+  const doc = structuredClone(docEntry.resource);
+  doc.id = docId;
+  doc.author = [{ display: displayName(a) }];
+  for (const c of doc.content ?? []) if (c.attachment?.url && ids.has(c.attachment.url)) c.attachment.url = ids.get(c.attachment.url);
+  store.get('DocumentReference').set(docId, doc);
+  binaries.set(binId, { contentType, data, docId });
+  depositors.set(docId, { kind: a.kind, account: a.id });
+  logAccess(pid, a, 'create', { resource_type: 'DocumentReference', resource_id: docId, category: docClass(doc), basis: a.kind === 'patient' ? 'self' : decide(a, pid).basis });
+  for (const e of bundle.entry) {
+    const loc = ids.get(e.fullUrl);
+    out.push({ response: { status: '201 Created', location: `${loc}/_history/1` } });
+  }
+  return [200, { resourceType: 'Bundle', type: 'transaction-response', entry: out }];
+}
+
+function binaryRead(req, url) {
+  const who = authenticate(req);
+  if (who.error) return who.error;
+  const id = decodeURIComponent(url.pathname.slice('/fhir/Binary/'.length));
+  const bin = binaries.get(id);
+  const doc = bin && store.get('DocumentReference').get(bin.docId);
+  if (!bin || !doc || !mayReadDoc(who.account, patientOf(doc), bin.docId)) return outcome(404, 'not-found', `Binary/${id} was not found`);
+  return [200, bin.data, { 'Content-Type': bin.contentType }];
+}
+
+/** The content of a document, for the access API's list (binary_id, content_type, size). */
+function contentOf(docId) {
+  for (const [id, b] of binaries) if (b.docId === docId) return { binary_id: id, content_type: b.contentType, size: b.data.length };
+  return { binary_id: '', content_type: '', size: 0 };
+}
+
+// ---------- Messaging: /messages (docs/MESSAGING.md) ----------
+// Threads between a record's holder side and one professional, in memory. Professionals
+// start threads (the holder side gets 403); a professional sees only their own threads, and
+// needs access to the record (a blocked one is refused with 403); the holder side reads the
+// threads of the records they act for. Read marks and archiving are per person; read_at is
+// the other side's first read. Attachments must be documents of the record the sender may
+// read (else 422). Marie Martin has two threads with Paul Durand (médecin): one unread with
+// a lab report attached and an attachment that is no longer available, one answered.
+const SUBJECT_MAX = 200;
+const TEXT_MAX = 10_000;
+/** id → { id, pid, pro, created_at, last_at, subject, messages: [...], marks: Map(account → { read_seq, archived }) } */
+const threads = new Map();
+
+const chars = (s) => [...String(s)].length;
+const sideOf = (th, a) => (a.id === th.pro ? 'professional' : 'patient');
+
+function patientName(pid) {
+  const who = holderOf(pid);
+  if (who) return displayName(who);
+  const n = store.get('Patient').get(pid)?.name?.[0];
+  return n ? `${(n.given ?? []).join(' ')} ${n.family ?? ''}`.trim() : pid;
+}
+
+function markOf(th, a) {
+  let m = th.marks.get(a.id);
+  if (!m) {
+    m = { read_seq: 0, archived: false };
+    th.marks.set(a.id, m);
+  }
+  return m;
+}
+
+function threadJson(th, a) {
+  const side = sideOf(th, a);
+  const pro = accounts.get(th.pro);
+  const mark = th.marks.get(a.id) ?? { read_seq: 0, archived: false };
+  const last = th.messages.at(-1);
+  return {
+    id: th.id, patient_id: th.pid, patient_name: patientName(th.pid),
+    professional: { account_id: th.pro, name: pro ? displayName(pro) : '', profession: pro?.profession ?? '', profession_label: PROFESSIONS.find(([c]) => c === pro?.profession)?.[1] ?? '' },
+    subject: th.subject, created_at: th.created_at, last_at: th.last_at, last_sender: last?.side ?? 'professional',
+    messages: th.messages.length, unread: th.messages.filter((m) => m.side !== side && m.seq > mark.read_seq).length, archived: !!mark.archived,
+  };
+}
+
+function attachmentJson(a, pid, docId) {
+  if (!mayReadDoc(a, pid, docId)) return { available: false };
+  const doc = store.get('DocumentReference').get(docId);
+  const content = contentOf(docId);
+  return {
+    id: docId, available: true, title: doc.description || doc.content?.[0]?.attachment?.title || doc.type?.text || doc.type?.coding?.[0]?.display || '',
+    category: docClass(doc), date: String(doc.date ?? '').slice(0, 10), binary_id: content.binary_id || null, content_type: content.content_type, size: content.size,
+  };
+}
+
+function messageJson(th, m, a) {
+  const sender = accounts.get(m.sender);
+  return {
+    id: m.id, seq: m.seq, sender: { account_id: m.sender, name: sender ? displayName(sender) : '', kind: m.side }, own: m.sender === a.id,
+    text: m.text, created_at: m.created_at, read_at: m.read_at ?? null, attachments: m.attachments.map((id) => attachmentJson(a, th.pid, id)),
+  };
+}
+
+/** Who may act on this thread: { ok } or { error }. */
+function threadAccess(a, th) {
+  if (a.kind === 'professional') {
+    if (th.pro !== a.id) {
+      if (relationOf(th.pid, a.id)) {
+        logAccess(th.pid, a, 'message', { resource_type: 'Communication', outcome: 'deny', reason: 'not-author' });
+        return { error: forbidden("not-author: ce fil est celui d'un autre professionnel") };
+      }
+      return { error: outcome(404, 'not-found', 'fil introuvable') };
+    }
+    const d = decide(a, th.pid);
+    if (!d.allow) {
+      logAccess(th.pid, a, 'message', { resource_type: 'Communication', outcome: 'deny', reason: d.reason, basis: d.basis });
+      return { error: d.reason === 'blocked' ? forbidden('blocked: le titulaire du dossier vous a bloqué') : forbidden(`${d.reason}: vous n'avez plus accès à ce dossier`) };
+    }
+    return { ok: true, basis: d.basis };
+  }
+  if (a.kind === 'patient') {
+    const rec = recordFor(a, th.pid);
+    if (!rec) return { error: outcome(404, 'not-found', 'fil introuvable') };
+    return { ok: true, basis: rec.relation === 'self' ? 'self' : rec.relation };
+  }
+  return { error: forbidden("les comptes opérateurs n'ont jamais accès aux messages") };
+}
+
+/** The text and attachments of a new message: { text, attachments } or { error }. */
+function checkMessage(a, pid, b) {
+  const text = typeof b.text === 'string' ? b.text : '';
+  if (!text.trim()) return { error: invalid('le message est vide', 'text') };
+  if (chars(text) > TEXT_MAX) return { error: invalid(`le message dépasse ${TEXT_MAX} caractères`, 'text') };
+  const list = b.attachments ?? [];
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) return { error: invalid('attachments attend une liste d’identifiants', 'attachments') };
+  if (list.length > 5) return { error: outcome(422, 'business-rule', 'au plus 5 pièces jointes par message') };
+  for (const id of list) if (!mayReadDoc(a, pid, id)) return { error: outcome(422, 'business-rule', `pièce jointe ${String(id).slice(0, 40)} : pas un document de ce dossier que vous pouvez lire`) };
+  return { text, attachments: [...list] };
+}
+
+function addMessage(th, sender, side, text, attachments, at = nowUs()) {
+  const m = { id: crypto.randomUUID(), seq: th.messages.length + 1, sender: sender.id, side, text, attachments, created_at: at, read_at: null };
+  th.messages.push(m);
+  th.last_at = at;
+  // The sender has read what they wrote; a message from one side brings the thread back for the other.
+  markOf(th, sender).read_seq = m.seq;
+  for (const [account, mark] of th.marks) if ((account === th.pro ? 'professional' : 'patient') !== side) mark.archived = false;
+  return m;
+}
+
+/** Opening a thread marks it read for the caller, and the other side's messages get their read_at. */
+function markRead(th, a) {
+  const side = sideOf(th, a);
+  const now = nowUs();
+  for (const m of th.messages) if (m.side !== side && !m.read_at) m.read_at = now;
+  markOf(th, a).read_seq = th.messages.length;
+}
+
+function notifyMessage(th, side) {
+  // The template says "a new message", never what nor from whom (docs/MESSAGING.md).
+  if (side !== 'professional') return;
+  const holder = holderOf(th.pid);
+  if (holder?.email_verified) deliver('email', holder.email, 'new_message', '', 'new message');
+}
+
+function messageRoute(req, url, b, a) {
+  const p = url.pathname.replace(/\/+$/, '');
+  const m = req.method;
+  const q = url.searchParams;
+  if (a.kind !== 'patient' && a.kind !== 'professional') return forbidden("les comptes opérateurs n'ont jamais accès aux messages");
+
+  if (p === '/messages/threads' && m === 'GET') {
+    const pid = q.get('patient') ?? '';
+    const archived = q.get('archived') === '1';
+    let list;
+    if (a.kind === 'patient') {
+      if (!pid) return invalid('patient est obligatoire : le dossier pour lequel vous agissez', 'patient');
+      if (!recordFor(a, pid)) return outcome(404, 'not-found', 'dossier introuvable');
+      list = [...threads.values()].filter((th) => th.pid === pid);
+    } else {
+      list = [...threads.values()].filter((th) => th.pro === a.id && (!pid || th.pid === pid));
+    }
+    return json(200, list.map((th) => threadJson(th, a)).filter((th) => th.archived === archived).sort((x, y) => y.last_at - x.last_at));
+  }
+  if (p === '/messages/unread' && m === 'GET') {
+    const pid = q.get('patient') ?? '';
+    let list;
+    if (a.kind === 'patient') {
+      if (!pid) return invalid('patient est obligatoire', 'patient');
+      if (!recordFor(a, pid)) return outcome(404, 'not-found', 'dossier introuvable');
+      list = [...threads.values()].filter((th) => th.pid === pid);
+    } else {
+      list = [...threads.values()].filter((th) => th.pro === a.id && (!pid || th.pid === pid));
+    }
+    return json(200, { unread: list.reduce((n, th) => n + threadJson(th, a).unread, 0) });
+  }
+  if (p === '/messages/threads' && m === 'POST') {
+    if (a.kind !== 'professional') return forbidden('les professionnels écrivent en premier : un patient répond dans un fil existant');
+    const pid = typeof b.patient === 'string' ? b.patient : '';
+    if (!pid || !recordExists(pid)) return outcome(404, 'not-found', 'dossier introuvable');
+    const d = decide(a, pid);
+    if (!d.allow) {
+      logAccess(pid, a, 'message', { resource_type: 'Communication', outcome: 'deny', reason: d.reason, basis: d.basis });
+      if (!relationOf(pid, a.id)) return outcome(404, 'not-found', 'dossier introuvable');
+      return d.reason === 'blocked' ? forbidden('blocked: le titulaire du dossier vous a bloqué') : forbidden(`${d.reason}: vous n'avez pas d'accès à ce dossier`);
+    }
+    const subject = typeof b.subject === 'string' ? b.subject.trim() : '';
+    if (!subject) return invalid("l'objet est vide", 'subject');
+    if (chars(subject) > SUBJECT_MAX) return invalid(`l'objet dépasse ${SUBJECT_MAX} caractères`, 'subject');
+    const msg = checkMessage(a, pid, b);
+    if (msg.error) return msg.error;
+    const now = nowUs();
+    const th = { id: crypto.randomUUID(), pid, pro: a.id, subject, created_at: now, last_at: now, messages: [], marks: new Map() };
+    threads.set(th.id, th);
+    addMessage(th, a, 'professional', msg.text, msg.attachments, now);
+    logAccess(pid, a, 'message', { resource_type: 'Communication', basis: d.basis });
+    notifyMessage(th, 'professional');
+    return json(201, { ...threadJson(th, a), messages: th.messages.map((x) => messageJson(th, x, a)) });
+  }
+  const mt = /^\/messages\/threads\/([^/]+)(?:\/(messages|archive))?$/.exec(p);
+  if (!mt) return outcome(404, 'not-found', `${m} ${p} n'existe pas`);
+  const th = threads.get(decodeURIComponent(mt[1]));
+  if (!th) return outcome(404, 'not-found', 'fil introuvable');
+  const ok = threadAccess(a, th);
+  if (ok.error) return ok.error;
+  if (!mt[2] && m === 'GET') {
+    markRead(th, a);
+    logAccess(th.pid, a, 'read', { resource_type: 'Communication', basis: ok.basis });
+    return json(200, { ...threadJson(th, a), messages: th.messages.map((x) => messageJson(th, x, a)) });
+  }
+  if (mt[2] === 'messages' && m === 'POST') {
+    const msg = checkMessage(a, th.pid, b);
+    if (msg.error) return msg.error;
+    const side = sideOf(th, a);
+    markRead(th, a);
+    const created = addMessage(th, a, side, msg.text, msg.attachments);
+    logAccess(th.pid, a, 'message', { resource_type: 'Communication', basis: ok.basis });
+    notifyMessage(th, side);
+    return json(201, messageJson(th, created, a));
+  }
+  if (mt[2] === 'archive' && m === 'PUT') {
+    if (typeof b.archived !== 'boolean') return invalid('archived attend vrai ou faux', 'archived');
+    markOf(th, a).archived = b.archived;
+    return noContent();
+  }
+  return outcome(405, 'not-supported', `${m} ${p} n'est pas permis`);
+}
+
+function seedMessages() {
+  const marie = accounts.get('acc-marie-martin');
+  const paul = accounts.get('acc-paul-durand');
+  const pid = marie?.patient_id;
+  if (!pid || !paul) return;
+  const day = 24 * 3600 * 1e6;
+  // A lab report as a small PDF, deposited by Dr Durand.
+  const pdf = Buffer.from('%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n');
+  const docId = 'mock-bilan-sanguin';
+  store.get('DocumentReference').set(docId, {
+    resourceType: 'DocumentReference', id: docId, status: 'current', subject: { reference: `Patient/${pid}` }, date: '2026-01-12T09:00:00Z',
+    type: { coding: [{ system: 'http://loinc.org', code: '11502-2', display: 'Laboratory report' }] }, description: 'Bilan sanguin du 12 janvier',
+    author: [{ display: displayName(paul) }], content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/mock-bilan-sanguin-pdf', size: pdf.length, title: 'Bilan sanguin du 12 janvier' } }],
+  });
+  binaries.set('mock-bilan-sanguin-pdf', { contentType: 'application/pdf', data: pdf, docId });
+  depositors.set(docId, { kind: 'professional', account: paul.id });
+  const start = (subject, at) => {
+    const th = { id: crypto.randomUUID(), pid, pro: paul.id, subject, created_at: at, last_at: at, messages: [], marks: new Map() };
+    threads.set(th.id, th);
+    return th;
+  };
+  const older = start('Rendez-vous de contrôle', nowUs() - 40 * day);
+  addMessage(older, paul, 'professional', 'Bonjour Madame Martin,\nPensez à prendre rendez-vous pour le contrôle de tension dans un mois.\nBien cordialement,\nDr Durand', [], nowUs() - 40 * day);
+  markRead(older, marie);
+  older.messages[0].read_at = nowUs() - 39 * day;
+  addMessage(older, marie, 'patient', 'Bonjour Docteur,\nC’est noté, j’appelle le cabinet demain.\nMerci !', [], nowUs() - 39 * day);
+  markRead(older, paul);
+  older.messages[1].read_at = nowUs() - 38 * day;
+  const results = start('Résultats de prise de sang', nowUs() - 2 * day);
+  addMessage(results, paul, 'professional', 'Bonjour Madame Martin,\nVos résultats sont arrivés : tout est normal.\nJe vous joins le compte rendu du laboratoire.', [docId, 'mock-document-supprime'], nowUs() - 2 * day);
+}
+
 // ---------- Static files ----------
 const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -2447,11 +2819,27 @@ load();
 seedAccounts();
 seedAccess();
 seedProfile();
+seedMessages();
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (/^\/(auth|directory|admin|access)(\/|$)/.test(url.pathname)) {
+  if (/^\/(auth|directory|admin|access|messages)(\/|$)/.test(url.pathname)) {
     void identity(req, res, url);
+    return;
+  }
+  if ((url.pathname === '/fhir' && req.method === 'POST') || (url.pathname.startsWith('/fhir/Binary/') && (req.method === 'GET' || req.method === 'HEAD'))) {
+    const answer = url.pathname === '/fhir' ? transaction(req) : Promise.resolve(binaryRead(req, url));
+    void answer.then(([status, body, headers = {}]) => {
+      if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
+      if (Buffer.isBuffer(body)) {
+        const { 'Content-Type': type, ...rest } = headers;
+        return send(res, status, type, req.method === 'HEAD' ? '' : body, { ...rest, 'Cache-Control': 'no-store', 'Content-Length': String(body.length) });
+      }
+      send(res, status, FHIR_JSON, JSON.stringify(body), { 'Cache-Control': 'no-store' });
+    }).catch((err) => {
+      console.error('mock-server:', err);
+      send(res, 500, FHIR_JSON, JSON.stringify(outcome(500, 'exception', 'erreur interne du serveur')[1]));
+    });
     return;
   }
   if (/^\/records\//.test(url.pathname) || (url.pathname.startsWith('/fhir/') && (req.method !== 'GET' || url.pathname.endsWith('/$summary')))) {

@@ -371,8 +371,8 @@ test('phone: login with a code, the patient home, the own record, logout, then p
     await page.waitForURL('**/patient');
 
     // A page still in preparation says so.
-    await page.goto(`${BASE}/patient/messagerie`);
-    await page.getByRole('heading', { level: 1, name: 'Messagerie' }).waitFor();
+    await page.goto(`${BASE}/patient/services`);
+    await page.getByRole('heading', { level: 1, name: 'Services' }).waitFor();
     await page.getByText('Bientôt disponible').waitFor();
 
     // Logout, then the record is guarded: back to the login page, with the way back kept.
@@ -1789,6 +1789,307 @@ test('desktop: the admin changes one cell of the grid and sees a new version', {
 });
 
 // Last: it throttles an identifier (the server may throttle the address too).
+// ---------- secure messaging (docs/MESSAGING.md) ----------
+
+/** Nothing on the page is wider than the phone's screen (tables scroll on their own). */
+async function assertFitsPhone(page) {
+  const tooWide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+    .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest('.table-scroll'))
+    .filter((el, _, all) => !all.some((other) => other !== el && el.contains(other)))
+    .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className} "${(el.textContent ?? '').slice(0, 40)}" right=${Math.round(el.getBoundingClientRect().right)}`));
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `nothing wider than the phone: ${tooWide.join(' | ')}`);
+}
+
+/** A small PDF made here (what the server's sniffing accepts as a PDF). */
+const SMALL_PDF = Buffer.from(`%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n`);
+
+/**
+ * The holder's page and the médecin's page (each signed in once for the suite), with the
+ * médecin able to reach the holder's record: as médecin traitant (the mock) or with a code
+ * the holder hands him (lifting a block an earlier run left). `api(page, method, url, data)`
+ * sends JSON with the page's cookies and CSRF token; `undo` takes back what was granted.
+ */
+async function messagingPair(holderViewport, holderPath, medViewport = DESKTOP, medPath = '/pro/acces', allow = []) {
+  const holder = await openAs(holderViewport, { login: env.holder, password: env.holderPassword }, holderPath, allow);
+  const med = await openAs(medViewport, { login: env.medecin, password: env.medecinPassword }, medPath, allow);
+  const enc = encodeURIComponent;
+  const sessions = new Map([[holder.page, await sessionOf(holder.page)], [med.page, await sessionOf(med.page)]]);
+  const api = (page, method, url, data) => page.request.fetch(`${BASE}${url}`, {
+    method,
+    headers: { 'X-CSRF-Token': sessions.get(page).csrf_token, Accept: 'application/json', ...(data ? { 'Content-Type': 'application/json' } : {}) },
+    data: data ? JSON.stringify(data) : undefined,
+  });
+  const pid = sessions.get(holder.page).account.patient_id;
+  assert.ok(pid, 'the holder has a record');
+  const medAccount = sessions.get(med.page).account;
+  const undo = [];
+  const reach = await med.page.request.get(`${BASE}/fhir/Patient/${enc(pid)}`, { headers: { Accept: 'application/fhir+json' } });
+  if (reach.status() !== 200) {
+    const rows = await (await api(holder.page, 'GET', `/access/records/${enc(pid)}/professionals`)).json();
+    if (rows.some((r) => r.account_id === medAccount.id && r.status === 'blocked')) {
+      assert.equal((await api(holder.page, 'PUT', `/access/records/${enc(pid)}/professionals/${enc(medAccount.id)}`, { status: 'known' })).status(), 200);
+    }
+    const made = await api(holder.page, 'POST', `/access/records/${enc(pid)}/codes`, {});
+    assert.equal(made.status(), 201, `a code for the record: ${made.status()}`);
+    const { code } = await made.json();
+    assert.equal((await api(med.page, 'POST', '/access/codes/redeem', { patient: pid, code })).status(), 200, 'the médecin redeems the code');
+    undo.push(() => api(holder.page, 'DELETE', `/access/records/${enc(pid)}/professionals/${enc(medAccount.id)}`));
+  }
+  /** Deposits a document as `page`'s person (the portal's transaction Bundle); returns its id. */
+  const deposit = async (page, title, buffer = SMALL_PDF, contentType = 'application/pdf', loinc = '11488-4') => {
+    const doc = `urn:uuid:${crypto.randomUUID()}`;
+    const bin = `urn:uuid:${crypto.randomUUID()}`;
+    const res = await page.request.fetch(`${BASE}/fhir`, {
+      method: 'POST',
+      headers: { 'X-CSRF-Token': sessions.get(page).csrf_token, Accept: 'application/fhir+json', 'Content-Type': 'application/fhir+json' },
+      data: JSON.stringify({
+        resourceType: 'Bundle', type: 'transaction', entry: [
+          { fullUrl: doc, resource: { resourceType: 'DocumentReference', status: 'current', type: { coding: [{ system: 'http://loinc.org', code: loinc }] }, subject: { reference: `Patient/${pid}` }, date: new Date().toISOString(), description: title, content: [{ attachment: { contentType, url: bin, size: buffer.length, title } }] }, request: { method: 'POST', url: 'DocumentReference' } },
+          { fullUrl: bin, resource: { resourceType: 'Binary', contentType, securityContext: { reference: doc }, data: buffer.toString('base64') }, request: { method: 'POST', url: 'Binary' } },
+        ],
+      }),
+    });
+    assert.ok(res.ok(), `deposit of ${title}: ${res.status()}`);
+    const id = (await res.json()).entry?.[0]?.response?.location?.split('/')[1];
+    assert.ok(id, 'the deposit says where the document is');
+    return id;
+  };
+  /** The médecin starts a thread (then replies with `more`, one message each); returns the thread. */
+  const startThread = async (subject, texts, attachments = []) => {
+    const res = await api(med.page, 'POST', '/messages/threads', { patient: pid, subject, text: texts[0], attachments });
+    assert.equal(res.status(), 201, `the médecin starts a thread: ${res.status()} ${await res.text()}`);
+    const thread = await res.json();
+    for (const text of texts.slice(1)) {
+      const r = await api(med.page, 'POST', `/messages/threads/${enc(thread.id)}/messages`, { text, attachments: [] });
+      assert.equal(r.status(), 201, `the médecin replies: ${r.status()}`);
+    }
+    return thread;
+  };
+  const close = async () => {
+    for (const fn of undo.reverse()) await fn().catch(() => undefined);
+    await holder.context.close();
+    await med.context.close();
+  };
+  return { holder, med, pid, medName: medAccount.display_name, holderName: sessions.get(holder.page).account.display_name, api, deposit, startThread, close };
+}
+
+test('phone: messaging: the patient sees the unread count, reads a thread, opens the attachment, replies, sees the read receipt, archives', { timeout: 180_000 }, async () => {
+  const pair = await messagingPair(PHONE, '/patient');
+  const { holder, med, pid } = pair;
+  const page = holder.page;
+  const stamp = Date.now().toString(36);
+  const subject = `Résultats e2e ${stamp}`;
+  const docTitle = `Compte rendu e2e ${stamp}`;
+  const text = 'Bonjour,\nVos résultats sont normaux.\nJe vous joins le compte rendu.';
+  try {
+    const docId = await pair.deposit(med.page, docTitle);
+    const thread = await pair.startThread(subject, [text], [docId]);
+
+    // The holder side cannot start a thread: 403 with an OperationOutcome.
+    const refused = await pair.api(page, 'POST', '/messages/threads', { patient: pid, subject: 'Non', text: 'Non' });
+    assert.equal(refused.status(), 403);
+    assert.equal((await refused.json()).resourceType, 'OperationOutcome');
+
+    // Home: the unread count on the Messagerie tile.
+    await page.goto(`${BASE}/patient`);
+    const tile = page.locator('a[data-page="patient.messages"]');
+    await tile.getByTestId('unread-badge').getByText(/^\d+ non lus?$/).waitFor();
+    await tile.click();
+    await waitPath(page, '/patient/messagerie');
+    await page.getByRole('heading', { level: 1, name: 'Messagerie' }).waitFor();
+    const row = page.locator(`[data-testid="threads"] a[data-thread-id="${thread.id}"]`);
+    await row.waitFor();
+    assert.ok(await row.evaluate((a) => a.classList.contains('thread--unread')), 'unread: marked');
+    assert.equal((await row.locator('strong.thread__subject').innerText()).trim(), subject, 'unread: the subject in bold');
+    await row.getByText(pair.medName).waitFor();
+    await row.getByText('1 non lu').waitFor();
+    await page.getByRole('button', { name: 'Archivés' }).waitFor();
+    await shot(page, 'messages-list-phone');
+    await assertFitsPhone(page);
+
+    // The thread: the text with its line breaks, the attachment opened in the page.
+    await row.click();
+    await waitPath(page, `/patient/messagerie/${thread.id}`);
+    await page.getByRole('heading', { level: 1, name: subject }).waitFor();
+    const first = page.locator('[data-testid="messages"] li.msg').first();
+    assert.equal(await first.locator('.msg__text').innerText(), text);
+    await first.getByText(pair.medName).waitFor();
+    const card = first.locator('.attachment[data-available="true"]', { hasText: docTitle });
+    await card.waitFor();
+    await card.getByRole('button', { name: `Ouvrir ${docTitle}` }).click();
+    const frame = page.locator('[data-testid="viewer"] iframe');
+    await frame.waitFor();
+    assert.match(await frame.getAttribute('src'), /^blob:/);
+    await shot(page, 'messages-thread-phone');
+    await assertFitsPhone(page);
+    await page.getByRole('button', { name: 'Fermer le document' }).click();
+    await frame.waitFor({ state: 'detached' });
+
+    // A reply: shown at once, "Pas encore lu" until the médecin opens the thread.
+    const reply = `Merci docteur,\nbien reçu (${stamp}).`;
+    await page.getByLabel('Votre réponse').fill(reply);
+    await page.getByText(`${[...reply].length} / 10 000 caractères`).waitFor();
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('thread-status').getByText('Message envoyé.').waitFor();
+    const mine = page.locator('[data-testid="messages"] li.msg[data-own="true"]').last();
+    assert.equal(await mine.locator('.msg__text').innerText(), reply);
+    await mine.getByTestId('receipt').getByText('Pas encore lu').waitFor();
+    assert.equal(await page.getByLabel('Votre réponse').inputValue(), '', 'the form is emptied');
+    const opened = await med.page.request.get(`${BASE}/messages/threads/${encodeURIComponent(thread.id)}`);
+    assert.equal(opened.status(), 200);
+    await page.reload();
+    await page.locator('[data-testid="messages"] li.msg[data-own="true"]').last().getByTestId('receipt').getByText(/^Lu le /).waitFor();
+
+    // Archived: gone from the inbox, listed under "Archivés".
+    await page.getByRole('button', { name: 'Archiver' }).click();
+    await page.getByTestId('thread-status').getByText(/La conversation est archivée/).waitFor();
+    await page.getByRole('button', { name: 'Remettre dans la boîte de réception' }).waitFor();
+    await page.getByRole('link', { name: 'Retour à la messagerie' }).click();
+    await waitPath(page, '/patient/messagerie');
+    await page.locator('[data-testid="threads"], .state--empty').first().waitFor();
+    assert.equal(await page.locator(`a[data-thread-id="${thread.id}"]`).count(), 0, 'not in the inbox');
+    await page.getByRole('button', { name: 'Archivés' }).click();
+    await waitPath(page, '/patient/messagerie?archives=1');
+    await page.locator(`[data-testid="threads"] a[data-thread-id="${thread.id}"]`).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Archivés' }).getAttribute('aria-pressed'), 'true');
+    await shot(page, 'messages-archived-phone');
+    await assertFitsPhone(page);
+    assert.deepEqual(holder.errors, [], 'no console error');
+  } finally {
+    await pair.close();
+  }
+});
+
+/** The stored-XSS vector list: each must show as the very text it is. */
+const XSS_VECTORS = [
+  '<script>alert(1)</script>',
+  '<img src=x onerror=alert(1)>',
+  '<svg onload=alert(1)>',
+  'javascript:alert(1)',
+  '"><iframe src=javascript:alert(1)>',
+  '<a href="javascript:alert(1)">x</a>',
+  "{{constructor.constructor('alert(1)')()}}",
+  '<style>*{display:none}</style>',
+];
+
+test('desktop: messaging: stored XSS in subjects and messages is shown as text, nothing runs, no element is created', { timeout: 150_000 }, async () => {
+  const pair = await messagingPair(DESKTOP, '/patient/messagerie');
+  const { holder } = pair;
+  const page = holder.page;
+  const dialogs = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  const stamp = Date.now().toString(36);
+  const subject = `Vecteurs ${stamp} <img src=x onerror=alert(1)><script>alert(1)</script>`;
+  try {
+    const thread = await pair.startThread(subject, XSS_VECTORS);
+    await page.reload();
+    const row = page.locator(`[data-testid="threads"] a[data-thread-id="${thread.id}"]`);
+    await row.waitFor();
+    assert.equal((await row.locator('.thread__subject').textContent()).trim(), subject, 'the subject as text in the list');
+    await row.click();
+    await waitPath(page, `/patient/messagerie/${thread.id}`);
+    await page.getByTestId('messages').locator('li.msg').nth(XSS_VECTORS.length - 1).waitFor();
+    assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), subject, 'the subject as text in the heading');
+    const shown = await page.getByTestId('messages').locator('.msg__text').allTextContents();
+    assert.deepEqual(shown.slice(0, XSS_VECTORS.length), XSS_VECTORS, 'each vector shown literally');
+
+    // The holder answers with vectors too (their own side of the display).
+    const typed = `${XSS_VECTORS[1]}\n${XSS_VECTORS[0]}\n${XSS_VECTORS[7]}`;
+    await page.getByLabel('Votre réponse').fill(typed);
+    await page.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await page.getByTestId('thread-status').getByText('Message envoyé.').waitFor();
+    assert.equal(await page.locator('[data-testid="messages"] li.msg[data-own="true"]').last().locator('.msg__text').textContent(), typed);
+    await page.reload();
+    await page.getByTestId('messages').locator('li.msg').nth(XSS_VECTORS.length).waitFor();
+    await page.waitForTimeout(500); // an onerror or onload would have fired by now
+
+    const created = await page.evaluate(() => ({
+      inMessages: [...document.querySelectorAll('[data-testid="messages"] :is(img, svg, iframe, script, style, a, object, embed)')].map((el) => el.outerHTML.slice(0, 80)),
+      inHead: [...document.querySelectorAll('main h1 *, .msg-head *')].filter((el) => !['P', 'H1', 'DIV', 'BUTTON'].includes(el.tagName)).map((el) => el.outerHTML.slice(0, 80)),
+      anywhere: [...document.querySelectorAll('iframe, img[src="x"], [onerror], [onload], body script, body style')].map((el) => el.outerHTML.slice(0, 80)),
+      hidden: getComputedStyle(document.querySelector('main')).display,
+    }));
+    assert.deepEqual(created.inMessages, [], 'no element created inside the messages');
+    assert.deepEqual(created.inHead, [], 'no element created in the heading');
+    assert.deepEqual(created.anywhere, [], 'no element created anywhere');
+    assert.notEqual(created.hidden, 'none', 'no stylesheet was injected');
+    assert.deepEqual(dialogs, [], 'no dialog fired');
+    await shot(page, 'messages-xss-desktop');
+    assert.deepEqual(holder.errors, [], 'no console error');
+  } finally {
+    await pair.close();
+  }
+});
+
+test('desktop: messaging: the médecin writes to a patient from the patient page, with a prescription attached, and sees it in his thread', { timeout: 150_000 }, async () => {
+  const pair = await messagingPair(DESKTOP, '/patient', DESKTOP, '/pro/acces');
+  const { med, pid } = pair;
+  const p = med.page;
+  const stamp = Date.now().toString(36);
+  const subject = `Ordonnance e2e ${stamp}`;
+  const title = `Ordonnance du ${stamp}`;
+  const text = 'Bonjour,\nVoici votre ordonnance pour le renouvellement.\nBien cordialement.';
+  try {
+    await p.goto(`${BASE}/pro/patients/${encodeURIComponent(pid)}`);
+    await p.getByTestId('message-link').click();
+    await waitPath(p, `/pro/patients/${encodeURIComponent(pid)}/message`);
+    await p.getByRole('heading', { level: 1, name: 'Nouveau message' }).waitFor();
+    await p.getByTestId('compose-to').getByText(pair.holderName, { exact: false }).waitFor();
+
+    // Said plainly before anything is sent.
+    await p.getByRole('button', { name: 'Envoyer le message' }).click();
+    await p.getByText('Donnez un objet au message.').waitFor();
+    await p.getByText('Écrivez votre message.').waitFor();
+
+    await p.getByLabel('Objet').fill(subject);
+    await p.getByLabel('Message', { exact: true }).fill(text);
+    await p.getByText('Joindre un document (facultatif)').click();
+    await p.getByLabel('Document à joindre').setInputFiles({ name: 'ordonnance.pdf', mimeType: 'application/pdf', buffer: SMALL_PDF });
+    assert.equal(await p.getByLabel('Titre du document').inputValue(), 'ordonnance', 'the file name by default');
+    await p.getByLabel('Titre du document').fill(title);
+    assert.equal(await p.getByLabel('Type de document').inputValue(), 'prescription', 'a prescription by default');
+    await shot(p, 'messages-compose-desktop');
+    await p.getByRole('button', { name: 'Envoyer le message' }).click();
+
+    await p.waitForURL((url) => /^\/pro\/messagerie\/[^/]+$/.test(url.pathname) && url.search === '?envoye=1');
+    await p.getByRole('heading', { level: 1, name: subject }).waitFor();
+    await p.getByTestId('thread-status').getByText('Message envoyé.').waitFor();
+    await p.getByTestId('thread-with').getByText(pair.holderName).waitFor();
+    const mine = p.locator('[data-testid="messages"] li.msg[data-own="true"]').first();
+    assert.equal(await mine.locator('.msg__text').innerText(), text);
+    await mine.getByTestId('receipt').getByText('Pas encore lu').waitFor();
+    const card = mine.locator('.attachment[data-available="true"]', { hasText: title });
+    await card.getByText(/Prescription|Ordonnance/).first().waitFor();
+    await card.getByRole('button', { name: `Ouvrir ${title}` }).click();
+    const frame = p.locator('[data-testid="viewer"] iframe');
+    await frame.waitFor();
+    assert.match(await frame.getAttribute('src'), /^blob:/);
+    await shot(p, 'messages-pro-thread-desktop');
+    const threadId = new URL(p.url()).pathname.split('/').pop();
+
+    // His list: the thread, with the patient's name.
+    await p.getByRole('button', { name: 'Fermer le document' }).click();
+    await p.locator('[data-testid="viewer"] iframe').waitFor({ state: 'detached' });
+    await p.getByRole('link', { name: 'Retour à la messagerie' }).click();
+    await waitPath(p, '/pro/messagerie');
+    const row = p.locator(`[data-testid="threads"] a[data-thread-id="${threadId}"]`);
+    await row.getByText(subject).waitFor();
+    await row.getByText(pair.holderName).waitFor();
+    await shot(p, 'messages-pro-list-desktop');
+
+    // The patient has it, attachment included.
+    const seen = await (await pair.holder.page.request.get(`${BASE}/messages/threads/${encodeURIComponent(threadId)}`)).json();
+    assert.equal(seen.messages[0].text, text);
+    assert.equal(seen.messages[0].attachments[0].title, title);
+    assert.deepEqual(med.errors, [], 'no console error');
+  } finally {
+    await pair.close();
+  }
+});
+
 test('too many attempts: the wait is given in words', { timeout: 60_000 }, async () => {
   const { context, page, errors } = await openPage(PHONE, [/\/auth\/login$/]);
   try {

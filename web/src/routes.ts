@@ -83,6 +83,11 @@ const proProfile = () => import('./pages/pro-profile').then((m) => m.renderProPr
 const redeem = () => import('./pages/pro-access').then((m) => m.renderRedeem);
 const emergency = () => import('./pages/pro-access').then((m) => m.renderEmergency);
 const grid = () => import('./pages/operator-grid').then((m) => m.renderGrid);
+const patientMessages = () => import('./pages/messages').then((m) => m.renderPatientMessages);
+const patientThread = () => import('./pages/messages').then((m) => m.renderPatientThread);
+const proMessages = () => import('./pages/messages').then((m) => m.renderProMessages);
+const proThread = () => import('./pages/messages').then((m) => m.renderProThread);
+const proCompose = () => import('./pages/messages').then((m) => m.renderProCompose);
 
 export const PAGES: PageDef[] = [
   // Identity (public)
@@ -98,7 +103,8 @@ export const PAGES: PageDef[] = [
   { id: 'patient.profile', space: 'patient', path: '/patient/profil', title: 'page.patient.profile', desc: 'page.patient.profile.desc', icon: 'profile', inNav: true, parent: 'patient.home', render: profilePage },
   { id: 'patient.profileSummary', space: 'patient', path: '/patient/profil/resume', title: 'page.patient.profileSummary', icon: 'document', inNav: false, parent: 'patient.profile', render: profileSummary },
   { id: 'patient.documents', space: 'patient', path: '/patient/documents', title: 'page.patient.documents', desc: 'page.patient.documents.desc', icon: 'documents', inNav: true, parent: 'patient.home', render: documentsPage },
-  { id: 'patient.messages', space: 'patient', path: '/patient/messagerie', title: 'page.patient.messages', desc: 'page.patient.messages.desc', icon: 'messages', inNav: true, parent: 'patient.home' },
+  { id: 'patient.messages', space: 'patient', path: '/patient/messagerie', title: 'page.patient.messages', desc: 'page.patient.messages.desc', icon: 'messages', inNav: true, parent: 'patient.home', render: patientMessages },
+  { id: 'patient.message', space: 'patient', path: '/patient/messagerie/:id', title: 'page.patient.message', icon: 'messages', inNav: false, parent: 'patient.messages', render: patientThread },
   { id: 'patient.services', space: 'patient', path: '/patient/services', title: 'page.patient.services', desc: 'page.patient.services.desc', icon: 'services', inNav: true, parent: 'patient.home' },
   { id: 'patient.access', space: 'patient', path: '/patient/acces', title: 'page.patient.access', desc: 'page.patient.access.desc', icon: 'people', inNav: true, parent: 'patient.home', render: whoCanSee },
   { id: 'patient.privacy', space: 'patient', path: '/patient/confidentialite', title: 'page.patient.privacy', desc: 'page.patient.privacy.desc', icon: 'privacy', inNav: true, parent: 'patient.home', render: privacy },
@@ -113,8 +119,10 @@ export const PAGES: PageDef[] = [
   { id: 'pro.patients', space: 'pro', path: '/pro/acces', title: 'page.pro.patients', desc: 'page.pro.patients.desc', icon: 'people', inNav: true, parent: 'pro.search', render: proPatients },
   { id: 'pro.patient', space: 'pro', path: '/pro/patients/:id', title: 'page.pro.patient', icon: 'document', inNav: false, parent: 'pro.patients', render: proRecord },
   { id: 'pro.profile', space: 'pro', path: '/pro/patients/:id/profil', title: 'page.pro.profile', icon: 'profile', inNav: false, parent: 'pro.patient', render: proProfile },
+  { id: 'pro.compose', space: 'pro', path: '/pro/patients/:id/message', title: 'page.pro.compose', icon: 'messages', inNav: false, parent: 'pro.patient', render: proCompose },
   { id: 'pro.code', space: 'pro', path: '/pro/code', title: 'page.pro.code', desc: 'page.pro.code.desc', icon: 'key', inNav: true, parent: 'pro.patients', render: redeem },
-  { id: 'pro.messages', space: 'pro', path: '/pro/messagerie', title: 'page.pro.messages', desc: 'page.pro.messages.desc', icon: 'messages', inNav: true, parent: 'pro.search' },
+  { id: 'pro.messages', space: 'pro', path: '/pro/messagerie', title: 'page.pro.messages', desc: 'page.pro.messages.desc', icon: 'messages', inNav: true, parent: 'pro.search', render: proMessages },
+  { id: 'pro.message', space: 'pro', path: '/pro/messagerie/:id', title: 'page.pro.message', icon: 'messages', inNav: false, parent: 'pro.messages', render: proThread },
   { id: 'pro.emergency', space: 'pro', path: '/pro/urgence', title: 'page.pro.emergency', desc: 'page.pro.emergency.desc', icon: 'emergency', inNav: true, parent: 'pro.patients', render: emergency },
   { id: 'pro.accessLog', space: 'pro', path: '/pro/historique', title: 'page.pro.accessLog', desc: 'page.pro.accessLog.desc', icon: 'history', inNav: true, parent: 'pro.patients', render: ownAccessLog },
   { id: 'pro.directory', space: 'pro', path: '/pro/annuaire', title: 'page.directory', desc: 'page.directory.desc', icon: 'directory', inNav: true, parent: 'pro.search', render: directory },

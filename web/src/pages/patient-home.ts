@@ -1,10 +1,11 @@
 // Patient "Accueil": a greeting, the record and account pages that exist, and the four areas
-// as tiles (UX.md) — those still in preparation say so on their own page. A closed space says
-// so first, with the way to reopen it.
+// as tiles (UX.md) — those still in preparation say so on their own page; the Messagerie tile
+// carries the count of unread messages. A closed space says so first, with the way to reopen it.
 import { h, icon, ICONS, mount } from '../dom';
-import { t } from '../i18n';
+import { t, tn } from '../i18n';
+import { messages } from '../api/messages';
 import { reopenBlock } from '../components/reauth';
-import { loadSession } from '../session';
+import { currentRecord, loadSession } from '../session';
 import { pageById, type PageContext, type Renderer } from '../routes';
 
 const READY = ['patient.record', 'patient.access', 'patient.privacy', 'patient.accessLog', 'patient.delegations', 'patient.directory', 'patient.account'];
@@ -17,7 +18,7 @@ function tile(id: string, extra?: string): HTMLElement {
     null,
     h(
       'a',
-      { class: ['tile', extra], href: page.path },
+      { class: ['tile', extra], href: page.path, 'data-page': id },
       h('span', { class: 'tile__icon' }, icon(ICONS[page.icon])),
       h('span', { class: 'tile__body' },
         h('span', { class: 'tile__title' }, t(page.title)),
@@ -39,6 +40,18 @@ export const renderPatientHome: Renderer = (main, ctx) => {
     h('h2', { class: 'section-title' }, t('home.areas')),
     h('ul', { class: 'tiles', role: 'list' }, AREAS.map((id) => tile(id))),
   );
+  // Unread messages of the record shown, on the Messagerie tile; the home page stays as it is
+  // when the count cannot be had.
+  const record = currentRecord(ctx.session);
+  if (record) {
+    messages
+      .unread(record.patient_id, ctx.signal)
+      .then((n) => {
+        if (ctx.signal.aborted || !n) return;
+        main.querySelector('[data-page="patient.messages"] .tile__title')?.append(' ', h('span', { class: 'badge badge--info tile__badge', 'data-testid': 'unread-badge' }, tn('msg.unread', n)));
+      })
+      .catch(() => undefined);
+  }
 };
 
 /** "Votre espace est fermé (lecture seule)", and "Rouvrir mon espace". */
