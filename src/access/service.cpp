@@ -317,13 +317,7 @@ DocumentInfo DescribeDocument(const store::ResourceVersion& doc, const DocFlags*
     info.hidden_until =
         flags != nullptr && flags->hidden_until_us > now_us ? flags->hidden_until_us : 0;
     auto body = fhir::ParseJson(doc.json, 64);
-    if (body.ok() && body->is_object()) {
-        const auto& o = body->as_object();
-        info.date = StringAt(o, "date");
-        info.title = TitleOf(o);
-        info.author_name = AuthorDisplay(o);
-        ContentOf(o, info);
-    }
+    if (body.ok() && body->is_object()) DescribeDocument(body->as_object(), info);
     info.own = flags != nullptr && !reader.empty() && flags->author_account == reader;
     return info;
 }
@@ -878,6 +872,53 @@ Result<Redeemed> AccessService::RedeemCode(const Actor& actor, const std::string
 
 // ---- documents --------------------------------------------------------------------------
 
+std::string ReplacedIdOf(const json::object& doc) {
+    const auto* rel = doc.if_contains("relatesTo");
+    if (rel == nullptr || !rel->is_array()) return {};
+    for (const auto& r : rel->as_array()) {
+        if (!r.is_object() || StringAt(r.as_object(), "code") != "replaces") continue;
+        const auto* target = r.as_object().if_contains("target");
+        if (target == nullptr || !target->is_object()) continue;
+        std::string_view ref;
+        if (const auto* v = target->as_object().if_contains("reference"); v && v->is_string()) {
+            ref = v->as_string();
+        }
+        if (auto h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
+        constexpr std::string_view kPrefix = "DocumentReference/";
+        if (ref.substr(0, kPrefix.size()) != kPrefix) continue;
+        const std::string_view id = ref.substr(kPrefix.size());
+        if (IsValidFhirId(id)) return std::string(id);
+    }
+    return {};
+}
+
+void DescribeDocument(const json::object& doc, DocumentInfo& info) {
+    info.date = StringAt(doc, "date");
+    info.title = TitleOf(doc);
+    info.author_name = AuthorDisplay(doc);
+    ContentOf(doc, info);
+    const std::string status = StringAt(doc, "status");
+    info.status = status.empty() ? "current" : status;
+    info.replaces = ReplacedIdOf(doc);
+}
+
+void LinkVersions(std::vector<DocumentInfo>& list) {
+    std::erase_if(list,
+                  [](const DocumentInfo& d) { return d.status == "entered-in-error" && !d.own; });
+    std::map<std::string, size_t> at;
+    for (size_t i = 0; i < list.size(); ++i) at[list[i].id] = i;
+    for (auto& d : list) {
+        if (d.replaces.empty()) continue;
+        auto it = at.find(d.replaces);
+        if (it == at.end() || it->second >= list.size() || list[it->second].id == d.id) {
+            d.replaces.clear();
+            continue;
+        }
+        // A document replaced twice (two branches) keeps the newer replacement.
+        list[it->second].replaced_by = d.id;
+    }
+}
+
 Result<std::vector<DocumentInfo>> AccessService::ListDocuments(const Actor& actor,
                                                                const std::string& pid,
                                                                const std::string& request_id) {
@@ -940,11 +981,7 @@ Result<std::vector<DocumentInfo>> AccessService::ListDocuments(const Actor& acto
                 fl != nullptr && fl->hidden_until_us > now ? fl->hidden_until_us : 0;
             auto body = fhir::ParseJson(d.json, 64);
             if (body.ok() && body->is_object()) {
-                const auto& o = body->as_object();
-                info.date = StringAt(o, "date");
-                info.title = TitleOf(o);
-                info.author_name = AuthorDisplay(o);
-                ContentOf(o, info);
+                DescribeDocument(body->as_object(), info);
             }
             info.own = fl != nullptr && fl->author_account == actor.account_id;
             if (fl != nullptr && !fl->author_account.empty()) {
@@ -953,6 +990,7 @@ Result<std::vector<DocumentInfo>> AccessService::ListDocuments(const Actor& acto
             }
             list.push_back(std::move(info));
         }
+        LinkVersions(list);
         CARNET_CHECK(Log(txn, g, actor, request_id, static_cast<int64_t>(list.size())));
         out.value = std::move(list);
         return Ok();

@@ -10,6 +10,7 @@
 /// professional the holder authorised, blocked or named, or one with an emergency access in
 /// force): then kForbidden, whose diagnostics start with the rule (`blocked: …`,
 /// `needs-fresh-auth: …`).
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -100,7 +101,24 @@ struct DocumentInfo {
     std::string binary_id;
     std::string content_type;  // the attachment's
     int64_t size = 0;          // the attachment's, 0 when not given
+    /// DocumentReference.status: current | superseded | entered-in-error (a retraction).
+    std::string status = "current";
+    /// The document this one replaces (relatesTo replaces), and the one that replaced it:
+    /// both only when that document is in the same list (what the reader may not see is
+    /// never named).
+    std::string replaces, replaced_by;
 };
+
+/// Fills what a DocumentReference's body says (date, title, author's display, content,
+/// status, what it replaces) into `info`.
+void DescribeDocument(const boost::json::object& doc, DocumentInfo& info);
+/// "X" of the first `relatesTo` with code "replaces" and target "DocumentReference/X" (an
+/// optional "/_history/n" dropped); "" when there is none.
+std::string ReplacedIdOf(const boost::json::object& doc);
+/// A list as one reader gets it: drops what its author retracted (entered-in-error) unless
+/// the reader wrote it, then links versions within what remains (`replaced_by` set, and a
+/// `replaces` naming a document outside the list cleared).
+void LinkVersions(std::vector<DocumentInfo>& list);
 
 struct LogQuery {
     std::string outcome;  // "", "allow", "deny"

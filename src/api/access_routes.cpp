@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "api/actor.hpp"
+#include "api/documents_view.hpp"
 #include "api/json_routes.hpp"
 #include "fhir/json.hpp"
 
@@ -103,21 +104,6 @@ json::object CodeJson(const access::CodeInfo& c) {
             {"expires_at", c.expires_at},
             {"status", c.status},
             {"used_by_name", c.used_by_name}};
-}
-
-json::object DocumentJson(const access::DocumentInfo& d) {
-    return {{"type", d.type},
-            {"id", d.id},
-            {"date", d.date},
-            {"title", d.title},
-            {"category", d.category},
-            {"masked", d.masked},
-            {"hidden_until", d.hidden_until},
-            {"author_name", d.author_name},
-            {"own", d.own},
-            {"binary_id", d.binary_id},
-            {"content_type", d.content_type},
-            {"size", d.size}};
 }
 
 json::object EmergencyJson(const access::EmergencyInfo& e) {

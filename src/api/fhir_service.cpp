@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "access/classify.hpp"
+#include "access/service.hpp"
 #include "core/ids.hpp"
 #include "crypto/crypto.hpp"
 #include "fhir/definitions.hpp"
@@ -326,7 +327,74 @@ Status WriteProvenance(WriteTxn& txn, const ResourceVersion& rv, const char* act
 Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
                                 json::object obj, const std::optional<ResourceVersion>& current,
                                 bool skip_if_same, int64_t now, Scope* scope = nullptr,
-                                const BinaryContext* content = nullptr) {
+                                const BinaryContext* content = nullptr);
+
+/// The document a DocumentReference replaces (`relatesTo` with code "replaces"), when this
+/// version adds that link: it must be a current document of the same record, and it gets a
+/// new version with status "superseded", written like any update (decided for the caller:
+/// only its author; its own Provenance). One already named by the version in `current` was
+/// handled when that version was written. Fails (the caller's transaction undoes all) with
+/// 422 when the document is absent, in another record, not current, or unreadable by the
+/// caller (who must not learn that it exists), with the write's refusal otherwise.
+Status SupersedeReplaced(WriteTxn& txn, const json::object& obj,
+                         const std::optional<ResourceVersion>& current, const std::string& owner,
+                         int64_t now, Scope* scope, const BinaryContext* content) {
+    const auto* rel = obj.if_contains("relatesTo");
+    if (rel == nullptr || !rel->is_array() || rel->as_array().empty()) return Ok();
+    std::string before;
+    if (current && !current->deleted) {
+        if (auto prev = fhir::ParseJson(current->json, 64); prev.ok() && prev->is_object()) {
+            before = access::ReplacedIdOf(prev->as_object());
+        }
+    }
+    // Every "replaces" link must name a document this server can supersede.
+    for (const auto& r : rel->as_array()) {
+        if (!r.is_object()) continue;
+        const auto* code = r.as_object().if_contains("code");
+        if (code == nullptr || !code->is_string() || code->as_string() != "replaces") continue;
+        const json::object one{{"relatesTo", json::array{r}}};
+        if (access::ReplacedIdOf(one).empty()) {
+            return Error::Make(Code::kUnprocessable, "business-rule",
+                               "relatesTo replaces must name a DocumentReference/{id}",
+                               "DocumentReference.relatesTo");
+        }
+    }
+    const std::string replaced = access::ReplacedIdOf(obj);
+    if (replaced.empty() || replaced == before) return Ok();
+    auto not_replaceable = [] {
+        return Error::Make(Code::kUnprocessable, "business-rule",
+                           "the replaced document must be a current document of the same record",
+                           "DocumentReference.relatesTo");
+    };
+    CARNET_TRY(auto old, txn.ReadCurrent("DocumentReference", replaced));
+    if (!old || old->deleted || owner.empty() || old->patient_id != owner ||
+        (current && current->id == old->id)) {
+        return not_replaceable();
+    }
+    if (scope != nullptr) {
+        CARNET_TRY(const access::DocFlags* f,
+                   scope->FlagsOf(txn, old->patient_id, old->type, old->id));
+        CARNET_TRY(auto seen, scope->Would(txn, access::TargetOf(*old, f), access::Action::kRead));
+        if (!seen.allow) return not_replaceable();
+    }
+    CARNET_TRY(auto body, fhir::ParseJson(old->json, 64));
+    if (!body.is_object()) return not_replaceable();
+    json::object old_obj = std::move(body.as_object());
+    const auto* status = old_obj.if_contains("status");
+    if (status == nullptr || !status->is_string() || status->as_string() != "current") {
+        return not_replaceable();
+    }
+    old_obj["status"] = "superseded";
+    CARNET_TRY(auto superseded, PutVersion(txn, "DocumentReference", old->id, std::move(old_obj),
+                                           old, false, now, scope, content));
+    (void)superseded;
+    return Ok();
+}
+
+Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
+                                json::object obj, const std::optional<ResourceVersion>& current,
+                                bool skip_if_same, int64_t now, Scope* scope,
+                                const BinaryContext* content) {
     const bool live = current && !current->deleted;
     const AccessLabels labels = TakeAccessLabels(obj);
     // A Binary of a record keeps its bytes in a blob, not in its JSON. Its content never
@@ -412,6 +480,11 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
                                "advance directives are written by adults: this record is a "
                                "minor's");
         }
+    }
+    // A new version of a document: the one it replaces becomes "superseded", in this
+    // transaction (docs/DOCUMENTS.md, "Versions").
+    if (type == "DocumentReference") {
+        CARNET_CHECK(SupersedeReplaced(txn, obj, current, owner, now, scope, content));
     }
     // Only now, once the write is allowed, does the stored content matter (a refused caller
     // must not learn anything from how the content compares).
@@ -1072,6 +1145,38 @@ Result<WriteOutcome> FhirService::Delete(const std::string& type, const std::str
         marker.deleted = true;
         marker.json.clear();
         out = WriteOutcome{std::move(marker), 204, true};
+        return Ok();
+    }));
+    return std::move(*out);
+}
+
+Result<WriteOutcome> FhirService::Retract(const std::string& patient_id, const std::string& id,
+                                          const Caller& caller) {
+    const BinaryContext bc{&content_, &store_, nullptr};
+    if (!IsValidFhirId(id) || !IsValidFhirId(patient_id)) {
+        return Error::NotFound("resource not found");
+    }
+    std::optional<WriteOutcome> out;
+    CARNET_CHECK(WithScope(caller, [&](WriteTxn& txn, Scope* scope) -> Status {
+        CARNET_TRY(auto current, txn.ReadCurrent("DocumentReference", id));
+        if (!current || current->deleted || current->patient_id != patient_id) {
+            return Error::NotFound("resource not found");
+        }
+        if (scope != nullptr) {
+            // What the caller may not read does not exist for them (the update below is the
+            // decision that is logged).
+            CARNET_TRY(const access::DocFlags* f,
+                       scope->FlagsOf(txn, current->patient_id, current->type, current->id));
+            CARNET_TRY(auto seen,
+                       scope->Would(txn, access::TargetOf(*current, f), access::Action::kRead));
+            if (!seen.allow) return Error::NotFound("resource not found");
+        }
+        CARNET_TRY(auto body, fhir::ParseJson(current->json, 64));
+        if (!body.is_object()) return Error::Internal("stored document unreadable");
+        json::object obj = std::move(body.as_object());
+        obj["status"] = "entered-in-error";
+        CARNET_TRY(out, PutVersion(txn, "DocumentReference", id, std::move(obj), current, true,
+                                   clock_.NowMicros(), scope, &bc));
         return Ok();
     }));
     return std::move(*out);

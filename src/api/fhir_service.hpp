@@ -124,6 +124,14 @@ class FhirService {
                                            const Caller& caller = Caller::System());
     Result<WriteOutcome> Delete(const std::string& type, const std::string& id,
                                 const Caller& caller = Caller::System());
+    /// Retraction of a document by its author (docs/DOCUMENTS.md, "Retraction"): the
+    /// DocumentReference `id` of record `patient_id` gets a version with status
+    /// "entered-in-error", decided as an update (only its author). Its earlier versions stay
+    /// in history. Already retracted: no new version (changed false). kNotFound when it is
+    /// not a document of that record or the caller may not read it; a refused update as any
+    /// refused write (403 with the rule, or 404 to who may not open the record).
+    Result<WriteOutcome> Retract(const std::string& patient_id, const std::string& id,
+                                 const Caller& caller = Caller::System());
 
     /// A searchset Bundle as JSON text.
     Result<std::string> Search(const std::string& type, const QueryParams& params, bool lenient,

@@ -1,6 +1,7 @@
 #include "api/routes.hpp"
 
 #include "api/audit_fhir.hpp"
+#include "api/documents_view.hpp"
 #include "api/json_routes.hpp"
 #include "api/message_routes.hpp"
 #include "api/profile_view.hpp"
@@ -390,6 +391,25 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
         fhir.Add("PUT", "/fhir/Communication/{id}", read_only);
         fhir.Add("DELETE", "/fhir/Communication/{id}", read_only);
     }
+
+    // A record's documents as the caller may see them, and the author's retraction
+    // (docs/DOCUMENTS.md, "Versions, retraction, the lists").
+    fhir.Add(
+        "GET", "/records/{patient}/documents",
+        [&service](Request& req, const Caller& caller) {
+            auto view = DocumentsView(service, req.Param("patient"), caller);
+            if (!view.ok()) return http::ErrorResponse(view.error());
+            return JsonResponse(200, *view);
+        },
+        read_route);
+    fhir.Add("POST", "/records/{patient}/documents/{id}/retract",
+             [&service](Request& req, const Caller& caller) {
+                 auto w = service.Retract(req.Param("patient"), req.Param("id"), caller);
+                 if (!w.ok()) return http::ErrorResponse(w.error());
+                 return JsonResponse(200, json::object{{"id", w->resource.id},
+                                                       {"version", w->resource.version},
+                                                       {"changed", w->changed}});
+             });
 
     // Search: GET /fhir/{type}?…  and POST /fhir/{type}/_search (form body).
     fhir.Add(

@@ -1554,12 +1554,46 @@ function documentsOf(pid) {
   return [...store.get('DocumentReference').values()].filter((r) => patientOf(r) === pid);
 }
 
-function documentJson(pid, r) {
+/** Who deposited each document through the portal (DocumentReference id → { author, kind }). */
+const docAuthors = new Map();
+/** Documents' content deposited through the portal: Binary id → { pid, doc, contentType, bytes }. */
+const binaries = new Map();
+/** The DMP class of a deposit type (src/access/document_classes.json); the patient's are 90. */
+const DOC_CLASS = { '11488-4': '10', '57833-6': '42', '11502-2': '10', '18748-4': '31', '51851-4': '10' };
+function docCategory(r) {
+  if (docAuthors.get(r.id)?.kind === 'patient') return '90';
+  return DOC_CLASS[r.type?.coding?.[0]?.code] ?? '10';
+}
+function replacedIdOf(r) {
+  const ref = (r.relatesTo ?? []).find((x) => x?.code === 'replaces')?.target?.reference ?? '';
+  const m = /^DocumentReference\/([A-Za-z0-9.-]{1,64})(?:\/_history\/.*)?$/.exec(ref);
+  return m ? m[1] : '';
+}
+
+function documentJson(pid, r, a) {
+  const att = r.content?.[0]?.attachment ?? {};
+  const binary = /^Binary\/(.+)$/.exec(att.url ?? '')?.[1] ?? '';
+  const author = docAuthors.get(r.id);
   return {
     type: 'DocumentReference', id: r.id, date: r.date ?? '', title: r.description || r.type?.text || r.type?.coding?.[0]?.display || '',
-    category: docClass(r), masked: maskedDocs.has(`${pid}|DocumentReference/${r.id}`), hidden_until: 0,
-    author_name: r.author?.[0]?.display ?? '', ...contentOf(r.id),
+    category: docCategory(r), masked: maskedDocs.has(`${pid}|DocumentReference/${r.id}`), hidden_until: 0,
+    author_name: author ? displayName(accounts.get(author.author)) : (r.author?.[0]?.display ?? ''),
+    own: !!a && author?.author === a.id, binary_id: binary, content_type: att.contentType ?? '', size: att.size ?? 0,
+    status: r.status ?? 'current', replaces: replacedIdOf(r), replaced_by: '',
   };
+}
+
+/** A list as one reader gets it: what its author retracted only for them, versions linked. */
+function documentItems(pid, a, docs) {
+  const items = docs.map((r) => documentJson(pid, r, a)).filter((d) => d.status !== 'entered-in-error' || d.own);
+  const byId = new Map(items.map((d) => [d.id, d]));
+  for (const d of items) {
+    if (!d.replaces) continue;
+    const old = byId.get(d.replaces);
+    if (old) old.replaced_by = d.id;
+    else d.replaces = '';
+  }
+  return items.sort((x, y) => String(y.date).localeCompare(String(x.date)));
 }
 
 function newAccessCode() {
@@ -1822,7 +1856,7 @@ function accessRoute(req, url, b, a, s) {
     }
   }
   if (what === 'documents') {
-    if (m === 'GET' && !rest.length) return json(200, documentsOf(pid).map((r) => documentJson(pid, r)));
+    if (m === 'GET' && !rest.length) return json(200, documentItems(pid, a, documentsOf(pid)));
     if (m === 'PUT' && rest.length === 2) {
       const [type, id] = rest;
       const doc = store.get(type)?.get(id);
@@ -2335,6 +2369,230 @@ async function profileRoutes(req, url) {
   return [201, created, { ETag: 'W/"1"', Location: `/fhir/${type}/${created.id}/_history/1` }];
 }
 
+// ---- documents: deposits, new versions, retraction, content (docs/DOCUMENTS.md) ----
+// POST /fhir (a transaction Bundle: DocumentReference + Binary, or DELETEs of one's own),
+// GET /fhir/Binary/{id} (raw bytes), GET /records/{pid}/documents (the list for any reader,
+// with `withheld`), POST /records/{pid}/documents/{id}/retract (the author only).
+const UPLOAD_LIMIT = { patient: 5 * 1024 * 1024, professional: 20 * 1024 * 1024 };
+const STARTS = { 'application/pdf': '%PDF-', 'image/jpeg': '\xff\xd8\xff', 'image/png': '\x89PNG' };
+
+function readLargeBody(req, max) {
+  return new Promise((resolve) => {
+    let size = 0;
+    const chunks = [];
+    req.on('data', (c) => {
+      size += c.length;
+      if (size <= max) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > max) return resolve({ tooLarge: true });
+      try {
+        const value = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        resolve(value && typeof value === 'object' && !Array.isArray(value) ? { value } : { bad: true });
+      } catch {
+        resolve({ bad: true });
+      }
+    });
+  });
+}
+
+/** Whether `a` may read document `r` of record `pid`: { allow, decided } (decided: the record opens). */
+function documentVisible(a, pid, r) {
+  const author = docAuthors.get(r.id);
+  const mine = author?.author === a.id;
+  if (a.kind === 'patient') return { allow: recordsOf(a).some((x) => x.patient_id === pid) };
+  if (a.kind !== 'professional') return { allow: false };
+  const d = decide(a, pid);
+  if (!d.allow) return { allow: false };
+  if (!gridAllows(a, docCategory(r))) return { allow: false, decided: true };
+  if (maskedDocs.has(`${pid}|DocumentReference/${r.id}`) && !d.seesMasked && !mine) return { allow: false, decided: true };
+  return { allow: true, decided: true };
+}
+
+/** May `a` open record `pid` at all (patients: theirs; professionals: the decision)? */
+function opensRecord(a, pid) {
+  if (!pid || !recordExists(pid)) return false;
+  if (a.kind === 'patient') return recordsOf(a).some((x) => x.patient_id === pid);
+  return a.kind === 'professional' && decide(a, pid).allow;
+}
+
+function bumpVersion(r) {
+  r.meta = { ...(r.meta ?? {}), versionId: String(Number(r.meta?.versionId ?? 1) + 1), lastUpdated: new Date().toISOString() };
+}
+
+function documentTransaction(a, bundle) {
+  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'transaction' || !Array.isArray(bundle.entry)) return invalid('POST /fhir attend un Bundle de type transaction', 'Bundle.type');
+  if (a.kind !== 'patient' && a.kind !== 'professional') return forbidden("les comptes opérateurs n'ont jamais accès au contenu des dossiers");
+  // Checked first, written after: all or nothing.
+  const ids = new Map();
+  const plan = [];
+  for (const e of bundle.entry) {
+    const method = e?.request?.method;
+    if (method === 'POST' && ['DocumentReference', 'Binary'].includes(e.resource?.resourceType)) {
+      const id = crypto.randomUUID();
+      if (e.fullUrl) ids.set(e.fullUrl, `${e.resource.resourceType}/${id}`);
+      plan.push({ kind: 'create', id, resource: structuredClone(e.resource) });
+    } else if (method === 'DELETE') {
+      const m = /^(DocumentReference|Binary)\/([^/]+)$/.exec(e.request.url ?? '');
+      if (!m) return invalid("entrée DELETE non prise en charge par l'outil de démonstration");
+      plan.push({ kind: 'delete', type: m[1], id: m[2] });
+    } else {
+      return invalid("entrée non prise en charge par l'outil de démonstration");
+    }
+  }
+  const out = [];
+  const supersede = [];
+  for (const step of plan) {
+    if (step.kind === 'delete') {
+      if (step.type === 'DocumentReference') {
+        const r = store.get('DocumentReference').get(step.id);
+        if (!r) continue;
+        if (docAuthors.get(step.id)?.author !== a.id) return opensRecord(a, patientOf(r)) ? forbidden('not-author: seul son auteur supprime un document') : outcome(404, 'not-found', 'ressource introuvable');
+      } else {
+        const b = binaries.get(step.id);
+        if (b && docAuthors.get(b.doc)?.author !== a.id) return forbidden('not-author: seul son auteur supprime un document');
+      }
+      continue;
+    }
+    const r = step.resource;
+    const rewrite = (ref) => ids.get(ref) ?? ref;
+    if (r.resourceType === 'DocumentReference') {
+      for (const c of r.content ?? []) if (c.attachment?.url) c.attachment.url = rewrite(c.attachment.url);
+      const pid = patientOf(r);
+      if (!opensRecord(a, pid)) return outcome(404, 'not-found', 'ressource introuvable');
+      if (!recordOpen(pid)) return forbidden('ce dossier est fermé');
+      if (a.kind === 'professional' && !gridAllows(a, DOC_CLASS[r.type?.coding?.[0]?.code] ?? '10')) return forbidden("grid: votre profession n'a pas accès à ce type de document");
+      const old = replacedIdOf(r);
+      if ((r.relatesTo ?? []).some((x) => x?.code === 'replaces') && !old) return outcome(422, 'business-rule', 'relatesTo replaces doit nommer un DocumentReference/{id}');
+      if (old) {
+        const prev = store.get('DocumentReference').get(old);
+        if (!prev || patientOf(prev) !== pid || !documentVisible(a, pid, prev).allow || (prev.status ?? 'current') !== 'current') {
+          return outcome(422, 'business-rule', 'le document remplacé doit être un document en vigueur du même dossier');
+        }
+        if (docAuthors.get(old)?.author !== a.id) return forbidden('not-author: seul son auteur remplace un document');
+        supersede.push(prev);
+      }
+      step.pid = pid;
+    } else {
+      r.securityContext = { reference: rewrite(r.securityContext?.reference ?? '') };
+      const doc = /^DocumentReference\/(.+)$/.exec(r.securityContext.reference)?.[1];
+      const owner = plan.find((x) => x.kind === 'create' && x.id === doc);
+      if (!owner) return outcome(422, 'business-rule', 'un Binary doit nommer son document (securityContext)');
+      const bytes = Buffer.from(String(r.data ?? ''), 'base64');
+      if (!bytes.length) return invalid('contenu vide', 'Binary.data');
+      if (bytes.length > (UPLOAD_LIMIT[a.kind] ?? 0)) return outcome(413, 'too-costly', 'fichier trop volumineux');
+      const start = STARTS[r.contentType];
+      const textual = r.contentType === 'text/plain' && !/^\s*</.test(bytes.toString('latin1', 0, 64));
+      if (!(start && bytes.toString('latin1', 0, start.length) === start) && !textual) return outcome(415, 'not-supported', "ce type de fichier n'est pas accepté, ou le contenu ne correspond pas à son type");
+      step.bytes = bytes;
+      step.doc = doc;
+    }
+  }
+  // Everything holds: write.
+  for (const step of plan) {
+    if (step.kind === 'delete') {
+      if (step.type === 'DocumentReference') store.get('DocumentReference').delete(step.id);
+      else binaries.delete(step.id);
+      out.push({ response: { status: '204 No Content' } });
+      continue;
+    }
+    if (step.resource.resourceType === 'DocumentReference') {
+      const r = { ...step.resource, id: step.id, meta: { versionId: '1', lastUpdated: new Date().toISOString() } };
+      store.get('DocumentReference').set(step.id, r);
+      docAuthors.set(step.id, { author: a.id, kind: a.kind });
+      logAccess(step.pid, a, 'create', { resource_type: 'DocumentReference', resource_id: step.id, category: docCategory(r), basis: a.kind === 'patient' ? 'self' : 'authorised' });
+    } else {
+      const ownerPid = patientOf(plan.find((x) => x.id === step.doc).resource);
+      binaries.set(step.id, { pid: ownerPid, doc: step.doc, contentType: step.resource.contentType, bytes: step.bytes });
+    }
+    out.push({ response: { status: '201 Created', location: `${step.resource.resourceType}/${step.id}/_history/1` } });
+  }
+  for (const prev of supersede) {
+    prev.status = 'superseded';
+    bumpVersion(prev);
+  }
+  return json(200, { resourceType: 'Bundle', type: 'transaction-response', entry: out });
+}
+
+async function documentRoutes(req, url) {
+  const p = url.pathname.replace(/\/+$/, '');
+  const list = /^\/records\/([^/]+)\/documents$/.exec(p);
+  const retract = /^\/records\/([^/]+)\/documents\/([^/]+)\/retract$/.exec(p);
+  const bin = /^\/fhir\/Binary\/([^/]+)$/.exec(p);
+  const tx = p === '/fhir' && req.method === 'POST';
+  if (!list && !retract && !(bin && req.method === 'GET') && !tx) return undefined;
+  const who = authenticate(req);
+  if (who.error) return who.error;
+  const a = who.account;
+  if (tx) {
+    const body = await readLargeBody(req, 32 * 1024 * 1024);
+    if (body.tooLarge) return outcome(413, 'too-costly', 'corps de requête trop volumineux');
+    if (body.bad) return invalid('corps JSON invalide');
+    return documentTransaction(a, body.value);
+  }
+  if (bin) {
+    const b = binaries.get(decodeURIComponent(bin[1]));
+    const doc = b && store.get('DocumentReference').get(b.doc);
+    if (!b || !doc || !documentVisible(a, b.pid, doc).allow) return outcome(404, 'not-found', 'ressource introuvable');
+    return [200, b.bytes, { 'Content-Type': b.contentType }];
+  }
+  if (list) {
+    if (list[0] && req.method !== 'GET') return outcome(405, 'not-supported', `Method ${req.method} is not supported`);
+    const pid = decodeURIComponent(list[1]);
+    if (!opensRecord(a, pid)) {
+      if (a.kind === 'professional' && recordExists(pid)) professionalFhir(a, pid, 'Patient', false);
+      return outcome(404, 'not-found', 'ressource introuvable');
+    }
+    let withheld = false;
+    const visible = documentsOf(pid).filter((r) => {
+      const v = documentVisible(a, pid, r);
+      if (!v.allow) withheld = true;
+      return v.allow;
+    });
+    if (a.kind === 'professional') logAccess(pid, a, 'read', { resource_type: 'DocumentReference', category: '10', basis: decide(a, pid).basis, count: visible.length });
+    return json(200, {
+      documents: documentItems(pid, a, visible),
+      withheld: withheld && a.kind === 'professional',
+      can_deposit: recordOpen(pid),
+    });
+  }
+  // Retraction.
+  if (req.method !== 'POST') return outcome(405, 'not-supported', `Method ${req.method} is not supported`);
+  const pid = decodeURIComponent(retract[1]);
+  const r = store.get('DocumentReference').get(decodeURIComponent(retract[2]));
+  if (!r || patientOf(r) !== pid || !opensRecord(a, pid) || !documentVisible(a, pid, r).allow) return outcome(404, 'not-found', 'ressource introuvable');
+  if (docAuthors.get(r.id)?.author !== a.id) return forbidden('not-author: seul son auteur retire un document');
+  const changed = r.status !== 'entered-in-error';
+  if (changed) {
+    r.status = 'entered-in-error';
+    bumpVersion(r);
+  }
+  return json(200, { id: r.id, version: Number(r.meta?.versionId ?? 1), changed });
+}
+
+async function documentHandler(req, res, url) {
+  let result;
+  try {
+    result = await documentRoutes(req, url);
+  } catch (err) {
+    console.error('mock-server:', err);
+    result = outcome(500, 'exception', 'erreur interne du serveur');
+  }
+  if (!result) return false;
+  const [status, payload, headers = {}] = result;
+  if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
+  if (Buffer.isBuffer(payload)) {
+    send(res, status, headers['Content-Type'], payload, {
+      'Cache-Control': 'no-store', 'Content-Length': String(payload.length), 'Content-Disposition': 'attachment',
+      'Content-Security-Policy': "sandbox; default-src 'none'",
+    });
+    return true;
+  }
+  const type = url.pathname.startsWith('/records/') && payload?.resourceType !== 'OperationOutcome' ? 'application/json; charset=utf-8' : FHIR_JSON;
+  send(res, status, type, JSON.stringify(payload), { 'Cache-Control': 'no-store' });
+  return true;
+}
+
 async function profileHandler(req, res, url) {
   let result;
   try {
@@ -2422,7 +2680,6 @@ function seedProfile() {
 // message attachments can be deposited and opened. The DMP class comes from the type, as
 // src/access/document_classes.json says; a patient's deposit is class 90.
 /** id → { contentType, data: Buffer, docId } */
-const binaries = new Map();
 const DOC_CLASSES = (() => {
   try {
     const table = JSON.parse(fs.readFileSync(path.join(repo, 'src', 'access', 'document_classes.json'), 'utf8'));
@@ -2431,11 +2688,9 @@ const DOC_CLASSES = (() => {
     return new Map([['57833-6', '42'], ['18748-4', '31']]);
   }
 })();
-/** DocumentReference id → { kind, account } of who deposited it. */
-const depositors = new Map();
 
 function docClass(r) {
-  if (depositors.get(r.id)?.kind === 'patient') return '90';
+  if (docAuthors.get(r.id)?.kind === 'patient') return '90';
   return DOC_CLASSES.get(r.type?.coding?.[0]?.code) ?? '10';
 }
 
@@ -2462,81 +2717,9 @@ function mayReadDoc(a, pid, docId) {
   return d.seesMasked || !maskedDocs.has(`${pid}|DocumentReference/${docId}`);
 }
 
-async function transaction(req) {
-  const who = authenticate(req);
-  if (who.error) return who.error;
-  const a = who.account;
-  if (a.kind !== 'patient' && a.kind !== 'professional') return forbidden("les comptes opérateurs n'ont jamais accès au contenu des dossiers");
-  const raw = await readRaw(req);
-  if (raw.tooLarge) return outcome(413, 'too-costly', 'le fichier dépasse 5 Mo');
-  let bundle;
-  try {
-    bundle = JSON.parse(raw.text);
-  } catch {
-    return invalid('corps JSON invalide');
-  }
-  if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'transaction' || !Array.isArray(bundle.entry)) return invalid('une transaction Bundle est attendue');
-  const ids = new Map();
-  const out = [];
-  // Deletions (documents.remove): the author's own document and its content.
-  if (bundle.entry.every((e) => e.request?.method === 'DELETE')) {
-    for (const e of bundle.entry) {
-      const [type, id] = String(e.request.url).split('/');
-      if (type === 'DocumentReference') {
-        const doc = store.get('DocumentReference').get(id);
-        if (!doc) return outcome(404, 'not-found', 'document introuvable');
-        if (depositors.get(id)?.account !== a.id) return forbidden("seul l'auteur d'un document peut le supprimer");
-        store.get('DocumentReference').delete(id);
-      } else if (type === 'Binary') binaries.delete(id);
-      out.push({ response: { status: '204 No Content' } });
-    }
-    return [200, { resourceType: 'Bundle', type: 'transaction-response', entry: out }];
-  }
-  const docEntry = bundle.entry.find((e) => e.resource?.resourceType === 'DocumentReference');
-  const binEntry = bundle.entry.find((e) => e.resource?.resourceType === 'Binary');
-  if (!docEntry || !binEntry) return invalid('la transaction doit contenir le DocumentReference et son Binary');
-  const pid = patientOf(docEntry.resource);
-  if (!pid || !recordExists(pid)) return outcome(404, 'not-found', 'dossier introuvable');
-  if (a.kind === 'patient' && !recordFor(a, pid)) return forbidden('Ce dossier ne vous est pas accessible.');
-  if (a.kind === 'professional' && !decide(a, pid).allow) return outcome(404, 'not-found', 'dossier introuvable');
-  const data = Buffer.from(String(binEntry.resource.data ?? ''), 'base64');
-  if (!data.length) return invalid('le document est vide', 'Binary.data');
-  if (data.length > 5 * 1024 * 1024) return outcome(413, 'too-costly', 'le fichier dépasse 5 Mo');
-  const contentType = String(binEntry.resource.contentType ?? 'application/octet-stream');
-  // The real server sniffs the bytes; the mock checks the one case the tests care about.
-  if (contentType === 'application/pdf' && !data.subarray(0, 5).equals(Buffer.from('%PDF-'))) return outcome(415, 'not-supported', 'le contenu ne correspond pas au type déclaré');
-  const docId = crypto.randomUUID();
-  const binId = crypto.randomUUID();
-  ids.set(docEntry.fullUrl, `DocumentReference/${docId}`);
-  ids.set(binEntry.fullUrl, `Binary/${binId}`);
-  const doc = structuredClone(docEntry.resource);
-  doc.id = docId;
-  doc.author = [{ display: displayName(a) }];
-  for (const c of doc.content ?? []) if (c.attachment?.url && ids.has(c.attachment.url)) c.attachment.url = ids.get(c.attachment.url);
-  store.get('DocumentReference').set(docId, doc);
-  binaries.set(binId, { contentType, data, docId });
-  depositors.set(docId, { kind: a.kind, account: a.id });
-  logAccess(pid, a, 'create', { resource_type: 'DocumentReference', resource_id: docId, category: docClass(doc), basis: a.kind === 'patient' ? 'self' : decide(a, pid).basis });
-  for (const e of bundle.entry) {
-    const loc = ids.get(e.fullUrl);
-    out.push({ response: { status: '201 Created', location: `${loc}/_history/1` } });
-  }
-  return [200, { resourceType: 'Bundle', type: 'transaction-response', entry: out }];
-}
-
-function binaryRead(req, url) {
-  const who = authenticate(req);
-  if (who.error) return who.error;
-  const id = decodeURIComponent(url.pathname.slice('/fhir/Binary/'.length));
-  const bin = binaries.get(id);
-  const doc = bin && store.get('DocumentReference').get(bin.docId);
-  if (!bin || !doc || !mayReadDoc(who.account, patientOf(doc), bin.docId)) return outcome(404, 'not-found', `Binary/${id} was not found`);
-  return [200, bin.data, { 'Content-Type': bin.contentType }];
-}
-
 /** The content of a document, for the access API's list (binary_id, content_type, size). */
 function contentOf(docId) {
-  for (const [id, b] of binaries) if (b.docId === docId) return { binary_id: id, content_type: b.contentType, size: b.data.length };
+  for (const [id, b] of binaries) if (b.doc === docId) return { binary_id: id, content_type: b.contentType, size: b.bytes.length };
   return { binary_id: '', content_type: '', size: 0 };
 }
 
@@ -2762,8 +2945,8 @@ function seedMessages() {
     type: { coding: [{ system: 'http://loinc.org', code: '11502-2', display: 'Laboratory report' }] }, description: 'Bilan sanguin du 12 janvier',
     author: [{ display: displayName(paul) }], content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/mock-bilan-sanguin-pdf', size: pdf.length, title: 'Bilan sanguin du 12 janvier' } }],
   });
-  binaries.set('mock-bilan-sanguin-pdf', { contentType: 'application/pdf', data: pdf, docId });
-  depositors.set(docId, { kind: 'professional', account: paul.id });
+  binaries.set('mock-bilan-sanguin-pdf', { pid, doc: docId, contentType: 'application/pdf', bytes: pdf });
+  docAuthors.set(docId, { author: paul.id, kind: 'professional' });
   const start = (subject, at) => {
     const th = { id: crypto.randomUUID(), pid, pro: paul.id, subject, created_at: at, last_at: at, messages: [], marks: new Map() };
     threads.set(th.id, th);
@@ -2827,18 +3010,11 @@ const server = http.createServer((req, res) => {
     void identity(req, res, url);
     return;
   }
-  if ((url.pathname === '/fhir' && req.method === 'POST') || (url.pathname.startsWith('/fhir/Binary/') && (req.method === 'GET' || req.method === 'HEAD'))) {
-    const answer = url.pathname === '/fhir' ? transaction(req) : Promise.resolve(binaryRead(req, url));
-    void answer.then(([status, body, headers = {}]) => {
-      if (process.env.MOCK_LOG) console.log(req.method, url.pathname, status);
-      if (Buffer.isBuffer(body)) {
-        const { 'Content-Type': type, ...rest } = headers;
-        return send(res, status, type, req.method === 'HEAD' ? '' : body, { ...rest, 'Cache-Control': 'no-store', 'Content-Length': String(body.length) });
-      }
-      send(res, status, FHIR_JSON, JSON.stringify(body), { 'Cache-Control': 'no-store' });
-    }).catch((err) => {
-      console.error('mock-server:', err);
-      send(res, 500, FHIR_JSON, JSON.stringify(outcome(500, 'exception', 'erreur interne du serveur')[1]));
+  if (/^\/records\/[^/]+\/documents(\/|$)/.test(url.pathname) || (url.pathname === '/fhir' && req.method === 'POST') || /^\/fhir\/Binary\/[^/]+$/.test(url.pathname)) {
+    void documentHandler(req, res, url).then((handled) => {
+      if (handled) return;
+      const [status, body] = fhir(req, url);
+      send(res, status, FHIR_JSON, JSON.stringify(body));
     });
     return;
   }

@@ -1333,6 +1333,98 @@ test('phone: the patient deposits a PDF and a photo, opens them in the page, mas
   }
 });
 
+test('desktop: the médecin deposits a document, replaces it, retracts another; the patient sees the previous version under the current one', { timeout: 180_000 }, async (t) => {
+  if (!env.mock) {
+    // On the real server the médecin needs a code from the holder (see the profile test); the
+    // server side of versions is covered by tests/api/document_versions_test.cpp.
+    t.skip('runs against the mock, where the médecin is the holder’s médecin traitant');
+    return;
+  }
+  const med = await openAs(DESKTOP, { login: env.medecin, password: env.medecinPassword }, '/pro/acces');
+  const holder = await openAs(PHONE, { login: env.holder, password: env.holderPassword }, '/patient/documents');
+  const p = med.page;
+  const enc = encodeURIComponent;
+  const stamp = Date.now().toString(36);
+  const first = `Compte rendu e2e ${stamp}`;
+  const second = `Compte rendu e2e ${stamp} (corrigé)`;
+  const wrong = `Erreur e2e ${stamp}`;
+  const pdf = (text) => Buffer.from(`%PDF-1.4\n% ${text}\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n`);
+  try {
+    const pid = (await sessionOf(holder.page)).account.patient_id;
+    assert.ok(pid, 'the holder has a record');
+    // From the patient's page, the documents card.
+    await p.goto(`${BASE}/pro/patients/${enc(pid)}`);
+    await p.getByTestId('documents-link').click();
+    await waitPath(p, `/pro/patients/${enc(pid)}/documents`);
+    await p.getByRole('heading', { level: 1 }).waitFor();
+    await p.locator('[data-testid="documents"], .state--empty').first().waitFor();
+    assert.equal(await p.getByRole('link', { name: 'Retour au dossier' }).getAttribute('href'), `/pro/patients/${enc(pid)}`);
+    // The médecin traitant sees what the patient masked: nothing is withheld from him.
+    assert.equal(await p.getByTestId('withheld').isVisible(), false);
+
+    const deposit = async (title, file) => {
+      if (!(await p.locator('details.deposit-panel').evaluate((d) => d.open))) await p.getByText('Ajouter un document').click();
+      const form = p.getByTestId('deposit');
+      await form.getByLabel('Fichier').setInputFiles(file);
+      await form.getByLabel('Type de document').selectOption('report');
+      await form.getByLabel('Titre').fill(title);
+      await form.getByRole('button', { name: 'Ajouter le document' }).click();
+      await p.getByRole('status').getByText(`« ${title} » a été déposé dans le dossier du patient.`).waitFor();
+    };
+    await deposit(first, { name: 'cr.pdf', mimeType: 'application/pdf', buffer: pdf('v1') });
+    await deposit(wrong, { name: 'erreur.pdf', mimeType: 'application/pdf', buffer: pdf('erreur') });
+    const rowOf = (title) => p.locator('[data-testid="documents"] li.row--doc:not(.row--version)', { has: p.locator(':scope > .row__main > .row__title', { hasText: new RegExp(`^${escape(title)}$`) }) });
+    await rowOf(first).waitFor();
+
+    // A new version of his own document: the form opens under the row.
+    await rowOf(first).getByRole('button', { name: `Nouvelle version ${first}` }).click();
+    const replace = p.getByTestId('replace');
+    await replace.getByLabel('Fichier').setInputFiles({ name: 'cr-v2.pdf', mimeType: 'application/pdf', buffer: pdf('v2') });
+    await replace.getByLabel('Titre').fill(second);
+    await shot(p, 'pro-documents-replace-desktop');
+    await replace.getByRole('button', { name: 'Remplacer le document' }).click();
+    await p.getByRole('status').getByText(`« ${first} » a été remplacé par sa nouvelle version.`, { exact: false }).waitFor();
+    const current = rowOf(second);
+    await current.waitFor();
+    assert.equal(await current.getAttribute('data-status'), 'current');
+    assert.equal(await rowOf(first).count(), 0, 'the old version is no longer a row of its own');
+    await current.getByText('Version précédente (1)').click();
+    const older = current.locator('li.row--version');
+    await older.locator('.row__title').getByText(first, { exact: true }).waitFor();
+    assert.equal(await older.getAttribute('data-status'), 'superseded');
+
+    // Retracting the other one, confirmed: he still sees it, marked; it can no longer be replaced.
+    p.once('dialog', (d) => d.accept());
+    await rowOf(wrong).getByRole('button', { name: `Retirer ${wrong}` }).click();
+    await p.getByRole('status').getByText(`« ${wrong} » a été retiré du dossier.`).waitFor();
+    await rowOf(wrong).getByTestId('retracted').waitFor();
+    assert.equal(await rowOf(wrong).getByRole('button', { name: `Nouvelle version ${wrong}` }).count(), 0);
+    await shot(p, 'pro-documents-desktop');
+
+    // The patient: the current version, the previous one under it, and no trace of the retracted one.
+    const h = holder.page;
+    await h.reload();
+    await h.locator('[data-testid="documents"]').waitFor();
+    await h.getByLabel('Rechercher').fill(stamp);
+    const mine = h.locator('[data-testid="documents"] li.row--doc:not(.row--version)');
+    await mine.filter({ hasText: second }).waitFor();
+    assert.equal(await mine.count(), 1, 'one document: the retracted one is gone, the old version is nested');
+    await mine.getByText('Version précédente (1)').click();
+    await mine.locator('li.row--version .row__title').getByText(first, { exact: true }).waitFor();
+    // The previous version opens in the page.
+    await mine.locator('li.row--version').getByRole('button', { name: `Ouvrir ${first}` }).click();
+    const frame = h.locator('[data-testid="viewer"] iframe');
+    await frame.waitFor();
+    assert.match(await frame.getAttribute('src'), /^blob:/);
+    await shot(h, 'documents-versions-phone');
+    assert.deepEqual(med.errors, [], 'no console error (médecin)');
+    assert.deepEqual(holder.errors, [], 'no console error (patient)');
+  } finally {
+    await med.context.close();
+    await holder.context.close();
+  }
+});
+
 // ---------- the medical profile ----------
 
 /** The section titles of the profile, in docs/PROFILE.md's order. */

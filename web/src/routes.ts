@@ -80,6 +80,7 @@ const documentsPage = () => import('./pages/documents').then((m) => m.renderDocu
 const proPatients = () => import('./pages/pro-access').then((m) => m.renderProPatients);
 const proRecord = () => import('./pages/pro-access').then((m) => m.renderProRecord);
 const proProfile = () => import('./pages/pro-profile').then((m) => m.renderProProfile);
+const proDocuments = () => import('./pages/pro-documents').then((m) => m.renderProDocuments);
 const redeem = () => import('./pages/pro-access').then((m) => m.renderRedeem);
 const emergency = () => import('./pages/pro-access').then((m) => m.renderEmergency);
 const grid = () => import('./pages/operator-grid').then((m) => m.renderGrid);
@@ -120,6 +121,7 @@ export const PAGES: PageDef[] = [
   { id: 'pro.patient', space: 'pro', path: '/pro/patients/:id', title: 'page.pro.patient', icon: 'document', inNav: false, parent: 'pro.patients', render: proRecord },
   { id: 'pro.profile', space: 'pro', path: '/pro/patients/:id/profil', title: 'page.pro.profile', icon: 'profile', inNav: false, parent: 'pro.patient', render: proProfile },
   { id: 'pro.compose', space: 'pro', path: '/pro/patients/:id/message', title: 'page.pro.compose', icon: 'messages', inNav: false, parent: 'pro.patient', render: proCompose },
+  { id: 'pro.documents', space: 'pro', path: '/pro/patients/:id/documents', title: 'page.pro.documents', icon: 'documents', inNav: false, parent: 'pro.patient', render: proDocuments },
   { id: 'pro.code', space: 'pro', path: '/pro/code', title: 'page.pro.code', desc: 'page.pro.code.desc', icon: 'key', inNav: true, parent: 'pro.patients', render: redeem },
   { id: 'pro.messages', space: 'pro', path: '/pro/messagerie', title: 'page.pro.messages', desc: 'page.pro.messages.desc', icon: 'messages', inNav: true, parent: 'pro.search', render: proMessages },
   { id: 'pro.message', space: 'pro', path: '/pro/messagerie/:id', title: 'page.pro.message', icon: 'messages', inNav: false, parent: 'pro.messages', render: proThread },

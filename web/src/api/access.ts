@@ -83,6 +83,11 @@ export interface RecordDocument {
   binary_id?: string;
   content_type?: string;
   size?: number;
+  /** current | superseded (a newer version replaced it) | entered-in-error (its author retracted it). */
+  status?: 'current' | 'superseded' | 'entered-in-error';
+  /** The document this one replaces, and the one that replaced it ("" when none is listed). */
+  replaces?: string;
+  replaced_by?: string;
 }
 
 export interface LogEntry {

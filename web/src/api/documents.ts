@@ -1,15 +1,28 @@
 // A record's documents: their content (GET /fhir/Binary/{id}, the raw bytes) and the deposit
-// of a new one, over FHIR (docs/DOCUMENTS.md). The list itself comes from the access API
-// (access.documents), which says for each document what the reader may do with it.
+// of a new one, over FHIR (docs/DOCUMENTS.md). The holder's list comes from the access API
+// (access.documents, with the masking switches); everybody's from GET /records/{pid}/documents
+// (documents.list: what this reader may see, and whether something was left out).
 //
 //   const blob = await documents.content(binaryId, signal);
 //   const id = await documents.deposit(pid, file, { type: 'prescription', title, date });
+//   await documents.deposit(pid, file, { ..., replaces: oldId });   // a new version
+//   await documents.retract(pid, id);                               // its author withdraws it
 //
 // A deposit is one transaction Bundle: the document and its bytes are stored together or not
 // at all. Errors are FhirError (api/fhir.ts), with the server's diagnostics.
 import { FhirError, FHIR_JSON, type OperationOutcome } from './fhir';
 import { csrfHeaders } from './auth';
 import { notifyUnauthorized } from './hooks';
+import type { RecordDocument } from './access';
+
+/** A record's documents as GET /records/{pid}/documents gives them. */
+export interface DocumentList {
+  documents: RecordDocument[];
+  /** Some documents are not shown to this reader (professionals only; never which). */
+  withheld: boolean;
+  /** The reader may deposit a document in this record. */
+  can_deposit: boolean;
+}
 
 /** The document types a person may deposit: LOINC codes, as clinical software sends them. */
 export const DEPOSIT_TYPES = [
@@ -62,6 +75,8 @@ export interface DepositMeta {
   title: string;
   /** YYYY-MM-DD */
   date: string;
+  /** The id of the document this one replaces (a new version: the old one is superseded). */
+  replaces?: string;
 }
 
 /** The file's bytes in base64 (what a Binary's `data` holds). */
@@ -76,6 +91,20 @@ async function base64Of(file: File): Promise<string> {
 }
 
 export const documents = {
+  /** The record's documents as this reader may see them (404: a record they may not open). */
+  async list(pid: string, signal?: AbortSignal): Promise<DocumentList> {
+    const res = await send(`/records/${encodeURIComponent(pid)}/documents`, { signal, headers: { Accept: 'application/json' } });
+    return (await res.json()) as DocumentList;
+  },
+
+  /** Its author withdraws a document ("entered-in-error"): gone from the lists, kept in history. */
+  async retract(pid: string, docId: string): Promise<void> {
+    await send(`/records/${encodeURIComponent(pid)}/documents/${encodeURIComponent(docId)}/retract`, {
+      method: 'POST',
+      headers: { Accept: 'application/json', ...csrfHeaders() },
+    });
+  },
+
   /** The raw content, as the server serves it (sniffed type, no metadata). */
   async content(binaryId: string, signal?: AbortSignal): Promise<Blob> {
     const res = await send(`/fhir/Binary/${encodeURIComponent(binaryId)}`, { signal, headers: { Accept: '*/*' } });
@@ -109,6 +138,7 @@ export const documents = {
             subject: { reference: `Patient/${pid}` },
             date: meta.date ? `${meta.date}T12:00:00Z` : new Date().toISOString(),
             description: meta.title,
+            ...(meta.replaces ? { relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${meta.replaces}` } }] } : {}),
             content: [{ attachment: { contentType, url: binaryUrn, size: file.size, title: meta.title } }],
           },
           request: { method: 'POST', url: 'DocumentReference' },

@@ -9,6 +9,7 @@
 //   "/pro/patients/:id"   a patient's record as the grid and the patient allow, with the way to
 //                         their medical profile ("/pro/patients/:id/profil", pages/pro-profile.ts)
 //                         and a new message ("/pro/patients/:id/message", pages/messages.ts);
+//                         and documents ("/pro/patients/:id/documents", pages/pro-documents.ts);
 //                         when it cannot be read, what the professional can do (a code,
 //                         emergency access)
 import { h, icon, ICONS, mount } from '../dom';
@@ -311,6 +312,15 @@ export const renderProRecord: Renderer = (main, ctx) => {
       h('span', { class: 'card__body' },
         h('span', { class: 'card__title' }, t('msg.writeCard')),
         h('span', { class: 'card__subtitle' }, t('msg.writeCardText')),
+      ),
+      icon(ICONS.chevron, 'icon card__chevron'),
+    ),
+    // The documents: the list as the grid and the patient allow, deposit, new versions.
+    h('a', { class: 'card card--link', href: pathFor('pro.documents', { id }), 'data-testid': 'documents-link' },
+      h('span', { class: 'type-icon type-icon--documents' }, icon(ICONS.documents)),
+      h('span', { class: 'card__body' },
+        h('span', { class: 'card__title' }, t('pro.documentsLink')),
+        h('span', { class: 'card__subtitle' }, t('pro.documentsLinkText')),
       ),
       icon(ICONS.chevron, 'icon card__chevron'),
     ),
