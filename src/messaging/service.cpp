@@ -742,13 +742,21 @@ Status MessageService::Archive(const access::Actor& actor, const std::string& re
             out.refusal = g.Refusal();
             return Ok();
         }
-        const store::Value when = archived ? store::Value(now) : store::Value(nullptr);
-        CARNET_CHECK(
-            txn.Exec("INSERT INTO message_marks(patient_id, thread_id, account, "
-                     "read_seq, read_at, archived_at) VALUES (?, ?, ?, 0, NULL, ?) ON "
-                     "CONFLICT(patient_id, thread_id, account) DO UPDATE SET "
-                     "archived_at = excluded.archived_at",
-                     {row.patient_id, row.id, actor.account_id, when}));
+        // Two statements rather than a NULL-or-time parameter: the archive time is a BIGINT
+        // on PostgreSQL, and NULL is written as SQL.
+        if (archived) {
+            CARNET_CHECK(
+                txn.Exec("INSERT INTO message_marks(patient_id, thread_id, account, "
+                         "read_seq, read_at, archived_at) VALUES (?, ?, ?, 0, NULL, ?) ON "
+                         "CONFLICT(patient_id, thread_id, account) DO UPDATE SET "
+                         "archived_at = excluded.archived_at",
+                         {row.patient_id, row.id, actor.account_id, now}));
+        } else {
+            CARNET_CHECK(
+                txn.Exec("UPDATE message_marks SET archived_at = NULL WHERE patient_id = "
+                         "? AND thread_id = ? AND account = ?",
+                         {row.patient_id, row.id, actor.account_id}));
+        }
         out.value = Unit{};
         return Ok();
     });
