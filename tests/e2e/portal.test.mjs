@@ -80,6 +80,8 @@ before(async () => {
   env.medecinPassword = process.env.CARNET_MEDECIN_PASSWORD || PASSWORD;
   env.kine = process.env.CARNET_KINE_LOGIN || (mock ? 'thomas.garnier@demo.carnet.fr' : 'kine@carnet.localhost');
   env.kinePassword = process.env.CARNET_KINE_PASSWORD || PASSWORD;
+  env.pharmacien = process.env.CARNET_PHARMACIEN_LOGIN ?? (mock ? '' : 'pharmacien@carnet.localhost');
+  env.pharmacienPassword = process.env.CARNET_PHARMACIEN_PASSWORD || PASSWORD;
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -2178,6 +2180,116 @@ test('desktop: messaging: the médecin writes to a patient from the patient page
     assert.equal(seen.messages[0].attachments[0].title, title);
     assert.deepEqual(med.errors, [], 'no console error');
   } finally {
+    await pair.close();
+  }
+});
+
+// The issue's scenario, end to end on the real server (the mock's pharmacist has no login):
+// the médecin deposits a lab report and sends a prescription by message; the patient is told,
+// reads both, replies and masks the report; the pharmacist then sees the prescription and not
+// the report, and is told that something is not shown.
+test('desktop: the record end to end: lab report and prescription by message, the patient reads, replies, masks; the pharmacist sees the prescription only', { timeout: 240_000 }, async (t) => {
+  if (env.mock || !env.pharmacien) {
+    t.skip('runs on the real server, whose demo pharmacist can sign in');
+    return;
+  }
+  const pair = await messagingPair(DESKTOP, '/patient', DESKTOP, '/pro/acces');
+  const { med, holder, pid, api } = pair;
+  const enc = encodeURIComponent;
+  const stamp = Date.now().toString(36);
+  const labTitle = `Bilan sanguin ${stamp}`;
+  const rxTitle = `Ordonnance ${stamp}`;
+  const subject = `Résultats et ordonnance ${stamp}`;
+  const text = 'Bonjour,\nvos résultats sont dans vos documents ; voici l’ordonnance.';
+  let pharma;
+  const undo = [];
+  try {
+    // 1. The médecin deposits the lab report from the patient's documents page.
+    const p = med.page;
+    await p.goto(`${BASE}/pro/patients/${enc(pid)}`);
+    await p.getByTestId('documents-link').click();
+    await waitPath(p, `/pro/patients/${enc(pid)}/documents`);
+    await p.locator('[data-testid="documents"], .state--empty').first().waitFor();
+    if (!(await p.locator('details.deposit-panel').evaluate((d) => d.open))) await p.getByText('Ajouter un document').click();
+    const form = p.getByTestId('deposit');
+    await form.getByLabel('Fichier').setInputFiles({ name: 'bilan.pdf', mimeType: 'application/pdf', buffer: SMALL_PDF });
+    await form.getByLabel('Type de document').selectOption('lab');
+    await form.getByLabel('Titre').fill(labTitle);
+    const sentAt = Date.now();
+    await form.getByRole('button', { name: 'Ajouter le document' }).click();
+    await p.getByRole('status').getByText(`« ${labTitle} » a été déposé dans le dossier du patient.`).waitFor();
+
+    // 2. He writes to the patient with the prescription attached.
+    await p.goto(`${BASE}/pro/patients/${enc(pid)}/message`);
+    await p.getByLabel('Objet').fill(subject);
+    await p.getByLabel('Message', { exact: true }).fill(text);
+    await p.getByText('Joindre un document (facultatif)').click();
+    await p.getByLabel('Document à joindre').setInputFiles({ name: 'ordonnance.pdf', mimeType: 'application/pdf', buffer: SMALL_PDF });
+    await p.getByLabel('Titre du document').fill(rxTitle);
+    await p.getByRole('button', { name: 'Envoyer le message' }).click();
+    await p.waitForURL((url) => /^\/pro\/messagerie\/[^/]+$/.test(url.pathname));
+    const threadId = new URL(p.url()).pathname.split('/').pop();
+
+    // 3. The patient is told by e-mail, without the content.
+    const mail = await readCode(sentAt, { to: env.holder, parse: (body) => (/nouveau message/i.test(body) ? body : undefined) });
+    assert.ok(!mail.includes(stamp), 'the notice says nothing of the message');
+
+    // 4. She reads the message and opens the prescription, then the lab report in her documents.
+    const h = holder.page;
+    await h.goto(`${BASE}/patient/messagerie`);
+    await h.locator(`[data-testid="threads"] a[data-thread-id="${threadId}"]`).click();
+    await h.getByRole('heading', { level: 1, name: subject }).waitFor();
+    const first = h.locator('[data-testid="messages"] li.msg').first();
+    assert.equal(await first.locator('.msg__text').innerText(), text);
+    await first.locator('.attachment[data-available="true"]', { hasText: rxTitle }).getByRole('button', { name: `Ouvrir ${rxTitle}` }).click();
+    await h.locator('[data-testid="viewer"] iframe').waitFor();
+    await h.getByRole('button', { name: 'Fermer le document' }).click();
+    // 5. She replies.
+    await h.getByLabel('Votre réponse').fill('Merci, je passe à la pharmacie.');
+    await h.getByRole('button', { name: 'Envoyer', exact: true }).click();
+    await h.getByTestId('thread-status').getByText('Message envoyé.').waitFor();
+    // 6. She opens the lab report, then masks it from professionals.
+    await h.goto(`${BASE}/patient/documents`);
+    await h.getByLabel('Rechercher').fill(stamp);
+    const lab = h.locator('[data-testid="documents"] li', { hasText: labTitle }).first();
+    await lab.getByRole('button', { name: `Ouvrir ${labTitle}` }).click();
+    await h.locator('[data-testid="viewer"] iframe').waitFor();
+    await h.getByRole('button', { name: 'Fermer le document' }).click();
+    await lab.getByRole('switch', { name: /Masquer aux professionnels/ }).check();
+    await h.getByRole('status').getByText(`« ${labTitle} » est masqué aux professionnels.`).waitFor();
+    await shot(h, 'scenario-patient-documents-desktop');
+
+    // 7. The pharmacist, handed a code, sees the prescription and not the report.
+    pharma = await openAs(DESKTOP, { login: env.pharmacien, password: env.pharmacienPassword }, '/pro/acces');
+    const made = await api(holder.page, 'POST', `/access/records/${enc(pid)}/codes`, {});
+    assert.equal(made.status(), 201);
+    const { code } = await made.json();
+    const pharmaSession = await sessionOf(pharma.page);
+    const redeemed = await pharma.page.request.fetch(`${BASE}/access/codes/redeem`, {
+      method: 'POST',
+      headers: { 'X-CSRF-Token': pharmaSession.csrf_token, 'Content-Type': 'application/json', Accept: 'application/json' },
+      data: JSON.stringify({ patient: pid, code }),
+    });
+    assert.equal(redeemed.status(), 200, 'the pharmacist redeems the code');
+    undo.push(() => api(holder.page, 'DELETE', `/access/records/${enc(pid)}/professionals/${enc(pharmaSession.account.id)}`));
+    const q = pharma.page;
+    await q.goto(`${BASE}/pro/patients/${enc(pid)}/documents`);
+    await q.locator('[data-testid="documents"], .state--empty').first().waitFor();
+    await q.locator('[data-testid="documents"] li', { hasText: rxTitle }).first().waitFor();
+    assert.equal(await q.locator('[data-testid="documents"] li', { hasText: labTitle }).count(), 0, 'the masked report is not listed');
+    await q.getByTestId('withheld').waitFor();
+    assert.ok(!(await q.content()).includes(labTitle), 'nothing of the masked report in the page');
+    await shot(q, 'scenario-pharmacist-documents-desktop');
+    // Nor through FHIR, nor the thread, which is the médecin's.
+    const search = await q.request.get(`${BASE}/fhir/DocumentReference?patient=${enc(pid)}&_count=1000`, { headers: { Accept: 'application/fhir+json' } });
+    assert.equal(search.status(), 200);
+    const body = await search.text();
+    assert.ok(body.includes(rxTitle) && !body.includes(labTitle), 'FHIR search: the prescription, not the report');
+    assert.equal((await q.request.get(`${BASE}/messages/threads/${enc(threadId)}`)).status(), 403, 'not his thread');
+    assert.deepEqual(pharma.errors.filter((e) => !/403/.test(e)), [], 'no console error');
+  } finally {
+    for (const fn of undo) await fn().catch(() => undefined);
+    if (pharma) await pharma.context.close();
     await pair.close();
   }
 });
