@@ -11,6 +11,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "fhir/json.hpp"
+#include "messaging/service.hpp"
 
 namespace carnet::admin {
 
@@ -404,6 +405,31 @@ namespace {
 /// and what the insurer's feed knows (a dispensation, a vaccination, an act). Fixed
 /// identifiers: a restart adds nothing.
 /// `nurse`: another record (the parent's) and the nurse who measures there.
+/// A message from the médecin in the demo patient's space, so that a newcomer finds the
+/// messaging page with a thread in it. Once: a record that has threads is left alone.
+Status SeedDemoMessage(store::Store& store, const Clock& clock, const std::string& pid,
+                       const std::string& medecin_account) {
+    CARNET_TRY(auto reader, store.OpenReader());
+    CARNET_TRY(auto rows,
+               reader->Query("SELECT COUNT(*) FROM message_threads WHERE patient_id = ?", {pid}));
+    if (!rows.empty() && store::AsInt(rows[0][0]) > 0) return Ok();
+    access::GridStore grids;
+    messaging::MessageService messages(store, clock, grids, "");
+    access::Actor medecin;
+    medecin.kind = access::ActorKind::kProfessional;
+    medecin.account_id = medecin_account;
+    medecin.profession = "medecin";
+    messaging::NewMessage m;
+    m.text =
+        "Bonjour,\n\nJe vous écris depuis la messagerie sécurisée de Carnet : vos réponses "
+        "restent dans votre espace, chiffrées, et je suis seul avec vous à les lire.\n\n"
+        "Pensez à me dire si la toux persiste.\n\nBien cordialement.";
+    CARNET_TRY(auto thread,
+               messages.StartThread(medecin, "demo", pid, "Suite de la consultation", m));
+    (void)thread;
+    return Ok();
+}
+
 Status SeedDemoProfile(api::FhirService& service, const std::string& pid,
                        const std::string& medecin_account,
                        const std::pair<std::string, std::string>& nurse) {
@@ -686,6 +712,11 @@ Result<std::vector<DemoAccount>> EnsureDemoAccounts(auth::AuthService& auth, sto
             SeedDemoProfile(fhir, adults[0].id, pro_accounts["medecin@carnet.localhost"], nurse);
         if (!seeded.ok()) {
             spdlog::warn("demo profile entries not written: {}", seeded.error().Summary());
+        }
+        Status message = SeedDemoMessage(store, fhir.clock(), adults[0].id,
+                                         pro_accounts["medecin@carnet.localhost"]);
+        if (!message.ok()) {
+            spdlog::warn("demo message not written: {}", message.error().Summary());
         }
     }
     for (const auto& [kind, login, role] : {std::tuple{"advisor", "conseiller", "Conseiller"},
