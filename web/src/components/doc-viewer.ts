@@ -1,7 +1,7 @@
 // A document opened in the page, as pages/documents.ts shows it: the content is fetched from
 // GET /fhir/Binary/{id} into an object URL; a PDF in a frame, an image as an image, text as
 // text (textContent: nothing in a document becomes markup), anything else with a download
-// link. Used by the messaging pages for attachments.
+// link. Used by the documents lists (components/document-list.ts) and the messaging pages.
 import { h, mount } from '../dom';
 import { t } from '../i18n';
 import { documents } from '../api/documents';

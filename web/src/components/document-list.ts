@@ -5,6 +5,7 @@
 // précédentes"); a document its author retracted shows only to them, marked "Retiré".
 // The author of a current document may deposit a new version of it; on the professional side
 // they may retract it. The patient side adds the mask switch and deletion of their own uploads.
+import { downloadContent, openInViewer, viewerSection } from './doc-viewer';
 import { h, mount } from '../dom';
 import { formatDate, formatMicros, t, tn } from '../i18n';
 import type { RecordDocument } from '../api/access';
@@ -33,7 +34,7 @@ export interface DocumentsPage {
 
 /** The in-page viewer's frame: hidden until a document is opened. */
 export function documentViewer(): HTMLElement {
-  return h('section', { class: 'viewer', hidden: true, 'aria-label': t('docs.viewer'), 'data-testid': 'viewer' });
+  return viewerSection();
 }
 
 /**
@@ -284,42 +285,10 @@ function docRow(d: RecordDocument, page: DocumentsPage, older: RecordDocument[] 
   return row;
 }
 
-/** Objects URLs of the viewer, released when another document is opened. */
-let shownUrl: string | undefined;
-
 async function openDocument(d: RecordDocument, title: string, viewer: HTMLElement, ctx: PageContext, status: FormMessages): Promise<void> {
   status.clear();
   try {
-    const blob = await documents.content(d.binary_id ?? '', ctx.signal);
-    if (ctx.signal.aborted) return;
-    if (shownUrl) URL.revokeObjectURL(shownUrl);
-    shownUrl = undefined;
-    const close = h('button', { type: 'button', class: 'button button--secondary viewer__close' }, t('docs.close'));
-    close.addEventListener('click', () => {
-      viewer.hidden = true;
-      viewer.replaceChildren();
-      if (shownUrl) URL.revokeObjectURL(shownUrl);
-      shownUrl = undefined;
-    });
-    let content: HTMLElement;
-    // The type the server found in the bytes decides how it is shown; text is set as text
-    // (textContent), so nothing in a document can become markup in the portal.
-    if (blob.type === 'application/pdf') {
-      shownUrl = URL.createObjectURL(new Blob([blob], { type: 'application/pdf' }));
-      content = h('iframe', { class: 'viewer__frame', src: shownUrl, title });
-    } else if (blob.type === 'image/jpeg' || blob.type === 'image/png') {
-      shownUrl = URL.createObjectURL(new Blob([blob], { type: blob.type }));
-      content = h('img', { class: 'viewer__image', src: shownUrl, alt: title });
-    } else if (blob.type.startsWith('text/plain')) {
-      content = h('pre', { class: 'viewer__text' });
-      content.textContent = await blob.text();
-    } else {
-      content = h('p', { class: 'notice notice--info' }, t('docs.noPreview'));
-    }
-    mount(viewer, h('div', { class: 'viewer__head' }, h('h2', { class: 'viewer__title' }, title), close), content);
-    viewer.hidden = false;
-    viewer.scrollIntoView({ block: 'start' });
-    close.focus();
+    await openInViewer(viewer, d.binary_id ?? '', title, ctx.signal);
   } catch (err) {
     if (!ctx.signal.aborted) status.error(errorText(err));
   }
@@ -328,13 +297,7 @@ async function openDocument(d: RecordDocument, title: string, viewer: HTMLElemen
 async function downloadDocument(d: RecordDocument, title: string, ctx: PageContext, status: FormMessages): Promise<void> {
   status.clear();
   try {
-    const blob = await documents.content(d.binary_id ?? '', ctx.signal);
-    const url = URL.createObjectURL(blob);
-    const a = h('a', { href: url, download: `${title.replace(/[^\p{L}\p{N} _-]+/gu, '').trim() || 'document'}` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    await downloadContent(d.binary_id ?? '', title, ctx.signal);
   } catch (err) {
     if (!ctx.signal.aborted) status.error(errorText(err));
   }
