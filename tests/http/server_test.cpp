@@ -382,20 +382,23 @@ TEST_F(ServerTest, ASpooledUploadIsReadBackWholeAndNeverInClearOnDisk) {
 
 TEST_F(ServerTest, AStreamedBodyArrivesWholeOrTheConnectionIsCut) {
     AddDefaultRoutes();
-    const std::string content = Pattern(3 * 1000 * 1000 + 17);
+    // Shared with the streams: a connection may still pull a piece after the client has seen
+    // its end, and the test body's locals are gone by then.
+    const auto shared = std::make_shared<const std::string>(Pattern(3 * 1000 * 1000 + 17));
+    const std::string& content = *shared;
     // Served in 100 kB pieces.
-    router_.Add("GET", "/stream/{how}", [&content](Request& request) {
+    router_.Add("GET", "/stream/{how}", [shared](Request& request) {
         const std::string how = request.Param("how");
         auto offset = std::make_shared<size_t>(0);
         Response r;
         r.content_type = "application/pdf";
         r.stream = std::make_shared<BodyStream>();
-        r.stream->length = content.size();
-        r.stream->next = [&content, offset, how]() -> Result<std::optional<std::string>> {
+        r.stream->length = shared->size();
+        r.stream->next = [shared, offset, how]() -> Result<std::optional<std::string>> {
             if (how == "fails" && *offset >= 1000 * 1000) return Error::Internal("chunk gone");
             if (how == "short" && *offset >= 2000 * 1000) return std::optional<std::string>();
-            if (*offset >= content.size()) return std::optional<std::string>();
-            std::string piece = content.substr(*offset, 100 * 1000);
+            if (*offset >= shared->size()) return std::optional<std::string>();
+            std::string piece = shared->substr(*offset, 100 * 1000);
             *offset += piece.size();
             return std::optional<std::string>(std::move(piece));
         };

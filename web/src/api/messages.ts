@@ -109,7 +109,9 @@ export const messages = {
 
   /** Messages from the other side the caller has not read (in that record for the holder side). */
   unread: (patient?: string, signal?: AbortSignal) =>
-    call<{ unread: number }>('GET', `/messages/unread${query({ patient })}`, undefined, { signal }).then((a) => a?.unread ?? 0),
+    // A badge in the background: a 401 here does not take the person to the login page
+    // (what they do next will, if the session really ended).
+    call<{ unread: number }>('GET', `/messages/unread${query({ patient })}`, undefined, { signal, public: true }).then((a) => a?.unread ?? 0),
 
   /** A thread with its messages; reading marks them read for the caller. */
   thread: (id: string, signal?: AbortSignal) => call<ThreadWithMessages>('GET', `/messages/threads/${enc(id)}`, undefined, { signal }),
