@@ -217,6 +217,16 @@ struct MessageService::Row {
     }
 };
 
+Result<std::optional<MessageService::Row>> MessageService::FindThread(store::Reader& txn,
+                                                                      const std::string& id) {
+    if (!IsValidFhirId(id)) return std::optional<Row>();
+    CARNET_TRY(auto rows, txn.Query(std::string("SELECT ") + kThreadColumns +
+                                        " FROM message_threads t WHERE t.id = ?",
+                                    {id}));
+    if (rows.empty()) return std::optional<Row>();
+    return std::optional<Row>(Row::From(rows[0]));
+}
+
 struct MessageService::Gate {
     bool exists = false;
     access::RecordFacts facts;
@@ -463,18 +473,12 @@ Result<Message> MessageService::Reply(const access::Actor& actor, const std::str
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        if (!IsValidFhirId(thread_id)) {
+        CARNET_TRY(auto found, FindThread(txn, thread_id));
+        if (!found) {
             out.refusal = Error::NotFound(std::string(kNoThread));
             return Ok();
         }
-        CARNET_TRY(auto rows, txn.Query(std::string("SELECT ") + kThreadColumns +
-                                            " FROM message_threads t WHERE t.id = ?",
-                                        {thread_id}));
-        if (rows.empty()) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
-            return Ok();
-        }
-        const Row row = Row::From(rows[0]);
+        const Row row = *found;
         CARNET_TRY(Gate g,
                    Ask(txn, actor, row.patient_id, Action::kMessage, row.professional, now));
         CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
@@ -508,18 +512,12 @@ Result<Thread> MessageService::OpenThread(const access::Actor& actor, const std:
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        if (!IsValidFhirId(thread_id)) {
+        CARNET_TRY(auto found, FindThread(txn, thread_id));
+        if (!found) {
             out.refusal = Error::NotFound(std::string(kNoThread));
             return Ok();
         }
-        CARNET_TRY(auto rows, txn.Query(std::string("SELECT ") + kThreadColumns +
-                                            " FROM message_threads t WHERE t.id = ?",
-                                        {thread_id}));
-        if (rows.empty()) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
-            return Ok();
-        }
-        const Row row = Row::From(rows[0]);
+        const Row row = *found;
         const std::string& pid = row.patient_id;
         CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kRead, row.professional, now));
         CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
@@ -724,18 +722,12 @@ Status MessageService::Archive(const access::Actor& actor, const std::string& re
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        if (!IsValidFhirId(thread_id)) {
+        CARNET_TRY(auto found, FindThread(txn, thread_id));
+        if (!found) {
             out.refusal = Error::NotFound(std::string(kNoThread));
             return Ok();
         }
-        CARNET_TRY(auto rows, txn.Query(std::string("SELECT ") + kThreadColumns +
-                                            " FROM message_threads t WHERE t.id = ?",
-                                        {thread_id}));
-        if (rows.empty()) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
-            return Ok();
-        }
-        const Row row = Row::From(rows[0]);
+        const Row row = *found;
         CARNET_TRY(Gate g, Ask(txn, actor, row.patient_id, Action::kRead, row.professional, now));
         CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
         if (!g.exists || !g.decision.allow) {

@@ -107,6 +107,8 @@ class MessageService {
   private:
     struct Gate;
     struct Row;
+    /// The thread `id` (nullopt: none, or not a valid id).
+    static Result<std::optional<Row>> FindThread(store::Reader& txn, const std::string& id);
     Result<Gate> Ask(store::Reader& txn, const access::Actor& actor, const std::string& pid,
                      access::Action action, const std::string& professional, int64_t now_us);
     Status Log(store::WriteTxn& txn, const Gate& gate, const access::Actor& actor,
