@@ -199,7 +199,11 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, int64_t
                 if (scope != nullptr) {
                     CARNET_TRY(auto d, scope->Check(txn, rv, access::Action::kRead, false));
                     if (!d.allow) {
-                        out.withheld = true;
+                        // Said to professionals only: an entry hidden from the holder side (a
+                        // diagnosis awaiting its announcement consultation, a minor's entry
+                        // hidden from the representatives) must not show, even as "something".
+                        if (scope->caller().actor.kind == access::ActorKind::kProfessional)
+                            out.withheld = true;
                         continue;
                     }
                     CARNET_TRY(const access::DocFlags* f, scope->FlagsOf(txn, pid, rv.type, rv.id));

@@ -438,6 +438,72 @@ TEST_P(ProfileRoutesTest, NobodyWithoutABasisLearnsAnythingOfTheProfile) {
         1);
 }
 
+TEST_P(ProfileRoutesTest, WhatIsHiddenFromTheHolderSideIsNotEvenSaidToExist) {
+    // A diagnosis the GP records hidden from Marie until the announcement consultation, and
+    // in a minor's record one hidden from her representative: the holder side must not learn
+    // that there is something, so `withheld` stays false for them (professionals only).
+    const auto hidden = [](json::object entry, const std::string& label,
+                           const std::string& marker) {
+        entry["code"] = Text(marker);
+        entry["meta"] = json::object{
+            {"security",
+             json::array{Coding("https://carnet.health/fhir/CodeSystem/access", label)}}};
+        return entry;
+    };
+    auto templates = Templates(marie_.patient_id);
+    ASSERT_EQ(Create(gp_, templates[5].second).status, 201);  // a visible condition
+    Reply made =
+        Create(gp_, hidden(templates[5].second, "hidden-from-patient", "MARKER-ANNOUNCE-17"));
+    ASSERT_EQ(made.status, 201) << Describe(made);
+    Reply mine = Profile(marie_, marie_.patient_id);
+    ASSERT_EQ(mine.status, 200) << Describe(mine);
+    EXPECT_EQ(mine.Json().at("sections").at("conditions").as_array().size(), 1U);
+    EXPECT_EQ(mine.Json().at("withheld"), false);
+    EXPECT_EQ(mine.body.find("MARKER-ANNOUNCE-17"), std::string::npos);
+    Reply summary = client_->Get("/fhir/Patient/" + marie_.patient_id + "/$summary", As(marie_));
+    ASSERT_EQ(summary.status, 200) << Describe(summary);
+    EXPECT_EQ(summary.body.find("MARKER-ANNOUNCE-17"), std::string::npos);
+    // The GP, its author, sees it, and nothing is withheld from him.
+    Reply gp = Profile(gp_, marie_.patient_id);
+    ASSERT_EQ(gp.status, 200);
+    EXPECT_EQ(gp.Json().at("sections").at("conditions").as_array().size(), 2U);
+    EXPECT_NE(gp.body.find("MARKER-ANNOUNCE-17"), std::string::npos);
+    EXPECT_EQ(gp.Json().at("withheld"), false);
+
+    // A minor's entry hidden from her representative.
+    Person teen = NewPatient("2120575123457", "Léa", "Martin", "2012-03-04", "lea@example.fr");
+    Person mother =
+        NewPatient("2800575123458", "Sophie", "Martin", "1980-05-02", "sophie@example.fr");
+    Exec(
+        "INSERT INTO delegations(patient_id, id, patient_account, delegate_account, kind, "
+        "status, invited_by, created_at, accepted_at) VALUES (?, ?, ?, ?, 'representative', "
+        "'active', ?, ?, ?)",
+        {teen.patient_id, NewUuid(), teen.account_id, mother.account_id, teen.account_id, kT0,
+         kT0});
+    Exec(
+        "INSERT INTO access_relations(patient_id, professional_account, status, via_code, "
+        "roles, created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, '', ?, ?, "
+        "'test')",
+        {teen.patient_id, gp_.account_id, kT0, kT0});
+    auto teens = Templates(teen.patient_id);
+    ASSERT_EQ(Create(gp_, teens[7].second).status, 201);  // an allergy, visible to all
+    ASSERT_EQ(
+        Create(gp_, hidden(teens[5].second, "hidden-from-representatives", "MARKER-SECRET-MINOR"))
+            .status,
+        201);
+    Reply rep = Profile(mother, teen.patient_id);
+    ASSERT_EQ(rep.status, 200) << Describe(rep);
+    EXPECT_EQ(rep.Json().at("sections").at("allergies").as_array().size(), 1U);
+    EXPECT_TRUE(rep.Json().at("sections").at("conditions").as_array().empty());
+    EXPECT_EQ(rep.Json().at("withheld"), false);
+    EXPECT_EQ(rep.body.find("MARKER-SECRET-MINOR"), std::string::npos);
+    // Léa herself sees it.
+    Reply own = Profile(teen, teen.patient_id);
+    ASSERT_EQ(own.status, 200) << Describe(own);
+    EXPECT_NE(own.body.find("MARKER-SECRET-MINOR"), std::string::npos);
+    EXPECT_EQ(own.Json().at("withheld"), false);
+}
+
 TEST_P(ProfileRoutesTest, AdvanceDirectivesStayOutOfAMinorsRecord) {
     Person teen = NewPatient("2120575123457", "Léa", "Martin", "2012-03-04", "lea@example.fr");
     auto templates = Templates(teen.patient_id);
