@@ -1541,6 +1541,13 @@ Result<std::string> FhirService::ProcessBundle(json::object bundle, const std::s
                 continue;
             }
             be.url = std::move(url).value();
+            if (view_types_.contains(be.url.type)) {
+                fail(Error::Make(Code::kMethodNotAllowed, "not-supported",
+                                 be.url.type + " is a read-only view here, not part of a Bundle "
+                                               "(docs/MESSAGING.md)",
+                                 where + ".request.url"));
+                continue;
+            }
             if (options.feed && be.method != "GET" && be.method != "HEAD" &&
                 !options.feed->Carries(be.url.type)) {
                 fail(Error::Make(

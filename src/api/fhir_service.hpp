@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,6 +81,12 @@ class FhirService {
     /// entry share one store transaction. A refused read answers exactly like a missing
     /// resource (kNotFound "resource not found").
     void SetAccess(AccessConfig config) { access_ = std::move(config); }
+
+    /// Types another service serves as a read-only FHIR view (Communication: the messaging
+    /// service's messages). They are not stored here, so a Bundle entry naming one is refused
+    /// (405 not-supported) instead of becoming an ordinary resource beside the view. Set
+    /// before serving (RegisterFhirRoutes does, with the view's routes).
+    void SetViewTypes(std::set<std::string, std::less<>> types) { view_types_ = std::move(types); }
 
     /// Limits and rules for documents' content (Binary): set before serving.
     void SetContentPolicy(ContentPolicy policy) { content_ = policy; }
@@ -178,6 +185,7 @@ class FhirService {
     WriteGate write_gate_;
     AccessConfig access_;
     ContentPolicy content_;
+    std::set<std::string, std::less<>> view_types_;
     Result<store::ResourceVersion> ReadDecided(const std::string& type, const std::string& id,
                                                const Caller& caller);
     Result<store::ResourceVersion> VReadDecided(const std::string& type, const std::string& id,

@@ -364,6 +364,7 @@ void RegisterFhirRoutes(http::Router& router, FhirService& service, const ApiOpt
     // Messages as Communication (docs/MESSAGING.md): a view of the messaging service, read
     // only; messages are written through /messages, where threads and receipts live.
     if (o.messages != nullptr) {
+        service.SetViewTypes({"Communication"});
         messaging::MessageService* messages = o.messages;
         fhir.Add(
             "GET", "/fhir/Communication",

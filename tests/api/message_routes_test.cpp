@@ -509,6 +509,44 @@ TEST_P(MessageRoutesTest, TheFhirViewShowsMessagesAsCommunications) {
     EXPECT_EQ(client_->Put("/fhir/Communication/" + first, json::serialize(c1), As(gp_)).status,
               405);
     EXPECT_EQ(Get("/fhir/Communication?patient=" + pid + "&category=x", marie_).status, 400);
+    // Nor through a Bundle, where it would become an ordinary resource beside the view: the
+    // transaction is refused whole, and a batch refuses that entry.
+    json::object forged = c1;
+    forged.erase("id");
+    forged["payload"] = json::array{json::object{{"contentString", "FORGED-MESSAGE"}}};
+    const json::object note{{"resourceType", "Observation"},
+                            {"status", "final"},
+                            {"code", json::object{{"text", "Tabac"}}},
+                            {"subject", json::object{{"reference", "Patient/" + pid}}},
+                            {"valueString", "non"}};
+    for (const std::string type : {"transaction", "batch"}) {
+        json::object posted{
+            {"resourceType", "Bundle"},
+            {"type", type},
+            {"entry",
+             json::array{json::object{
+                             {"resource", note},
+                             {"request", json::object{{"method", "POST"}, {"url", "Observation"}}}},
+                         json::object{{"resource", forged},
+                                      {"request", json::object{{"method", "POST"},
+                                                               {"url", "Communication"}}}}}}};
+        Reply r = client_->Post("/fhir", json::serialize(posted), As(gp_));
+        if (type == "transaction") {
+            EXPECT_EQ(r.status, 405) << Describe(r);
+            EXPECT_TRUE(r.IsOperationOutcome());
+            EXPECT_EQ(Count("SELECT COUNT(*) FROM resources WHERE type = 'Observation'"), 0);
+        } else {
+            ASSERT_EQ(r.status, 200) << Describe(r);
+            const json::value answer = r.Json();
+            const auto& entries = answer.at("entry").as_array();
+            ASSERT_EQ(entries.size(), 2U);
+            EXPECT_EQ(S(entries[0].at("response").at("status")).substr(0, 3), "201");
+            EXPECT_EQ(S(entries[1].at("response").at("status")).substr(0, 3), "405");
+        }
+    }
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM resources WHERE type = 'Communication'"), 0);
+    EXPECT_EQ(Get("/fhir/Communication?patient=" + pid, marie_).body.find("FORGED-MESSAGE"),
+              std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, MessageRoutesTest, ::testing::Values("sqlite", "postgres"),
