@@ -391,6 +391,45 @@ Status SupersedeReplaced(WriteTxn& txn, const json::object& obj,
     return Ok();
 }
 
+/// The document a withdrawn replacement had superseded comes back. When `replacement`, the
+/// live version of a *current* DocumentReference that replaces X, is retracted
+/// (`entered-in-error`) or deleted, X, if it is still superseded, gets a new version with
+/// status "current": the replacement was an error, so the document it displaced is the
+/// record's again. That write is decided like any update of X for the caller (X's author,
+/// since only they could replace it); when the caller may no longer change X, X stays
+/// superseded and the retraction still happens (the decision is not logged: nothing of X is
+/// read or changed).
+Status RestoreReplaced(WriteTxn& txn, const ResourceVersion& replacement, int64_t now,
+                       Scope* scope) {
+    if (replacement.type != "DocumentReference" || replacement.deleted) return Ok();
+    auto parsed = fhir::ParseJson(replacement.json, 64);
+    if (!parsed.ok() || !parsed->is_object()) return Ok();
+    const auto* was = parsed->as_object().if_contains("status");
+    if (was == nullptr || !was->is_string() || was->as_string() != "current") return Ok();
+    const std::string replaced = access::ReplacedIdOf(parsed->as_object());
+    if (replaced.empty()) return Ok();
+    CARNET_TRY(auto old, txn.ReadCurrent("DocumentReference", replaced));
+    if (!old || old->deleted || old->patient_id != replacement.patient_id) return Ok();
+    CARNET_TRY(auto body, fhir::ParseJson(old->json, 64));
+    if (!body.is_object()) return Ok();
+    json::object old_obj = std::move(body.as_object());
+    const auto* status = old_obj.if_contains("status");
+    if (status == nullptr || !status->is_string() || status->as_string() != "superseded") {
+        return Ok();
+    }
+    if (scope != nullptr) {
+        CARNET_TRY(const access::DocFlags* f,
+                   scope->FlagsOf(txn, old->patient_id, old->type, old->id));
+        CARNET_TRY(auto may, scope->Would(txn, access::TargetOf(*old, f), access::Action::kUpdate));
+        if (!may.allow) return Ok();
+    }
+    old_obj["status"] = "current";
+    CARNET_TRY(auto restored, PutVersion(txn, "DocumentReference", old->id, std::move(old_obj), old,
+                                         false, now, scope, nullptr));
+    (void)restored;
+    return Ok();
+}
+
 Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const std::string& id,
                                 json::object obj, const std::optional<ResourceVersion>& current,
                                 bool skip_if_same, int64_t now, Scope* scope,
@@ -485,6 +524,11 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
     // transaction (docs/DOCUMENTS.md, "Versions").
     if (type == "DocumentReference") {
         CARNET_CHECK(SupersedeReplaced(txn, obj, current, owner, now, scope, content));
+        // A retracted replacement gives the document it replaced back (docs/DOCUMENTS.md).
+        const auto* st = obj.if_contains("status");
+        if (live && st != nullptr && st->is_string() && st->as_string() == "entered-in-error") {
+            CARNET_CHECK(RestoreReplaced(txn, *current, now, scope));
+        }
     }
     // Only now, once the write is allowed, does the stored content matter (a refused caller
     // must not learn anything from how the content compares).
@@ -1100,6 +1144,8 @@ Status DeleteVersion(WriteTxn& txn, const ResourceVersion& current, int64_t now,
             return WriteRefusal(txn, *scope, current.patient_id, d);
         }
     }
+    // A deleted replacement gives the document it replaced back, like a retracted one.
+    CARNET_CHECK(RestoreReplaced(txn, current, now, scope));
     store::PutRequest req;
     req.resource.type = current.type;
     req.resource.id = current.id;

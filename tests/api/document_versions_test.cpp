@@ -314,6 +314,59 @@ TEST_P(DocumentVersionsTest, OnlyTheAuthorRetractsAndTheRetractedLeavesEveryOthe
     EXPECT_TRUE(Item(holder.Json().as_array(), keep).is_object());
 }
 
+TEST_P(DocumentVersionsTest, AWithdrawnReplacementGivesBackTheDocumentItReplaced) {
+    // The GP replaces his report, then finds the new version was a mistake and retracts it:
+    // the report it displaced is the record's current one again.
+    const std::string a = Create(gp_, Doc(marie_, "Compte rendu v1"));
+    const std::string b = Create(gp_, Doc(marie_, "Compte rendu v2 (erreur)", "11488-4", a));
+    ASSERT_FALSE(b.empty());
+    ASSERT_EQ(Read(gp_, a).at("status"), "superseded");
+    // Someone else's attempt changes nothing.
+    EXPECT_EQ(Retract(gp2_, marie_, b).status, 403);
+    EXPECT_EQ(Read(gp_, a).at("status"), "superseded");
+    EXPECT_EQ(VersionsOf(a), 2);
+
+    Reply ok = Retract(gp_, marie_, b);
+    ASSERT_EQ(ok.status, 200) << Describe(ok);
+    EXPECT_EQ(Read(gp_, b).at("status"), "entered-in-error");
+    const json::value back = Read(marie_, a);
+    EXPECT_EQ(back.at("status"), "current");
+    EXPECT_EQ(back.at("meta").at("versionId"), "3") << "a new version, history kept";
+    EXPECT_EQ(back.at("description"), "Compte rendu v1");
+    EXPECT_EQ(Count("SELECT COUNT(*) FROM audit_log WHERE patient_id = ? AND resource_id = ? AND "
+                    "action = 'update' AND outcome = 'allow'",
+                    {marie_.patient_id, a}),
+              2)
+        << "superseded, then restored: each an update in her log";
+    Reply list = List(marie_, marie_);
+    ASSERT_EQ(list.status, 200) << Describe(list);
+    const json::value item = Item(list.Json().at("documents").as_array(), a);
+    ASSERT_TRUE(item.is_object()) << Describe(list);
+    EXPECT_EQ(item.at("status"), "current");
+    EXPECT_TRUE(Item(list.Json().at("documents").as_array(), b).is_null());
+    // Retracting again is no change, for either.
+    EXPECT_EQ(Retract(gp_, marie_, b).Json().at("changed"), false);
+    EXPECT_EQ(VersionsOf(a), 3);
+
+    // Only a current replacement gives back: in a → c → d, retracting c (already replaced by
+    // d) leaves a superseded, since d is the current version.
+    const std::string c = Create(gp_, Doc(marie_, "Compte rendu v2", "11488-4", a));
+    const std::string d = Create(gp_, Doc(marie_, "Compte rendu v3", "11488-4", c));
+    ASSERT_FALSE(d.empty());
+    ASSERT_EQ(Retract(gp_, marie_, c).status, 200);
+    EXPECT_EQ(Read(gp_, a).at("status"), "superseded");
+    EXPECT_EQ(Read(gp_, d).at("status"), "current");
+
+    // The patient deletes her own replacement: her first upload comes back.
+    const std::string m1 = Create(marie_, Doc(marie_, "Ma radio"));
+    const std::string m2 = Create(marie_, Doc(marie_, "Ma radio (mauvais fichier)", "11488-4", m1));
+    ASSERT_FALSE(m2.empty());
+    ASSERT_EQ(Read(marie_, m1).at("status"), "superseded");
+    Reply gone = client_->Send("DELETE", "/fhir/DocumentReference/" + m2, As(marie_));
+    ASSERT_EQ(gone.status, 204) << Describe(gone);
+    EXPECT_EQ(Read(marie_, m1).at("status"), "current");
+}
+
 TEST_P(DocumentVersionsTest, ListsSayEachStatusAndLinkTheVersions) {
     const std::string a = Create(marie_, Doc(marie_, "Ma radio"));
     ASSERT_FALSE(a.empty());

@@ -2564,6 +2564,12 @@ async function documentRoutes(req, url) {
   if (docAuthors.get(r.id)?.author !== a.id) return forbidden('not-author: seul son auteur retire un document');
   const changed = r.status !== 'entered-in-error';
   if (changed) {
+    // A current replacement, retracted, gives back the document it replaced (RestoreReplaced).
+    const prev = r.status === 'current' ? store.get('DocumentReference').get(replacedIdOf(r)) : undefined;
+    if (prev && prev.status === 'superseded' && patientOf(prev) === pid) {
+      prev.status = 'current';
+      bumpVersion(prev);
+    }
     r.status = 'entered-in-error';
     bumpVersion(r);
   }
