@@ -465,6 +465,32 @@ Result<Thread> MessageService::StartThread(const access::Actor& actor,
     return out.Finish(s);
 }
 
+/// A thread entered for one operation: found, the caller's action on it decided and logged
+/// (refusals too).
+struct MessageService::Entered {
+    Row row;
+    Gate gate;
+    std::optional<Error> refusal;  // the unknown thread's 404, or the decision's refusal
+};
+
+Result<MessageService::Entered> MessageService::Enter(store::WriteTxn& txn,
+                                                      const access::Actor& actor,
+                                                      const std::string& request_id,
+                                                      const std::string& thread_id, Action action,
+                                                      int64_t now) {
+    Entered e;
+    CARNET_TRY(auto found, FindThread(txn, thread_id));
+    if (!found) {
+        e.refusal = Error::NotFound(std::string(kNoThread));
+        return e;
+    }
+    e.row = std::move(*found);
+    CARNET_TRY(e.gate, Ask(txn, actor, e.row.patient_id, action, e.row.professional, now));
+    CARNET_CHECK(Log(txn, e.gate, actor, request_id, e.row.id));
+    if (!e.gate.exists || !e.gate.decision.allow) e.refusal = e.gate.Refusal();
+    return e;
+}
+
 Result<Message> MessageService::Reply(const access::Actor& actor, const std::string& request_id,
                                       const std::string& thread_id, const NewMessage& message) {
     if (SideOf(actor).empty()) return Error::NotFound(std::string(kNoThread));
@@ -473,19 +499,13 @@ Result<Message> MessageService::Reply(const access::Actor& actor, const std::str
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        CARNET_TRY(auto found, FindThread(txn, thread_id));
-        if (!found) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
+        CARNET_TRY(Entered in, Enter(txn, actor, request_id, thread_id, Action::kMessage, now));
+        if (in.refusal) {
+            out.refusal = std::move(*in.refusal);
             return Ok();
         }
-        const Row row = *found;
-        CARNET_TRY(Gate g,
-                   Ask(txn, actor, row.patient_id, Action::kMessage, row.professional, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
+        const Row& row = in.row;
+        const Gate& g = in.gate;
         auto attachments = Attachments(txn, g, actor, message.attachments, true);
         if (!attachments.ok()) {
             out.refusal = attachments.error();
@@ -512,19 +532,14 @@ Result<Thread> MessageService::OpenThread(const access::Actor& actor, const std:
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        CARNET_TRY(auto found, FindThread(txn, thread_id));
-        if (!found) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
+        CARNET_TRY(Entered in, Enter(txn, actor, request_id, thread_id, Action::kRead, now));
+        if (in.refusal) {
+            out.refusal = std::move(*in.refusal);
             return Ok();
         }
-        const Row row = *found;
+        const Row& row = in.row;
+        const Gate& g = in.gate;
         const std::string& pid = row.patient_id;
-        CARNET_TRY(Gate g, Ask(txn, actor, pid, Action::kRead, row.professional, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
         CARNET_TRY(auto mark, txn.Query("SELECT archived_at FROM message_marks WHERE patient_id = "
                                         "? AND thread_id = ? AND account = ?",
                                         {pid, row.id, actor.account_id}));
@@ -722,18 +737,12 @@ Status MessageService::Archive(const access::Actor& actor, const std::string& re
     Status s = store_.Write([&](store::WriteTxn& txn) -> Status {
         out.Reset();
         const int64_t now = clock_.NowMicros();
-        CARNET_TRY(auto found, FindThread(txn, thread_id));
-        if (!found) {
-            out.refusal = Error::NotFound(std::string(kNoThread));
+        CARNET_TRY(Entered in, Enter(txn, actor, request_id, thread_id, Action::kRead, now));
+        if (in.refusal) {
+            out.refusal = std::move(*in.refusal);
             return Ok();
         }
-        const Row row = *found;
-        CARNET_TRY(Gate g, Ask(txn, actor, row.patient_id, Action::kRead, row.professional, now));
-        CARNET_CHECK(Log(txn, g, actor, request_id, row.id));
-        if (!g.exists || !g.decision.allow) {
-            out.refusal = g.Refusal();
-            return Ok();
-        }
+        const Row& row = in.row;
         // Two statements rather than a NULL-or-time parameter: the archive time is a BIGINT
         // on PostgreSQL, and NULL is written as SQL.
         if (archived) {

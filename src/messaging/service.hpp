@@ -107,10 +107,16 @@ class MessageService {
   private:
     struct Gate;
     struct Row;
+    struct Entered;
     /// The thread `id` (nullopt: none, or not a valid id).
     static Result<std::optional<Row>> FindThread(store::Reader& txn, const std::string& id);
     Result<Gate> Ask(store::Reader& txn, const access::Actor& actor, const std::string& pid,
                      access::Action action, const std::string& professional, int64_t now_us);
+    /// Finds thread `thread_id`, decides `action` on it for `actor` and logs the decision:
+    /// the start of every operation on one thread (reply, open, archive).
+    Result<Entered> Enter(store::WriteTxn& txn, const access::Actor& actor,
+                          const std::string& request_id, const std::string& thread_id,
+                          access::Action action, int64_t now);
     Status Log(store::WriteTxn& txn, const Gate& gate, const access::Actor& actor,
                const std::string& request_id, const std::string& resource_id, int64_t count = 0);
     /// Checks and describes the attachments for `actor` (each a readable document of `pid`).
