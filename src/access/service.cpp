@@ -972,18 +972,7 @@ Result<std::vector<DocumentInfo>> AccessService::ListDocuments(const Actor& acto
             in.action = Action::kRead;
             in.now_us = now;
             if (!access::Decide(*grid, in).allow) continue;  // hidden from this reader
-            DocumentInfo info;
-            info.type = d.type;
-            info.id = d.id;
-            info.category = std::string(CategoryCode(in.target.category));
-            info.masked = fl != nullptr && fl->masked;
-            info.hidden_until =
-                fl != nullptr && fl->hidden_until_us > now ? fl->hidden_until_us : 0;
-            auto body = fhir::ParseJson(d.json, 64);
-            if (body.ok() && body->is_object()) {
-                DescribeDocument(body->as_object(), info);
-            }
-            info.own = fl != nullptr && fl->author_account == actor.account_id;
+            DocumentInfo info = DescribeDocument(d, fl, in.target.category, actor.account_id, now);
             if (fl != nullptr && !fl->author_account.empty()) {
                 CARNET_TRY(std::string name, names.Of(fl->author_account));
                 if (!name.empty()) info.author_name = name;

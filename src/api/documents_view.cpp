@@ -8,7 +8,6 @@
 #include "access/context.hpp"
 #include "access/grid.hpp"
 #include "core/ids.hpp"
-#include "fhir/json.hpp"
 
 namespace carnet::api {
 
@@ -87,18 +86,9 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, const C
             } else if (auto it = flags.find({rv.type, rv.id}); it != flags.end()) {
                 fl = it->second;
             }
-            access::DocumentInfo info;
-            info.type = rv.type;
-            info.id = rv.id;
-            info.category = std::string(access::CategoryCode(access::TargetOf(rv, &fl).category));
-            info.masked = fl.masked;
-            const int64_t now = scope != nullptr ? scope->now() : 0;
-            info.hidden_until = fl.hidden_until_us > now ? fl.hidden_until_us : 0;
-            if (auto body = fhir::ParseJson(rv.json, 64); body.ok() && body->is_object()) {
-                access::DescribeDocument(body->as_object(), info);
-            }
-            info.own =
-                !caller.actor.account_id.empty() && fl.author_account == caller.actor.account_id;
+            access::DocumentInfo info = access::DescribeDocument(
+                rv, &fl, access::TargetOf(rv, &fl).category, caller.actor.account_id,
+                scope != nullptr ? scope->now() : 0);
             if (!fl.author_account.empty()) {
                 auto n = names.find(fl.author_account);
                 if (n == names.end()) {

@@ -329,6 +329,29 @@ Result<WriteOutcome> PutVersion(WriteTxn& txn, const std::string& type, const st
                                 bool skip_if_same, int64_t now, Scope* scope = nullptr,
                                 const BinaryContext* content = nullptr);
 
+/// A stored DocumentReference with its body, for changing its status.
+struct StoredDocument {
+    ResourceVersion rv;
+    json::object body;
+};
+
+/// The current version of DocumentReference `id` when it is live, in record `pid`, and its
+/// status is `status`; nullopt otherwise.
+Result<std::optional<StoredDocument>> DocumentWithStatus(store::Reader& txn, const std::string& id,
+                                                         const std::string& pid,
+                                                         std::string_view status) {
+    CARNET_TRY(auto rv, txn.ReadCurrent("DocumentReference", id));
+    if (!rv || rv->deleted || rv->patient_id != pid) return std::optional<StoredDocument>();
+    auto body = fhir::ParseJson(rv->json, 64);
+    if (!body.ok() || !body->is_object()) return std::optional<StoredDocument>();
+    const auto* st = body->as_object().if_contains("status");
+    if (st == nullptr || !st->is_string() || st->as_string() != status) {
+        return std::optional<StoredDocument>();
+    }
+    return std::optional<StoredDocument>(
+        StoredDocument{std::move(*rv), std::move(body->as_object())});
+}
+
 /// The document a DocumentReference replaces (`relatesTo` with code "replaces"), when this
 /// version adds that link: it must be a current document of the same record, and it gets a
 /// new version with status "superseded", written like any update (decided for the caller:
@@ -366,27 +389,20 @@ Status SupersedeReplaced(WriteTxn& txn, const json::object& obj,
                            "the replaced document must be a current document of the same record",
                            "DocumentReference.relatesTo");
     };
-    CARNET_TRY(auto old, txn.ReadCurrent("DocumentReference", replaced));
-    if (!old || old->deleted || owner.empty() || old->patient_id != owner ||
-        (current && current->id == old->id)) {
-        return not_replaceable();
-    }
+    if (owner.empty() || (current && current->id == replaced)) return not_replaceable();
+    CARNET_TRY(auto old, DocumentWithStatus(txn, replaced, owner, "current"));
+    if (!old) return not_replaceable();
     if (scope != nullptr) {
         CARNET_TRY(const access::DocFlags* f,
-                   scope->FlagsOf(txn, old->patient_id, old->type, old->id));
-        CARNET_TRY(auto seen, scope->Would(txn, access::TargetOf(*old, f), access::Action::kRead));
+                   scope->FlagsOf(txn, old->rv.patient_id, old->rv.type, old->rv.id));
+        CARNET_TRY(auto seen,
+                   scope->Would(txn, access::TargetOf(old->rv, f), access::Action::kRead));
         if (!seen.allow) return not_replaceable();
     }
-    CARNET_TRY(auto body, fhir::ParseJson(old->json, 64));
-    if (!body.is_object()) return not_replaceable();
-    json::object old_obj = std::move(body.as_object());
-    const auto* status = old_obj.if_contains("status");
-    if (status == nullptr || !status->is_string() || status->as_string() != "current") {
-        return not_replaceable();
-    }
-    old_obj["status"] = "superseded";
-    CARNET_TRY(auto superseded, PutVersion(txn, "DocumentReference", old->id, std::move(old_obj),
-                                           old, false, now, scope, content));
+    old->body["status"] = "superseded";
+    CARNET_TRY(auto superseded,
+               PutVersion(txn, "DocumentReference", old->rv.id, std::move(old->body), old->rv,
+                          false, now, scope, content));
     (void)superseded;
     return Ok();
 }
@@ -408,24 +424,18 @@ Status RestoreReplaced(WriteTxn& txn, const ResourceVersion& replacement, int64_
     if (was == nullptr || !was->is_string() || was->as_string() != "current") return Ok();
     const std::string replaced = access::ReplacedIdOf(parsed->as_object());
     if (replaced.empty()) return Ok();
-    CARNET_TRY(auto old, txn.ReadCurrent("DocumentReference", replaced));
-    if (!old || old->deleted || old->patient_id != replacement.patient_id) return Ok();
-    CARNET_TRY(auto body, fhir::ParseJson(old->json, 64));
-    if (!body.is_object()) return Ok();
-    json::object old_obj = std::move(body.as_object());
-    const auto* status = old_obj.if_contains("status");
-    if (status == nullptr || !status->is_string() || status->as_string() != "superseded") {
-        return Ok();
-    }
+    CARNET_TRY(auto old, DocumentWithStatus(txn, replaced, replacement.patient_id, "superseded"));
+    if (!old) return Ok();
     if (scope != nullptr) {
         CARNET_TRY(const access::DocFlags* f,
-                   scope->FlagsOf(txn, old->patient_id, old->type, old->id));
-        CARNET_TRY(auto may, scope->Would(txn, access::TargetOf(*old, f), access::Action::kUpdate));
+                   scope->FlagsOf(txn, old->rv.patient_id, old->rv.type, old->rv.id));
+        CARNET_TRY(auto may,
+                   scope->Would(txn, access::TargetOf(old->rv, f), access::Action::kUpdate));
         if (!may.allow) return Ok();
     }
-    old_obj["status"] = "current";
-    CARNET_TRY(auto restored, PutVersion(txn, "DocumentReference", old->id, std::move(old_obj), old,
-                                         false, now, scope, nullptr));
+    old->body["status"] = "current";
+    CARNET_TRY(auto restored, PutVersion(txn, "DocumentReference", old->rv.id, std::move(old->body),
+                                         old->rv, false, now, scope, nullptr));
     (void)restored;
     return Ok();
 }
