@@ -26,14 +26,6 @@ Result<std::string> Str(const json::object& o, const char* key, size_t max = 409
     return std::string(v->as_string());
 }
 
-/// The last value of a query parameter ("" when absent).
-std::string QueryValue(const Request& req, std::string_view name) {
-    std::string value;
-    for (const auto& [k, v] : req.query)
-        if (k == name) value = v;
-    return value;
-}
-
 /// An integer query parameter; nullopt when absent, kInvalid when not an integer.
 Result<std::optional<int64_t>> IntParam(const Request& req, std::string_view name) {
     const std::string v = QueryValue(req, name);
@@ -71,11 +63,6 @@ Result<access::LogQuery> LogQueryOf(const Request& req) {
         q.limit = static_cast<int>(*limit);
     }
     return q;
-}
-
-json::value MaybeInt(const std::optional<int64_t>& v) {
-    if (v) return json::value(*v);
-    return json::value(nullptr);
 }
 
 json::object SettingsJson(const access::Settings& s) {

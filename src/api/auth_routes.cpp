@@ -179,14 +179,6 @@ Response OrError(const Result<T>& r, const std::function<Response(const T&)>& ok
     return ok(r.value());
 }
 
-/// The last value of a query parameter ("" when absent).
-std::string QueryValue(const Request& req, std::string_view name) {
-    std::string value;
-    for (const auto& [k, v] : req.query)
-        if (k == name) value = v;
-    return value;
-}
-
 /// 200 with a JSON array of `to_json(item)`, or the error.
 json::object SessionJson(const auth::SessionInfo& s) {
     return {{"handle", s.handle},

@@ -40,4 +40,16 @@ Result<json::object> JsonBody(const http::Request& req) {
     return std::move(v.as_object());
 }
 
+std::string QueryValue(const http::Request& req, std::string_view name) {
+    std::string value;
+    for (const auto& [k, v] : req.query)
+        if (k == name) value = v;
+    return value;
+}
+
+json::value MaybeInt(const std::optional<int64_t>& v) {
+    if (v) return json::value(*v);
+    return json::value(nullptr);
+}
+
 }  // namespace carnet::api

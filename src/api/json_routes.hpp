@@ -1,6 +1,10 @@
 #pragma once
 /// Small answers shared by the JSON (non-FHIR) routes: /auth, /directory, /admin, /access.
 #include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
@@ -16,6 +20,10 @@ http::Response NoContent();
 http::Response StatusResponse(const Status& s);
 /// The request's body as a JSON object (Content-Type application/json, depth ≤ 8).
 Result<boost::json::object> JsonBody(const http::Request& req);
+/// The last value of a query parameter ("" when absent).
+std::string QueryValue(const http::Request& req, std::string_view name);
+/// `v`, or JSON null.
+boost::json::value MaybeInt(const std::optional<int64_t>& v);
 
 /// A JSON array of `to_json(item)`, or the error.
 template <typename T, typename F>

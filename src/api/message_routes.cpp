@@ -18,11 +18,6 @@ using messaging::Thread;
 
 namespace {
 
-json::value MaybeInt(const std::optional<int64_t>& v) {
-    if (v) return json::value(*v);
-    return json::value(nullptr);
-}
-
 json::object PersonJson(const messaging::Person& p) {
     json::object o{{"account_id", p.account_id}, {"name", p.name}, {"kind", p.kind}};
     if (p.kind == "professional") {
@@ -77,13 +72,6 @@ json::object ThreadJson(const Thread& t, bool with_messages) {
         o["messages"] = std::move(items);
     }
     return o;
-}
-
-std::string QueryValue(const Request& req, std::string_view name) {
-    std::string value;
-    for (const auto& [k, v] : req.query)
-        if (k == name) value = v;
-    return value;
 }
 
 /// The message part of a body: `text` and `attachments` (ids), nothing else but `allowed`.
@@ -228,17 +216,12 @@ void RegisterMessageRoutes(http::Router& router, const Authenticator& authentica
     body_route.max_body_bytes = kMaxMessageBody;
 
     using Handler = std::function<Response(Request&, const access::Actor&)>;
+    // Signed in and never an operator: messages are health content (IdentifyContent).
     auto with = [a](Handler fn) {
         return [a, fn = std::move(fn)](Request& req) {
-            auto who = a->Authenticate(req);
-            if (!who.ok()) return http::ErrorResponse(who.error());
-            if (who->kind == auth::kAdvisor || who->kind == auth::kAdmin) {
-                return http::ErrorResponse(
-                    Code::kForbidden, "forbidden",
-                    "les comptes opérateurs n'ont jamais accès aux dossiers");
-            }
-            const access::Actor actor = ActorOf(a->service(), *who);
-            return fn(req, actor);
+            auto caller = IdentifyContent(*a, req);
+            if (!caller.ok()) return http::ErrorResponse(caller.error());
+            return fn(req, caller->actor);
         };
     };
     using BodyHandler =
