@@ -13,6 +13,8 @@
 #include "auth/primitives.hpp"
 #include "auth/service.hpp"
 #include "core/ids.hpp"
+#include "core/outcome.hpp"
+#include "core/text.hpp"
 #include "fhir/json.hpp"
 #include "notify/notify.hpp"
 
@@ -55,24 +57,6 @@ std::string NewAccessCode() {
     }
     return out;
 }
-
-/// A transaction's answer: a value, or a refusal returned once the transaction (and the
-/// refusal's log entry) committed.
-template <typename T>
-struct Outcome {
-    std::optional<T> value;
-    std::optional<Error> refusal;
-    void Reset() {
-        value.reset();
-        refusal.reset();
-    }
-    Result<T> Finish(const Status& committed) {
-        if (!committed.ok()) return committed.error();
-        if (refusal) return std::move(*refusal);
-        if (!value) return Error::Internal("access: no answer");
-        return std::move(*value);
-    }
-};
 
 Target RecordTarget(const std::string& pid) {
     Target t;
@@ -131,14 +115,6 @@ std::string_view ReasonText(Reason r) {
 Error Forbidden(Reason r) {
     return Error::Make(Code::kForbidden, "forbidden",
                        std::string(ReasonName(r)) + ": " + std::string(ReasonText(r)));
-}
-
-/// UTF-8 characters (code points) of a string.
-size_t Characters(std::string_view s) {
-    size_t n = 0;
-    for (unsigned char c : s)
-        if ((c & 0xC0) != 0x80) ++n;
-    return n;
 }
 
 std::string Trim(std::string_view s) { return auth::detail::Trim(s); }
@@ -1143,7 +1119,7 @@ Result<int64_t> AccessService::OpenEmergency(const Actor& actor, const std::stri
     }
     const std::string reason = Trim(reason_text);
     if (reason.size() > 2000) return Error::Invalid("motif trop long", "reason");
-    const bool reason_given = Characters(reason) >= kMinBtgReason;
+    const bool reason_given = CodePoints(reason) >= kMinBtgReason;
     // Break-the-glass preconditions answer the same whatever the record: they say nothing
     // of it (checked again by Decide, and logged, when the record exists).
     std::optional<Error> precondition;

@@ -8,6 +8,8 @@
 #include "access/obligations.hpp"
 #include "auth/service.hpp"
 #include "core/ids.hpp"
+#include "core/outcome.hpp"
+#include "core/text.hpp"
 #include "fhir/json.hpp"
 #include "notify/notify.hpp"
 
@@ -21,32 +23,6 @@ using store::AsText;
 using store::IsNull;
 
 namespace {
-
-/// A transaction's answer: a value, or a refusal returned once the transaction (and the
-/// refusal's log entry) committed.
-template <typename T>
-struct Outcome {
-    std::optional<T> value;
-    std::optional<Error> refusal;
-    void Reset() {
-        value.reset();
-        refusal.reset();
-    }
-    Result<T> Finish(const Status& committed) {
-        if (!committed.ok()) return committed.error();
-        if (refusal) return std::move(*refusal);
-        if (!value) return Error::Internal("messaging: no answer");
-        return std::move(*value);
-    }
-};
-
-size_t Characters(std::string_view s) {
-    size_t n = 0;
-    for (unsigned char c : s) {
-        if ((c & 0xC0) != 0x80) ++n;
-    }
-    return n;
-}
 
 /// A subject or a text as a person wrote it: not blank, not too long, no control characters
 /// other than tabs and line breaks (valid UTF-8 is guaranteed by the JSON parser).
@@ -62,7 +38,7 @@ Status CheckText(std::string_view text, size_t max, const char* field) {
         if (c != ' ' && c != '\n' && c != '\r' && c != '\t') blank = false;
     }
     if (blank) return Error::Invalid(std::string("texte vide : ") + field, field);
-    if (Characters(text) > max) {
+    if (CodePoints(text) > max) {
         return Error::Invalid(
             std::string(field) + " : " + std::to_string(max) + " caractères au plus", field);
     }
