@@ -18,6 +18,13 @@ export function fileName(title: string): string {
   return title.replace(/[^\p{L}\p{N} _-]+/gu, '').trim() || 'document';
 }
 
+/** A document's size for a list line ("240 Ko", "1.2 Mo"); "" when unknown. */
+export function sizeText(bytes: number | undefined): string {
+  if (!bytes) return '';
+  if (bytes < 1024 * 1024) return t('docs.kb', { n: Math.max(1, Math.round(bytes / 1024)) });
+  return t('docs.mb', { n: (bytes / (1024 * 1024)).toFixed(1) });
+}
+
 /** An empty, hidden viewer section to give to `openInViewer`. */
 export function viewerSection(): HTMLElement {
   return h('section', { class: 'viewer', hidden: true, 'aria-label': t('docs.viewer'), 'data-testid': 'viewer' });

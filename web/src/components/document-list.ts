@@ -5,7 +5,7 @@
 // précédentes"); a document its author retracted shows only to them, marked "Retiré".
 // The author of a current document may deposit a new version of it; on the professional side
 // they may retract it. The patient side adds the mask switch and deletion of their own uploads.
-import { downloadContent, openInViewer, viewerSection } from './doc-viewer';
+import { downloadContent, openInViewer, sizeText } from './doc-viewer';
 import { h, mount } from '../dom';
 import { formatDate, formatMicros, t, tn } from '../i18n';
 import type { RecordDocument } from '../api/access';
@@ -26,15 +26,10 @@ export interface DocumentsPage {
   ctx: PageContext;
   /** Messages of the page ("… a été retiré" outlives a reload of the list). */
   status: FormMessages;
-  /** Where a document opens (documentViewer()). */
+  /** Where a document opens (viewerSection() of components/doc-viewer). */
   viewer: HTMLElement;
   /** Loads the list again (after a deposit, a new version, a retraction, a deletion). */
   reload: () => void;
-}
-
-/** The in-page viewer's frame: hidden until a document is opened. */
-export function documentViewer(): HTMLElement {
-  return viewerSection();
 }
 
 /**
@@ -169,12 +164,6 @@ export function showDocuments(body: HTMLElement, docs: RecordDocument[], page: D
 function rank(category: string): number {
   const i = CATEGORY_ORDER.indexOf(category);
   return i < 0 ? CATEGORY_ORDER.length : i;
-}
-
-function sizeText(bytes: number | undefined): string {
-  if (!bytes) return '';
-  if (bytes < 1024 * 1024) return t('docs.kb', { n: Math.max(1, Math.round(bytes / 1024)) });
-  return t('docs.mb', { n: (bytes / (1024 * 1024)).toFixed(1) });
 }
 
 /** One document's row: its facts, what the reader may do, and its previous versions. */

@@ -14,7 +14,8 @@ import { access } from '../api/access';
 import { errorState, loadingState } from '../components/states';
 import { formMessages } from '../components/form';
 import { forRecordNotice } from '../components/access-bits';
-import { depositForm, documentViewer, showDocuments, type DocumentsPage } from '../components/document-list';
+import { depositForm, showDocuments, type DocumentsPage } from '../components/document-list';
+import { viewerSection } from '../components/doc-viewer';
 import { currentRecord } from '../session';
 import type { Renderer } from '../routes';
 
@@ -31,7 +32,7 @@ export const renderDocuments: Renderer = (main, ctx) => {
   // Outlives a reload of the list: "… a été supprimé" stays on screen.
   const status = formMessages();
   const body = h('div', { class: 'documents' });
-  const page: DocumentsPage = { pid, side: 'patient', ctx, status, viewer: documentViewer(), reload: () => load() };
+  const page: DocumentsPage = { pid, side: 'patient', ctx, status, viewer: viewerSection(), reload: () => load() };
   const load = () => {
     mount(body, loadingState(t('state.loading')));
     access

@@ -18,7 +18,7 @@ import { FhirError } from '../api/fhir';
 import { backLink, emptyState, errorState, loadingState } from '../components/states';
 import { errorText, formMessages, selectField, textAreaField, textField, uid, validate, whileBusy, type FormMessages } from '../components/form';
 import { accessErrorText, categoryText, forRecordNotice } from '../components/access-bits';
-import { downloadContent, openInViewer, viewerSection } from '../components/doc-viewer';
+import { downloadContent, openInViewer, sizeText, viewerSection } from '../components/doc-viewer';
 import { initials } from '../fhir-display';
 import { currentRecord } from '../session';
 import { navigate } from '../navigation';
@@ -248,12 +248,6 @@ function messageItem(m: Message, viewer: HTMLElement, status: FormMessages, ctx:
     attachments.length > 0 && h('ul', { class: 'msg__attachments', role: 'list', 'aria-label': t('msg.attachments') }, attachments.map((a) => attachmentCard(a, viewer, status, ctx))),
     m.own && h('p', { class: 'msg__receipt', 'data-testid': 'receipt' }, m.read_at ? t('msg.readAt', { when: formatMicros(m.read_at) }) : t('msg.notRead')),
   );
-}
-
-function sizeText(bytes: number | undefined): string {
-  if (!bytes) return '';
-  if (bytes < 1024 * 1024) return t('docs.kb', { n: Math.max(1, Math.round(bytes / 1024)) });
-  return t('docs.mb', { n: (bytes / (1024 * 1024)).toFixed(1) });
 }
 
 function attachmentCard(a: Attachment, viewer: HTMLElement, status: FormMessages, ctx: PageContext): HTMLElement {

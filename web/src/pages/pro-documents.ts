@@ -14,7 +14,8 @@ import { access } from '../api/access';
 import { documents } from '../api/documents';
 import { backLink, emptyState, errorState, loadingState } from '../components/states';
 import { formMessages } from '../components/form';
-import { depositForm, documentViewer, showDocuments, type DocumentsPage } from '../components/document-list';
+import { depositForm, showDocuments, type DocumentsPage } from '../components/document-list';
+import { viewerSection } from '../components/doc-viewer';
 import { navigate } from '../navigation';
 import { pathFor, type Renderer } from '../routes';
 
@@ -32,7 +33,7 @@ export const renderProDocuments: Renderer = (main, ctx) => {
   status.el.dataset.testid = 'documents-status';
   const deposit = h('div', { class: 'deposit-slot' });
   const body = h('div', { class: 'documents' });
-  const page: DocumentsPage = { pid: id, side: 'professional', ctx, status, viewer: documentViewer(), reload: () => load() };
+  const page: DocumentsPage = { pid: id, side: 'professional', ctx, status, viewer: viewerSection(), reload: () => load() };
   main.append(backLink(recordPath, t('pro.backToRecord')), title, intro, withheld, deposit, status.el, page.viewer, body);
 
   // Whose documents: the name from the patients this professional may open (best effort).
