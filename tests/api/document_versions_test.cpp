@@ -60,22 +60,14 @@ class DocumentVersionsTest : public ::testing::TestWithParam<std::string>, prote
         pharma_ = NewPro("1000000004", "Luc", "Petit", "pharmacien", "", "pharma@example.fr");
         // Marie authorised both doctors and her physiotherapist; the pharmacist has no
         // relation with her. The GP is Paul's doctor too.
-        for (const Person* p : {&gp_, &gp2_, &kine_}) Authorise(marie_, *p);
-        Authorise(paul_, gp_);
+        for (const Person* p : {&gp_, &gp2_, &kine_}) Authorise(marie_.patient_id, *p, kT0);
+        Authorise(paul_.patient_id, gp_, kT0);
     }
 
     void TearDown() override {
         if (server_) server_->Stop();
         server_.reset();
         CloseStore();
-    }
-
-    void Authorise(const Person& patient, const Person& pro) {
-        Exec(
-            "INSERT INTO access_relations(patient_id, professional_account, status, via_code, "
-            "roles, created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, '', ?, ?, "
-            "'test')",
-            {patient.patient_id, pro.account_id, kT0, kT0});
     }
 
     Headers As(const Person& who) const { return {{"Authorization", "Bearer " + who.token}}; }

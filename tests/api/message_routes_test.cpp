@@ -67,19 +67,8 @@ class MessageRoutesTest : public ::testing::TestWithParam<std::string>, protecte
                       "gp2@example.fr");
         pharma_ = NewPro("1000000004", "Luc", "Petit", "pharmacien", "", "pharma@example.fr");
         // Marie authorised both GPs; Claire is her caregiver; the pharmacist has no relation.
-        for (const Person* p : {&gp_, &gp2_}) {
-            Exec(
-                "INSERT INTO access_relations(patient_id, professional_account, status, "
-                "via_code, roles, created_at, updated_at, updated_by) VALUES (?, ?, "
-                "'authorised', 0, '', ?, ?, 'test')",
-                {marie_.patient_id, p->account_id, kT0, kT0});
-        }
-        Exec(
-            "INSERT INTO delegations(patient_id, id, patient_account, delegate_account, kind, "
-            "status, invited_by, created_at, accepted_at) VALUES (?, ?, ?, ?, 'caregiver', "
-            "'active', ?, ?, ?)",
-            {marie_.patient_id, NewUuid(), marie_.account_id, claire_.account_id, marie_.account_id,
-             kT0, kT0});
+        for (const Person* p : {&gp_, &gp2_}) Authorise(marie_.patient_id, *p, kT0);
+        Delegate(marie_, claire_, "caregiver", kT0);
         Exec("DELETE FROM outbox");
     }
 

@@ -180,6 +180,27 @@ class PeopleFixture {
         SignIn(out, login + "@example.fr");
         return out;
     }
+    // ---- relations, as the access routes write them ----
+
+    /// `pro` authorised by the holder of record `patient_id` since `at`.
+    void Authorise(const std::string& patient_id, const Person& pro, int64_t at) {
+        Exec(
+            "INSERT INTO access_relations(patient_id, professional_account, status, via_code, "
+            "roles, created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, '', ?, ?, "
+            "'test')",
+            {patient_id, pro.account_id, at, at});
+    }
+    /// `delegate` an active `kind` ("representative" or "caregiver") of `holder`'s record.
+    void Delegate(const Person& holder, const Person& delegate, const std::string& kind,
+                  int64_t at) {
+        Exec(
+            "INSERT INTO delegations(patient_id, id, patient_account, delegate_account, kind, "
+            "status, invited_by, created_at, accepted_at) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, "
+            "?)",
+            {holder.patient_id, NewUuid(), holder.account_id, delegate.account_id, kind,
+             holder.account_id, at, at});
+    }
+
     /// A fresh session (fresh authentication) for `p`; the code is read from the outbox.
     void SignIn(Person& p, std::string email = {}) {
         if (email.empty()) email = p.login;

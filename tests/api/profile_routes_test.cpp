@@ -205,13 +205,7 @@ class ProfileRoutesTest : public ::testing::TestWithParam<std::string>, protecte
                        "kine@example.fr");
         pharma_ = NewPro("1000000004", "Luc", "Petit", "pharmacien", "", "pharma@example.fr");
         // Marie authorised her GP and her physiotherapist; the pharmacist has no relation.
-        for (const Person* p : {&gp_, &kine_}) {
-            Exec(
-                "INSERT INTO access_relations(patient_id, professional_account, status, "
-                "via_code, roles, created_at, updated_at, updated_by) VALUES (?, ?, "
-                "'authorised', 0, '', ?, ?, 'test')",
-                {marie_.patient_id, p->account_id, kT0, kT0});
-        }
+        for (const Person* p : {&gp_, &kine_}) Authorise(marie_.patient_id, *p, kT0);
     }
 
     void TearDown() override {
@@ -474,17 +468,8 @@ TEST_P(ProfileRoutesTest, WhatIsHiddenFromTheHolderSideIsNotEvenSaidToExist) {
     Person teen = NewPatient("2120575123457", "Léa", "Martin", "2012-03-04", "lea@example.fr");
     Person mother =
         NewPatient("2800575123458", "Sophie", "Martin", "1980-05-02", "sophie@example.fr");
-    Exec(
-        "INSERT INTO delegations(patient_id, id, patient_account, delegate_account, kind, "
-        "status, invited_by, created_at, accepted_at) VALUES (?, ?, ?, ?, 'representative', "
-        "'active', ?, ?, ?)",
-        {teen.patient_id, NewUuid(), teen.account_id, mother.account_id, teen.account_id, kT0,
-         kT0});
-    Exec(
-        "INSERT INTO access_relations(patient_id, professional_account, status, via_code, "
-        "roles, created_at, updated_at, updated_by) VALUES (?, ?, 'authorised', 0, '', ?, ?, "
-        "'test')",
-        {teen.patient_id, gp_.account_id, kT0, kT0});
+    Delegate(teen, mother, "representative", kT0);
+    Authorise(teen.patient_id, gp_, kT0);
     auto teens = Templates(teen.patient_id);
     ASSERT_EQ(Create(gp_, teens[7].second).status, 201);  // an allergy, visible to all
     ASSERT_EQ(
