@@ -357,4 +357,46 @@ Status Scope::Flush(store::WriteTxn& txn) {
     return Ok();
 }
 
+Status OpenRecordView(store::Reader& txn, Scope& scope, const std::string& pid) {
+    access::Target t;
+    t.resource_type = "Patient";
+    t.resource_id = pid;
+    t.patient_id = pid;
+    t.category = access::Category::kRecord;
+    CARNET_TRY(auto d, scope.CheckTarget(txn, t, access::Action::kRead, pid));
+    if (!d.allow) return Error::NotFound("resource not found");
+    return Ok();
+}
+
+Status ForRecordPages(
+    store::Reader& txn, Scope* scope, const std::string& pid, const std::string& type,
+    int page_size, size_t max,
+    const std::function<Status(std::vector<store::ResourceVersion>&, const PageFlags&)>& each) {
+    store::SearchQuery q;
+    q.type = type;
+    store::Predicate p;
+    p.kind = store::Predicate::Kind::kReference;
+    p.param = "patient";
+    p.target_type = "Patient";
+    p.target_id = pid;
+    q.all_of.push_back(store::Clause{{p}});
+    q.count = page_size;
+    size_t seen = 0;
+    do {
+        CARNET_TRY(auto page, txn.Search(q));
+        q.cursor = page.next_cursor;
+        seen += page.resources.size();
+        PageFlags flags;
+        if (scope != nullptr) {
+            CARNET_CHECK(scope->Prefetch(txn, page.resources));
+        } else {
+            std::vector<std::pair<std::string, std::string>> keys;
+            for (const auto& rv : page.resources) keys.emplace_back(rv.type, rv.id);
+            CARNET_TRY(flags, access::LoadFlags(txn, pid, keys));
+        }
+        CARNET_CHECK(each(page.resources, flags));
+    } while (!q.cursor.empty() && seen < max);
+    return Ok();
+}
+
 }  // namespace carnet::api

@@ -4,6 +4,7 @@
 /// about each resource, collects the log entries (one per record, action, outcome and
 /// reason; a read names its resource, a search counts its results) and writes them with the
 /// notices the decisions owe (`Flush`), in the transaction that read or wrote the data.
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -148,5 +149,22 @@ class Scope {
     std::vector<Key> order_;
     std::vector<Made> made_;
 };
+
+/// Opening a view of record `pid` (its profile, its documents list) is a read of the record,
+/// named in the log; then each item of the view is decided and counted like a search result.
+/// Refused: the 404 of a record that does not exist.
+Status OpenRecordView(store::Reader& txn, Scope& scope, const std::string& pid);
+
+/// The flags of one page of resources when there is no scope (the system reads everything).
+using PageFlags = std::map<std::pair<std::string, std::string>, access::DocFlags>;
+
+/// Record `pid`'s current resources of `type` (a `patient=` search on one snapshot), page by
+/// page until about `max` were read. `each` gets every page with what deciding its items
+/// needs: with a scope, their facts and flags prefetched into it; without, their flags in
+/// the PageFlags.
+Status ForRecordPages(
+    store::Reader& txn, Scope* scope, const std::string& pid, const std::string& type,
+    int page_size, size_t max,
+    const std::function<Status(std::vector<store::ResourceVersion>&, const PageFlags&)>& each);
 
 }  // namespace carnet::api

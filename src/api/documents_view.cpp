@@ -29,15 +29,7 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, const C
     out = Collected{};
     if (!IsValidFhirId(pid)) return Error::NotFound("resource not found");
     if (scope != nullptr) {
-        // Opening the list is a read of the record (named in the log), then each document
-        // is decided and counted like a search result.
-        access::Target t;
-        t.resource_type = "Patient";
-        t.resource_id = pid;
-        t.patient_id = pid;
-        t.category = access::Category::kRecord;
-        CARNET_TRY(auto d, scope->CheckTarget(txn, t, access::Action::kRead, pid));
-        if (!d.allow) return Error::NotFound("resource not found");
+        CARNET_CHECK(OpenRecordView(txn, *scope, pid));
     } else {
         CARNET_TRY(auto patient, txn.ReadCurrent("Patient", pid));
         CARNET_TRY(auto rows, txn.Query("SELECT 1 FROM accounts WHERE patient_id = ? AND kind = "
@@ -47,32 +39,11 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, const C
             return Error::NotFound("resource not found");
         }
     }
-    store::SearchQuery q;
-    q.type = "DocumentReference";
-    store::Predicate p;
-    p.kind = store::Predicate::Kind::kReference;
-    p.param = "patient";
-    p.target_type = "Patient";
-    p.target_id = pid;
-    q.all_of.push_back(store::Clause{{p}});
-    q.count = 200;
-    size_t seen = 0;
     std::map<std::string, std::string> names;  // account → name
     std::vector<std::pair<access::DocumentInfo, int64_t>> list;
     bool refused = false;
-    do {
-        CARNET_TRY(auto page, txn.Search(q));
-        q.cursor = page.next_cursor;
-        seen += page.resources.size();
-        std::map<std::pair<std::string, std::string>, access::DocFlags> flags;
-        if (scope != nullptr) {
-            CARNET_CHECK(scope->Prefetch(txn, page.resources));
-        } else {
-            std::vector<std::pair<std::string, std::string>> keys;
-            for (const auto& rv : page.resources) keys.emplace_back(rv.type, rv.id);
-            CARNET_TRY(flags, access::LoadFlags(txn, pid, keys));
-        }
-        for (const auto& rv : page.resources) {
+    auto each = [&](std::vector<store::ResourceVersion>& page, const PageFlags& flags) -> Status {
+        for (const auto& rv : page) {
             if (rv.deleted || rv.patient_id != pid) continue;
             access::DocFlags fl;
             if (scope != nullptr) {
@@ -99,7 +70,9 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, const C
             }
             list.emplace_back(std::move(info), rv.last_updated_us);
         }
-    } while (!q.cursor.empty() && seen < kMaxDocuments);
+        return Ok();
+    };
+    CARNET_CHECK(ForRecordPages(txn, scope, pid, "DocumentReference", 200, kMaxDocuments, each));
     // Newest first: by the document's date, then by its last change.
     std::stable_sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
         if (a.first.date != b.first.date) return a.first.date > b.first.date;

@@ -153,41 +153,11 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, int64_t
             out.patient_body["birthDate"] = birth;
         }
     }
-    if (scope != nullptr) {
-        // Opening the profile is a read of the record (named in the log), then each entry is
-        // decided and counted like a search result.
-        access::Target t;
-        t.resource_type = "Patient";
-        t.resource_id = pid;
-        t.patient_id = pid;
-        t.category = access::Category::kRecord;
-        CARNET_TRY(auto d, scope->CheckTarget(txn, t, access::Action::kRead, pid));
-        if (!d.allow) return Error::NotFound("resource not found");
-    }
+    if (scope != nullptr) CARNET_CHECK(OpenRecordView(txn, *scope, pid));
     for (const std::string& type : profile::ProfileTypes()) {
-        store::SearchQuery q;
-        q.type = type;
-        store::Predicate p;
-        p.kind = store::Predicate::Kind::kReference;
-        p.param = "patient";
-        p.target_type = "Patient";
-        p.target_id = pid;
-        q.all_of.push_back(store::Clause{{p}});
-        q.count = 500;
-        size_t seen = 0;
-        do {
-            CARNET_TRY(auto page, txn.Search(q));
-            q.cursor = page.next_cursor;
-            seen += page.resources.size();
-            std::map<std::pair<std::string, std::string>, access::DocFlags> flags;
-            if (scope != nullptr) {
-                CARNET_CHECK(scope->Prefetch(txn, page.resources));
-            } else {
-                std::vector<std::pair<std::string, std::string>> keys;
-                for (const auto& rv : page.resources) keys.emplace_back(rv.type, rv.id);
-                CARNET_TRY(flags, access::LoadFlags(txn, pid, keys));
-            }
-            for (auto& rv : page.resources) {
+        auto each = [&](std::vector<store::ResourceVersion>& page,
+                        const PageFlags& flags) -> Status {
+            for (auto& rv : page) {
                 if (rv.deleted || rv.patient_id != pid) continue;
                 auto body = fhir::ParseJson(rv.json, 64);
                 if (!body.ok() || !body->is_object()) continue;
@@ -222,7 +192,9 @@ Status Collect(store::Reader& txn, Scope* scope, const std::string& pid, int64_t
                 item.rv = std::move(rv);
                 out.items.push_back(std::move(item));
             }
-        } while (!q.cursor.empty() && seen < kMaxPerType);
+            return Ok();
+        };
+        CARNET_CHECK(ForRecordPages(txn, scope, pid, type, 500, kMaxPerType, each));
     }
     // Newest first: by clinical date, else by last update.
     std::stable_sort(out.items.begin(), out.items.end(), [](const Item& a, const Item& b) {
